@@ -1,0 +1,3 @@
+"""The registry's HTTP routes, one module per resource family."""
+
+from __future__ import annotations

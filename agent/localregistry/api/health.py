@@ -1,0 +1,66 @@
+"""Health (`/api/v2/health/...`, the only routes without a token) and token creation."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from agent.localregistry.http import query_str, reply
+from agent.localregistry.state import principal, registry
+
+routes = web.RouteTableDef()
+
+
+def _report(request: web.Request) -> dict[str, object]:
+    reg = registry(request)
+    try:
+        reg.conn.execute("SELECT 1").fetchone()
+        db_ok = True
+    except Exception:  # noqa: BLE001 - any database failure means "not ready"
+        db_ok = False
+    blobs_ok = reg.blobs.root.is_dir()
+    return {
+        "healthy": db_ok and blobs_ok,
+        "checks": [
+            {"name": "database", "passed": db_ok, "details": None},
+            {"name": "blob_store", "passed": blobs_ok, "details": None},
+        ],
+    }
+
+
+@routes.get("/api/v2/health/readiness")
+async def readiness(request: web.Request) -> web.Response:
+    report = _report(request)
+    return reply(report, status=200 if report["healthy"] else 503)
+
+
+@routes.get("/api/v2/health/liveness")
+async def liveness(request: web.Request) -> web.Response:
+    return reply({"healthy": True, "checks": []})
+
+
+async def _create_pat(request: web.Request, kind: str) -> web.Response:
+    reg = registry(request)
+    name = query_str(request, "name", required=True) or ""
+    secret, p, created = reg.tokens.create(name, kind)
+    return reply(
+        {
+            "id": p.id,
+            "created": created,
+            "machine_user_id": p.id,
+            "token": secret,
+            "token_id": p.id,
+            "name": name,
+            "user_type": kind,
+            "created_by_id": principal(request).id,
+        }
+    )
+
+
+@routes.post("/api/v2/pat/agent")
+async def create_agent_pat(request: web.Request) -> web.Response:
+    return await _create_pat(request, "agent")
+
+
+@routes.post("/api/v2/pat")
+async def create_human_pat(request: web.Request) -> web.Response:
+    return await _create_pat(request, "human")

@@ -1,0 +1,378 @@
+"""Jobs: submission, status moves (the claim among them), assignment, `available_jobs`.
+
+Every status move runs the shared state table (`agent.jobs.states`) inside one immediate
+transaction with a guarded UPDATE, so of two agents claiming the same Pending job exactly one
+gets 200 and the other 409, whatever the interleaving.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from enum import StrEnum
+from typing import Any
+
+from aiohttp import web
+
+from agent.jobs.states import AGENT_ONLY, JobStatus, can_move, predecessors
+from agent.localregistry.api.agents import agent_row, display_name
+from agent.localregistry.api.models import resource_row
+from agent.localregistry.api.pools import pool_row
+from agent.localregistry.db import transaction
+from agent.localregistry.errors import BadRequest, Conflict, NotFound
+from agent.localregistry.files import build_revision, file_doc, insert_file, resource_archive_history
+from agent.localregistry.http import (
+    body,
+    optional_body,
+    paging,
+    path_id,
+    query_bool,
+    query_enum,
+    query_str,
+    query_uuid,
+    reply,
+)
+from agent.localregistry.inbound import (
+    ArchiveIn,
+    AssignedAgentIn,
+    AssignedPoolIn,
+    JobStatusMessageIn,
+    NewJobIn,
+)
+from agent.localregistry.matching import available_clause, resolve_function
+from agent.localregistry.state import principal, registry
+from agent.localregistry.wire import TENANT_ID, loads, new_id, now, page
+
+routes = web.RouteTableDef()
+
+
+class OS(StrEnum):
+    """The registry's operating-system names (spec §4)."""
+
+    WINDOWS_11 = "Windows 11"
+    WINDOWS_10 = "Windows 10"
+    WINDOWS_SERVER_2019 = "Windows Server 2019"
+    WINDOWS_SERVER_2022 = "Windows Server 2022"
+    UBUNTU_2404 = "Ubuntu 24.04"
+    UBUNTU_2204 = "Ubuntu 22.04"
+    UBUNTU_2004 = "Ubuntu 20.04"
+    RHEL_8 = "RHEL 8"
+    RHEL_9 = "RHEL 9"
+    RHEL_10 = "RHEL 10"
+    MACOS_14 = "macOS 14"
+    MACOS_15 = "macOS 15"
+    MACOS_26 = "macOS 26"
+
+
+def job_row(conn: sqlite3.Connection, job_id: str) -> sqlite3.Row:
+    """The job's row, or 404."""
+    row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no job with id {job_id}")
+    return row  # type: ignore[no-any-return]
+
+
+def job_doc(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+    """The wire `Job`."""
+    statuses = conn.execute(
+        "SELECT * FROM job_status WHERE job_id = ? ORDER BY seq", (row["id"],)
+    ).fetchall()
+    function = conn.execute("SELECT doc FROM functions WHERE id = ?", (row["function_id"],))
+    claimed_by = row["claimed_by"]
+    return {
+        "id": row["id"],
+        "created": row["created"],
+        "file": file_doc(conn, row["file_id"]),
+        "comments": [],
+        "archive_status_history": resource_archive_history(row),
+        "created_by_id": row["created_by_id"],
+        "function": loads(function.fetchone()["doc"]),
+        "assigned_agent_id": row["assigned_agent_id"],
+        "assigned_agent_pool_id": row["assigned_agent_pool_id"],
+        "agent_information": (
+            {"agent_id": claimed_by, "display_name": display_name(conn, claimed_by)}
+            if claimed_by
+            else None
+        ),
+        "agent_id": claimed_by,
+        "tenant_id": TENANT_ID,
+        "model_id": row["model_id"],
+        "status_history": [
+            {
+                "id": s["id"],
+                "created": s["created"],
+                "job_id": s["job_id"],
+                "name": s["name"],
+                "message": s["message"],
+                "agent_id": s["agent_id"],
+                "created_by_id": s["created_by_id"],
+            }
+            for s in statuses
+        ],
+        "auth_deliveries": [],
+    }
+
+
+def _append_status(
+    conn: sqlite3.Connection,
+    job_id: str,
+    status: JobStatus,
+    by: str,
+    agent_id: str | None = None,
+    message: str | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO job_status(id, job_id, seq, created, name, message, agent_id, created_by_id) "
+        "VALUES (?, ?, (SELECT COALESCE(MAX(seq), -1) + 1 FROM job_status WHERE job_id = ?), "
+        "?, ?, ?, ?, ?)",
+        (new_id(), job_id, job_id, now(), status.value, message, agent_id, by),
+    )
+
+
+@routes.post("/api/v2/models/{model_id}/jobs")
+async def submit_job(request: web.Request) -> web.Response:
+    reg = registry(request)
+    model = resource_row(reg.conn, path_id(request, "model_id"))
+    new = await body(request, NewJobIn)
+    if new.auth_bindings:
+        raise BadRequest(
+            "auth_bindings: this registry has no stored credentials to bind yet"
+        )
+    os_name = query_enum(request, "operating_system", OS)
+    tool_version = query_str(request, "tool_version")
+    function = resolve_function(
+        reg.conn,
+        name=query_str(request, "function_name", required=True) or "",
+        module_name=query_str(request, "module_name"),
+        version=query_str(request, "function_version"),
+        tool_name=query_str(request, "tool_name"),
+        tool_version=tool_version,
+        os_name=os_name.value if os_name else None,
+    )
+    agent_id = query_uuid(request, "assigned_agent_id")
+    if agent_id is not None:
+        agent_row(reg.conn, agent_id)
+    pool_id = query_uuid(request, "assigned_agent_pool_id")
+    if pool_id is not None:
+        pool_row(reg.conn, pool_id)
+    by = principal(request).id
+    job_id = new_id()
+    doc = await build_revision(reg.blobs, new.revision, new_id(), by)
+    with transaction(reg.conn) as c:
+        insert_file(c, doc, by, (job_id, "job"))
+        c.execute(
+            "INSERT INTO jobs(id, created, created_by_id, model_id, file_id, function_id, "
+            "function_name, module_name, tool_version, operating_system, assigned_agent_id, "
+            "assigned_agent_pool_id, creator_agent_id, status) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                job_id, now(), by, model["id"], doc["file_id"], function["id"],
+                function["name"], function["module_name"], tool_version,
+                os_name.value if os_name else None, agent_id, pool_id,
+                query_uuid(request, "agent_id"), JobStatus.PENDING.value,
+            ),
+        )  # fmt: skip
+        _append_status(c, job_id, JobStatus.CREATED, by)
+        _append_status(c, job_id, JobStatus.PENDING, by)
+    reg.emit("job.available", {"job_id": job_id, "agent_id": agent_id, "agent_pool_id": pool_id})
+    return reply(job_doc(reg.conn, job_row(reg.conn, job_id)))
+
+
+@routes.get("/api/v2/jobs/{job_id}")
+async def get_job(request: web.Request) -> web.Response:
+    conn = registry(request).conn
+    return reply(job_doc(conn, job_row(conn, path_id(request, "job_id"))))
+
+
+def _claim_check(conn: sqlite3.Connection, job: sqlite3.Row, agent_id: str | None) -> None:
+    if agent_id is None:
+        raise Conflict("a claim needs agent_id: PUT .../status?status_name=Claimed&agent_id=...")
+    agent = agent_row(conn, agent_id)
+    if agent["archived"]:
+        raise Conflict(f"agent {agent_id} is archived and takes no new jobs")
+    if job["assigned_agent_id"] and job["assigned_agent_id"] != agent_id:
+        raise Conflict(f"job {job['id']} is assigned to another agent")
+    pool = job["assigned_agent_pool_id"]
+    if pool and not conn.execute(
+        "SELECT 1 FROM pool_members WHERE pool_id = ? AND agent_id = ?", (pool, agent_id)
+    ).fetchone():
+        raise Conflict(f"job {job['id']} is assigned to pool {pool}, which this agent is not in")
+
+
+def move(
+    conn: sqlite3.Connection,
+    job_id: str,
+    new: JobStatus,
+    agent_id: str | None,
+    message: str | None,
+    by: str,
+) -> None:
+    """Move a job to `new` if the table allows it (409 otherwise); caller holds the tx."""
+    job = job_row(conn, job_id)
+    current = JobStatus(job["status"])
+    if not can_move(current, new):
+        raise Conflict(f"job {job_id} is {current}; it cannot move to {new}")
+    claimed_by = job["claimed_by"]
+    if new is JobStatus.CLAIMED:
+        _claim_check(conn, job, agent_id)
+        claimed_by = agent_id
+    elif new in AGENT_ONLY or new is JobStatus.PENDING:
+        if agent_id is not None and claimed_by is not None and agent_id != claimed_by:
+            raise Conflict(f"job {job_id} is claimed by another agent")
+        if new is JobStatus.PENDING:
+            claimed_by = None
+    allowed = sorted(s.value for s in predecessors(new))
+    marks = ",".join("?" * len(allowed))
+    updated = conn.execute(
+        f"UPDATE jobs SET status = ?, claimed_by = ? WHERE id = ? AND status IN ({marks})",  # noqa: S608
+        (new.value, claimed_by, job_id, *allowed),
+    ).rowcount
+    if updated != 1:  # pragma: no cover - the row was read in this same transaction
+        raise Conflict(f"job {job_id} changed status concurrently")
+    _append_status(conn, job_id, new, by, agent_id or claimed_by, message)
+
+
+@routes.put("/api/v2/jobs/{job_id}/status")
+async def update_status(request: web.Request) -> web.Response:
+    reg = registry(request)
+    job_id = path_id(request, "job_id")
+    new = query_enum(request, "status_name", JobStatus, required=True)
+    assert new is not None
+    agent_id = query_uuid(request, "agent_id")
+    msg = await optional_body(request, JobStatusMessageIn)
+    with transaction(reg.conn) as c:
+        move(c, job_id, new, agent_id, msg.message if msg else None, principal(request).id)
+    row = job_row(reg.conn, job_id)
+    reg.emit(
+        "job.status",
+        {"job_id": job_id, "status": new.value, "agent_id": row["claimed_by"],
+         "assigned_agent_id": row["assigned_agent_id"],
+         "agent_pool_id": row["assigned_agent_pool_id"]},
+    )  # fmt: skip
+    return reply(job_doc(reg.conn, row))
+
+
+@routes.get("/api/v2/jobs")
+async def list_jobs(request: web.Request) -> web.Response:
+    conn = registry(request).conn
+    page_no, size = paging(request)
+    where, args = ["1 = 1"], []
+    archive = query_str(request, "archive_status") or "active"
+    if archive in {"active", "archived"}:
+        where.append("archived = ?")
+        args.append(1 if archive == "archived" else 0)
+    for column, name in (("model_id", "model_id"), ("assigned_agent_pool_id", "assigned_agent_pool_id")):
+        value = query_uuid(request, name)
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    status = query_enum(request, "status_name", JobStatus)
+    if status is not None:
+        where.append("status = ?")
+        args.append(status.value)
+    name = query_str(request, "name")
+    if name:
+        where.append("instr(function_name, ?) > 0")
+        args.append(name)
+    query_bool(request, "include_total", True)  # validated; the total is always included
+    return _page_of_jobs(conn, " AND ".join(where), args, page_no, size)
+
+
+def _page_of_jobs(
+    conn: sqlite3.Connection,
+    where: str,
+    args: list[Any] | dict[str, Any],
+    page_no: int,
+    size: int,
+) -> web.Response:
+    if isinstance(args, dict):
+        params: Any = {**args, "limit": size, "offset": (page_no - 1) * size}
+        tail = "LIMIT :limit OFFSET :offset"
+    else:
+        params, tail = [*args, size, (page_no - 1) * size], "LIMIT ? OFFSET ?"
+    total = conn.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", args).fetchone()[0]  # noqa: S608
+    rows = conn.execute(
+        f"SELECT * FROM jobs WHERE {where} ORDER BY created, id {tail}",  # noqa: S608
+        params,
+    ).fetchall()
+    return reply(page([job_doc(conn, r) for r in rows], total, page_no, size))
+
+
+@routes.get("/api/v2/models/{model_id}/jobs")
+async def list_model_jobs(request: web.Request) -> web.Response:
+    conn = registry(request).conn
+    model_id = resource_row(conn, path_id(request, "model_id"))["id"]
+    page_no, size = paging(request)
+    where, args = ["model_id = ?", "archived = 0"], [model_id]
+    status = query_enum(request, "status_name", JobStatus)
+    if status is not None:
+        where.append("status = ?")
+        args.append(status.value)
+    return _page_of_jobs(conn, " AND ".join(where), args, page_no, size)
+
+
+@routes.get("/api/v2/agents/{agent_id}/available_jobs")
+async def available_jobs(request: web.Request) -> web.Response:
+    conn = registry(request).conn
+    agent = agent_row(conn, path_id(request, "agent_id"))
+    page_no, size = paging(request)
+    if agent["archived"]:
+        return reply(page([], 0, page_no, size))
+    where, args = available_clause(agent["id"], agent["host_os"])
+    return _page_of_jobs(conn, where, args, page_no, size)
+
+
+async def _assign(
+    request: web.Request, column: str, value: str | None, event: str
+) -> web.Response:
+    reg = registry(request)
+    job_id = path_id(request, "job_id")
+    with transaction(reg.conn) as c:
+        job = job_row(c, job_id)
+        if JobStatus(job["status"]) not in {JobStatus.CREATED, JobStatus.PENDING}:
+            raise Conflict(f"job {job_id} is {job['status']}; only a Pending job can be reassigned")
+        c.execute(f"UPDATE jobs SET {column} = ? WHERE id = ?", (value, job_id))  # noqa: S608
+    reg.emit(event, {"job_id": job_id, "agent_id": None, "agent_pool_id": None, column: value})
+    return reply(job_doc(reg.conn, job_row(reg.conn, job_id)))
+
+
+@routes.put("/api/v2/jobs/{job_id}/assigned_agent")
+async def assign_agent(request: web.Request) -> web.Response:
+    new = await body(request, AssignedAgentIn)
+    agent_row(registry(request).conn, new.agent_id)
+    return await _assign(request, "assigned_agent_id", new.agent_id, "job.available")
+
+
+@routes.delete("/api/v2/jobs/{job_id}/assigned_agent")
+async def unassign_agent(request: web.Request) -> web.Response:
+    return await _assign(request, "assigned_agent_id", None, "job.available")
+
+
+@routes.put("/api/v2/jobs/{job_id}/assigned_agent_pool")
+async def assign_pool(request: web.Request) -> web.Response:
+    new = await body(request, AssignedPoolIn)
+    pool_row(registry(request).conn, new.agent_pool_id)
+    return await _assign(request, "assigned_agent_pool_id", new.agent_pool_id, "job.available")
+
+
+@routes.delete("/api/v2/jobs/{job_id}/assigned_agent_pool")
+async def unassign_pool(request: web.Request) -> web.Response:
+    return await _assign(request, "assigned_agent_pool_id", None, "job.available")
+
+
+async def _archive(request: web.Request, archived: int) -> web.Response:
+    reg = registry(request)
+    job_id = job_row(reg.conn, path_id(request, "job_id"))["id"]
+    await optional_body(request, ArchiveIn)
+    with transaction(reg.conn) as c:
+        c.execute("UPDATE jobs SET archived = ? WHERE id = ?", (archived, job_id))
+    return reply(job_doc(reg.conn, job_row(reg.conn, job_id)))
+
+
+@routes.delete("/api/v2/jobs/{job_id}")
+async def archive_job(request: web.Request) -> web.Response:
+    return await _archive(request, 1)
+
+
+@routes.post("/api/v2/jobs/{job_id}:restore")
+async def restore_job(request: web.Request) -> web.Response:
+    return await _archive(request, 0)

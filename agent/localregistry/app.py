@@ -1,0 +1,124 @@
+"""The local registry's aiohttp application: middlewares (auth, errors, access log) and routes.
+
+Only `/api/v2/health/*` answers without a token, and `/blobs/{sha}` takes a presigned
+signature instead of one. Errors leave as `{"detail": ...}`; the access log carries method,
+path and status, never a query string (presigned signatures live there) or a header.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from agent.localregistry.api import agents, catalog, health, jobs, models, pools, storage
+from agent.localregistry.auth import TokenStore
+from agent.localregistry.blobs import BlobStore
+from agent.localregistry.db import connect
+from agent.localregistry.errors import HTTPProblem, Unauthorized
+from agent.localregistry.http import reply
+from agent.localregistry.state import MAX_JSON_KEY, PRINCIPAL_KEY, REGISTRY_KEY, Registry
+from agent.secretfiles import load_or_create_secret
+
+log = structlog.get_logger("agent.localregistry")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_OPEN_PREFIXES = ("/api/v2/health/", "/blobs/")
+GiB = 1024**3
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """How a local registry is set up."""
+
+    data_dir: Path
+    admin_token: str | None = None
+    max_json_body: int = 16 * 1024 * 1024
+    max_blob_size: int = 64 * GiB
+    url_ttl: int = 900
+    public_url: str | None = None
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn refusals into `{"detail": ...}` responses with their status code."""
+    try:
+        return await handler(request)
+    except HTTPProblem as e:
+        response = reply({"detail": e.detail}, status=e.status)
+        response.headers.update(e.headers)
+        return response
+    except web.HTTPNotFound:
+        return reply({"detail": f"no route for {request.method} {request.path}"}, status=404)
+    except web.HTTPMethodNotAllowed:
+        return reply({"detail": f"{request.method} is not allowed on {request.path}"}, status=405)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Require a valid bearer token everywhere but health and presigned blob URLs."""
+    if not request.path.startswith(_OPEN_PREFIXES):
+        who = request.app[REGISTRY_KEY].tokens.authenticate(request.headers.get("Authorization"))
+        if who is None:
+            raise Unauthorized("missing or invalid bearer token (Authorization: Bearer <token>)")
+        request[PRINCIPAL_KEY] = who
+    return await handler(request)
+
+
+@web.middleware
+async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One debug line per request: method, path (no query), status, milliseconds."""
+    start = time.perf_counter()
+    response = await handler(request)
+    log.debug(
+        "registry.request",
+        method=request.method,
+        path=request.path,
+        status=response.status,
+        ms=round((time.perf_counter() - start) * 1000, 2),
+    )
+    return response
+
+
+def build_registry(settings: RegistrySettings) -> tuple[Registry, str]:
+    """Open the data directory; returns the registry and its admin token."""
+    data = settings.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    data.chmod(0o700)
+    conn = connect(data / "registry.sqlite3")
+    signing_key = load_or_create_secret(data / "signing-key")
+    blobs = BlobStore(
+        data / "blobs",
+        conn,
+        signing_key,
+        url_ttl=settings.url_ttl,
+        max_blob_size=settings.max_blob_size,
+    )
+    tokens = TokenStore(conn)
+    admin = settings.admin_token or load_or_create_secret(data / "admin-token").decode("ascii")
+    tokens.ensure_admin(admin)
+    return Registry(conn=conn, blobs=blobs, tokens=tokens, base_url=settings.public_url or ""), admin
+
+
+def create_app(reg: Registry, settings: RegistrySettings) -> web.Application:
+    """The aiohttp application serving `reg`."""
+    app = web.Application(
+        middlewares=[access_log_middleware, errors_middleware, auth_middleware],
+        client_max_size=settings.max_json_body,
+    )
+    app[REGISTRY_KEY] = reg
+    app[MAX_JSON_KEY] = settings.max_json_body
+    for module in (health, storage, models, catalog, agents, pools, jobs):
+        app.router.add_routes(module.routes)
+
+    async def close_db(app: web.Application) -> None:
+        app[REGISTRY_KEY].conn.close()
+
+    app.on_cleanup.append(close_db)
+    return app
+

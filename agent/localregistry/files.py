@@ -1,0 +1,190 @@
+"""Files, revisions, models and artifacts: storage and their wire shapes.
+
+A model or artifact is a resource owning one file; a file owns an ordered list of revisions;
+a revision names two blobs (content and properties), each checked against its salt before the
+revision is accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from typing import Any
+
+from agent.localregistry.blobs import BlobStore
+from agent.localregistry.errors import NotFound, validation_error
+from agent.localregistry.inbound import FileRevisionIn, TokenIn
+from agent.localregistry.wire import dumps, loads, new_id, now
+from agent.storage import extension_of, mime_of
+
+_PROPERTIES_MAX = 64 * 1024
+
+
+def stable_id(owner: str, what: str) -> str:
+    """A deterministic id for a sub-record that is not stored on its own."""
+    return str(uuid.uuid5(uuid.UUID(owner), what))
+
+
+def _token(t: TokenIn, created: str, by: str) -> dict[str, Any]:
+    return {"id": new_id(), "created": created, "sha": t.sha, "salt": t.salt, "created_by_id": by}
+
+
+async def _check_blob(blobs: BlobStore, which: str, token: TokenIn) -> int:
+    size = blobs.size(token.sha)
+    if size is None:
+        raise validation_error(
+            ["body", which, "sha"],
+            f"no blob with sha {token.sha} has been uploaded; upload it to the URL from "
+            f"GET /api/v2/tokens/{token.sha}/upload-url first",
+        )
+    if not await blobs.matches(token.sha, token.salt):
+        raise validation_error(
+            ["body", which, "sha"],
+            f"sha {token.sha} does not match sha384(uploaded bytes + salt); "
+            "hash the bytes you uploaded with this salt",
+        )
+    return size
+
+
+def _properties(blobs: BlobStore, sha: str, size: int) -> dict[str, Any]:
+    if size > _PROPERTIES_MAX:
+        return {}
+    try:
+        doc = json.loads(blobs.path(sha).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+async def build_revision(
+    blobs: BlobStore, rev: FileRevisionIn, file_id: str, by: str
+) -> dict[str, Any]:
+    """Check a revision's blobs and build its stored document."""
+    size = await _check_blob(blobs, "content_token", rev.content_token)
+    props_size = await _check_blob(blobs, "properties_token", rev.properties_token)
+    if rev.size is not None and rev.size != size:
+        raise validation_error(
+            ["body", "size"], f"size {rev.size} does not match the uploaded content ({size} bytes)"
+        )
+    props = _properties(blobs, rev.properties_token.sha, props_size)
+    name = rev.name or props.get("file_name")
+    rev_id, created = new_id(), now()
+    return {
+        "id": rev_id,
+        "created": created,
+        "file_id": file_id,
+        "content_token": _token(rev.content_token, created, by),
+        "properties_token": _token(rev.properties_token, created, by),
+        "archive_status_history": [
+            {
+                "id": stable_id(rev_id, "archive"),
+                "created": created,
+                "name": "Active",
+                "reason": "Initial",
+                "created_by_id": None,
+                "file_revision_id": rev_id,
+            }
+        ],
+        "name": name,
+        "extension": rev.extension or (extension_of(name) if name else None),
+        "size": size,
+        "mime": rev.mime or props.get("mime") or (mime_of(name) if name else None),
+        "description": rev.description or props.get("description"),
+        "version_name": rev.version_name or props.get("version_name"),
+        "external_identifier": rev.external_identifier or props.get("external_identifier"),
+        "display_name": rev.display_name or props.get("display_name"),
+        "sources": rev.sources or [],
+        "products": rev.products or [],
+        "created_by_id": by,
+    }
+
+
+def insert_file(
+    conn: sqlite3.Connection,
+    doc: dict[str, Any],
+    by: str,
+    resource: tuple[str, str] | None,
+) -> str:
+    """Store a new file whose first revision `doc` was built by `build_revision`.
+
+    Blob checks may await, so they happen before the caller's (synchronous) transaction.
+    """
+    file_id: str = doc["file_id"]
+    rid, rtype = resource if resource else (None, None)
+    conn.execute(
+        "INSERT INTO files(id, created, resource_id, resource_type, created_by_id) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (file_id, doc["created"], rid, rtype, by),
+    )
+    conn.execute(
+        "INSERT INTO revisions(id, file_id, seq, doc) VALUES (?, ?, 0, ?)",
+        (doc["id"], file_id, dumps(doc)),
+    )
+    return file_id
+
+
+def add_revision(conn: sqlite3.Connection, file_id: str, doc: dict[str, Any]) -> None:
+    """Append a built revision to an existing file."""
+    row = conn.execute(
+        "SELECT COALESCE(MAX(seq), -1) + 1 AS next FROM revisions WHERE file_id = ?", (file_id,)
+    ).fetchone()
+    conn.execute(
+        "INSERT INTO revisions(id, file_id, seq, doc) VALUES (?, ?, ?, ?)",
+        (doc["id"], file_id, row["next"], dumps(doc)),
+    )
+
+
+def file_doc(conn: sqlite3.Connection, file_id: str) -> dict[str, Any]:
+    """The wire `File` with all its revisions."""
+    row = conn.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no file with id {file_id}")
+    revs = conn.execute(
+        "SELECT doc FROM revisions WHERE file_id = ? ORDER BY seq", (file_id,)
+    ).fetchall()
+    return {
+        "id": row["id"],
+        "created": row["created"],
+        "revisions": [loads(r["doc"]) for r in revs],
+        "archive_status_history": [
+            {
+                "id": stable_id(row["id"], "archive"),
+                "created": row["created"],
+                "name": "Active",
+                "reason": "Initial",
+                "created_by_id": None,
+                "file_id": row["id"],
+            }
+        ],
+        "resource_id": row["resource_id"],
+        "resource_type": row["resource_type"],
+        "created_by_id": row["created_by_id"],
+        "control_tags": [],
+    }
+
+
+def resource_archive_history(row: sqlite3.Row) -> list[dict[str, Any]]:
+    """The `ResourceArchiveStatus` history of a model, artifact or job row."""
+    history = [
+        {
+            "id": stable_id(row["id"], "archive"),
+            "created": row["created"],
+            "name": "Active",
+            "reason": "Initial",
+            "created_by_id": row["created_by_id"],
+            "resource_id": row["id"],
+        }
+    ]
+    if row["archived"]:
+        history.append(
+            {
+                "id": stable_id(row["id"], "archived"),
+                "created": row["created"],
+                "name": "Archived",
+                "reason": None,
+                "created_by_id": row["created_by_id"],
+                "resource_id": row["id"],
+            }
+        )
+    return history

@@ -1,0 +1,48 @@
+"""What every handler of the local registry shares: database, blobs, tokens, settings."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from agent.localregistry.auth import Principal, TokenStore
+from agent.localregistry.blobs import BlobStore
+
+# Called after a change that may interest agents: (event, details). The MQTT notifier of a
+# later issue hangs off this; today nothing needs more than a list of callables.
+Listener = Callable[[str, dict[str, Any]], None]
+
+REGISTRY_KEY: web.AppKey[Registry] = web.AppKey("registry")
+PRINCIPAL_KEY = "principal"
+MAX_JSON_KEY: web.AppKey[int] = web.AppKey("max_json_body")
+
+
+@dataclass
+class Registry:
+    """The registry's shared state, one per application."""
+
+    conn: sqlite3.Connection
+    blobs: BlobStore
+    tokens: TokenStore
+    base_url: str = ""
+    listeners: list[Listener] = field(default_factory=list)
+
+    def emit(self, event: str, details: dict[str, Any]) -> None:
+        """Tell listeners about a change (after it was committed)."""
+        for listener in self.listeners:
+            listener(event, details)
+
+
+def registry(request: web.Request) -> Registry:
+    """The registry behind this request."""
+    return request.app[REGISTRY_KEY]
+
+
+def principal(request: web.Request) -> Principal:
+    """Who made this (authenticated) request."""
+    value: Principal = request[PRINCIPAL_KEY]
+    return value

@@ -1,0 +1,320 @@
+"""The registry client: one `aiohttp.ClientSession`, one method per endpoint, no retries.
+
+Retries belong to the call sites, which know their budget. Every failure leaves as a
+`RegistryError` (with `retryable` set for outages, 5xx and 429). The bearer token goes only
+to the registry, never to presigned blob URLs, and no message carries a token or a URL's
+query string (where presigned signatures live).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+from pydantic import BaseModel, ValidationError
+
+from agent import __version__
+from agent.jobs.states import AgentStatus, JobStatus
+from agent.registry.errors import (
+    Conflict,
+    IntegrityError,
+    RegistryError,
+    RegistryUnavailable,
+    rejected,
+)
+from agent.registry.models import (
+    Agent,
+    AgentPool,
+    Job,
+    ModuleVersionRef,
+    NewAgent,
+    NewRevision,
+    Page,
+    Resource,
+    TemporaryURL,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+_API_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10, sock_read=60)
+_BLOB_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10, sock_read=300)
+_CHUNK = 1024 * 1024
+
+
+def _seg(value: str) -> str:
+    """A path segment, percent-encoded with no safe characters (spec §6)."""
+    return quote(value, safe="")
+
+
+def _redact_url(url: str) -> str:
+    """A URL without its query (presigned signatures live there)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _detail(text: str) -> str:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text[:500]
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    return detail if isinstance(detail, str) else json.dumps(detail)[:500]
+
+
+class RegistryClient:
+    """A typed client for an Istari-compatible registry."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        ssl: Any = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self._ssl = ssl
+        self._session = session
+        self._owns_session = session is None
+
+    async def __aenter__(self) -> Self:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers={"User-Agent": f"istari-agent/{__version__}"},
+                timeout=_API_TIMEOUT,
+            )
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            msg = "use RegistryClient as an async context manager"
+            raise RuntimeError(msg)
+        return self._session
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+    ) -> Any:
+        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
+        data = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
+        headers = {**self._auth, "Accept": "application/json", "Content-Type": "application/json"}
+        try:
+            async with self.session.request(
+                method, self.base_url + path, params=query, data=data, headers=headers, ssl=self._ssl
+            ) as resp:
+                text = await resp.text()
+                if resp.status >= 400:
+                    raise rejected(method, path, resp.status, _detail(text))
+                return json.loads(text) if text else None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+            raise RegistryUnavailable(f"{method} {path} failed: {type(e).__name__}: {e}") from None
+
+    async def _model(self, model: type[M], method: str, path: str, **kw: Any) -> M:
+        raw = await self._call(method, path, **kw)
+        try:
+            return model.model_validate(raw)
+        except ValidationError as e:
+            raise RegistryError(f"{method} {path}: unexpected response: {e}") from None
+
+    # -- health ---------------------------------------------------------------------------
+
+    async def readiness(self) -> dict[str, Any]:
+        """`GET /api/v2/health/readiness`."""
+        result: dict[str, Any] = await self._call("GET", "/api/v2/health/readiness")
+        return result
+
+    # -- agents ---------------------------------------------------------------------------
+
+    async def register_agent(self, info: NewAgent) -> Agent:
+        """`POST /api/v2/agents`."""
+        return await self._model(Agent, "POST", "/api/v2/agents", json_body=info.model_dump())
+
+    async def update_agent(self, agent_id: str, info: NewAgent) -> Agent:
+        """`PUT /api/v2/agents/{id}` (information)."""
+        path = f"/api/v2/agents/{_seg(agent_id)}"
+        return await self._model(Agent, "PUT", path, json_body=info.model_dump())
+
+    async def get_agent(self, agent_id: str) -> Agent:
+        """`GET /api/v2/agents/{id}`."""
+        return await self._model(Agent, "GET", f"/api/v2/agents/{_seg(agent_id)}")
+
+    async def set_agent_modules(self, agent_id: str, modules: list[ModuleVersionRef]) -> Agent:
+        """`PUT /api/v2/agents/{id}/modules` (replaces the whole set)."""
+        body = [m.model_dump() for m in modules]
+        path = f"/api/v2/agents/{_seg(agent_id)}/modules"
+        return await self._model(Agent, "PUT", path, json_body=body)
+
+    async def set_agent_display_name(self, agent_id: str, name: str) -> Agent:
+        """`PUT /api/v2/agents/{id}/display_name`."""
+        path = f"/api/v2/agents/{_seg(agent_id)}/display_name"
+        return await self._model(Agent, "PUT", path, json_body={"display_name": name})
+
+    async def set_agent_status(self, agent_id: str, status: AgentStatus) -> Agent:
+        """`PUT /api/v2/agents/{id}/status`."""
+        path = f"/api/v2/agents/{_seg(agent_id)}/status"
+        return await self._model(Agent, "PUT", path, json_body={"name": status.value})
+
+    async def available_jobs(self, agent_id: str, page: int = 1, size: int = 10) -> Page[Job]:
+        """`GET /api/v2/agents/{id}/available_jobs`."""
+        path = f"/api/v2/agents/{_seg(agent_id)}/available_jobs"
+        return await self._model(Page[Job], "GET", path, params={"page": page, "size": size})
+
+    # -- agent pools ----------------------------------------------------------------------
+
+    async def create_pool(self, name: str, description: str | None = None) -> AgentPool:
+        """`POST /api/v2/agent_pools`."""
+        body = {"name": name, "description": description}
+        return await self._model(AgentPool, "POST", "/api/v2/agent_pools", json_body=body)
+
+    async def add_pool_agent(self, pool_id: str, agent_id: str) -> AgentPool:
+        """`PUT /api/v2/agent_pools/{id}/agents`."""
+        path = f"/api/v2/agent_pools/{_seg(pool_id)}/agents"
+        return await self._model(AgentPool, "PUT", path, json_body={"agent_id": agent_id})
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    async def get_job(self, job_id: str) -> Job:
+        """`GET /api/v2/jobs/{id}`."""
+        return await self._model(Job, "GET", f"/api/v2/jobs/{_seg(job_id)}")
+
+    async def update_job_status(
+        self, job_id: str, status: JobStatus, agent_id: str | None, message: str | None = None
+    ) -> Job:
+        """`PUT /api/v2/jobs/{id}/status` (a claim is `status=Claimed`; 409 = not allowed)."""
+        path = f"/api/v2/jobs/{_seg(job_id)}/status"
+        params = {"status_name": status.value, "agent_id": agent_id}
+        body = None if message is None else {"message": message}
+        return await self._model(Job, "PUT", path, params=params, json_body=body)
+
+    async def submit_job(
+        self, model_id: str, function_name: str, parameters: NewRevision, **query: str | None
+    ) -> Job:
+        """`POST /api/v2/models/{id}/jobs` with the parameters file's revision."""
+        path = f"/api/v2/models/{_seg(model_id)}/jobs"
+        params = {"function_name": function_name, **query}
+        body = {"revision": parameters.model_dump()}
+        return await self._model(Job, "POST", path, params=params, json_body=body)
+
+    async def list_jobs(self, **filters: Any) -> Page[Job]:
+        """`GET /api/v2/jobs` with filters (`status_name`, `model_id`, `page`, `size`, ...)."""
+        return await self._model(Page[Job], "GET", "/api/v2/jobs", params=filters)
+
+    # -- models, artifacts, modules -------------------------------------------------------
+
+    async def create_model(self, revision: NewRevision) -> Resource:
+        """`POST /api/v2/models`."""
+        return await self._model(Resource, "POST", "/api/v2/models", json_body=revision.model_dump())
+
+    async def get_model(self, model_id: str) -> Resource:
+        """`GET /api/v2/models/{id}`."""
+        return await self._model(Resource, "GET", f"/api/v2/models/{_seg(model_id)}")
+
+    async def create_artifact(
+        self, model_id: str, revision: NewRevision, source_job_id: str | None
+    ) -> Resource:
+        """`POST /api/v2/models/{id}/artifacts?source_job_id=` (409 = the job was canceled)."""
+        path = f"/api/v2/models/{_seg(model_id)}/artifacts"
+        return await self._model(
+            Resource,
+            "POST",
+            path,
+            params={"source_job_id": source_job_id},
+            json_body=revision.model_dump(),
+        )
+
+    async def list_artifacts(self, model_id: str, page: int = 1, size: int = 100) -> Page[Resource]:
+        """`GET /api/v2/models/{id}/artifacts`."""
+        path = f"/api/v2/models/{_seg(model_id)}/artifacts"
+        return await self._model(Page[Resource], "GET", path, params={"page": page, "size": size})
+
+    async def publish_module(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """`POST /api/v2/modules` with a module manifest."""
+        result: dict[str, Any] = await self._call("POST", "/api/v2/modules", json_body=manifest)
+        return result
+
+    # -- blobs ----------------------------------------------------------------------------
+
+    async def upload_url(self, sha: str) -> TemporaryURL | None:
+        """`GET /api/v2/tokens/{sha}/upload-url`; None when the sha is already stored."""
+        try:
+            return await self._model(TemporaryURL, "GET", f"/api/v2/tokens/{_seg(sha)}/upload-url")
+        except Conflict:
+            return None
+
+    async def download_url(self, sha: str) -> TemporaryURL:
+        """`GET /api/v2/tokens/{sha}/download-url`."""
+        return await self._model(TemporaryURL, "GET", f"/api/v2/tokens/{_seg(sha)}/download-url")
+
+    async def put_blob(self, url: str, path: Path) -> None:
+        """Stream a file to a presigned URL (no Authorization; 409 = already stored)."""
+        shown = _redact_url(url)
+        headers = {"Content-Type": "application/octet-stream"}
+        if _is_azure(url):
+            headers["x-ms-blob-type"] = "BlockBlob"
+        try:
+            with path.open("rb") as f:
+                async with self.session.put(
+                    url, data=f, headers=headers, timeout=_BLOB_TIMEOUT, ssl=self._ssl
+                ) as resp:
+                    if resp.status == 409 or resp.status < 300:
+                        return
+                    raise rejected("PUT", shown, resp.status, _detail(await resp.text()))
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise RegistryUnavailable(f"PUT {shown} failed: {type(e).__name__}") from None
+
+    async def get_blob(self, url: str, dest: Path, sha: str, salt: str) -> int:
+        """Stream a presigned URL into `dest`, checking sha384(bytes ‖ salt); returns size."""
+        shown = _redact_url(url)
+        hasher = hashlib.sha384()
+        size = 0
+        try:
+            async with self.session.get(url, timeout=_BLOB_TIMEOUT, ssl=self._ssl) as resp:
+                if resp.status >= 400:
+                    raise rejected("GET", shown, resp.status, _detail(await resp.text()))
+                with dest.open("wb") as f:
+                    async for chunk in resp.content.iter_chunked(_CHUNK):
+                        hasher.update(chunk)
+                        size += len(chunk)
+                        f.write(chunk)
+        except (aiohttp.ClientError, TimeoutError) as e:
+            dest.unlink(missing_ok=True)
+            raise RegistryUnavailable(f"GET {shown} failed: {type(e).__name__}") from None
+        hasher.update(salt.encode("utf-8"))
+        if hasher.hexdigest() != sha:
+            dest.unlink(missing_ok=True)
+            raise IntegrityError(f"downloaded bytes do not match sha {sha[:16]}...")
+        return size
+
+
+def _is_azure(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.netloc.endswith("blob.core.windows.net") or all(
+        f"{k}=" in parts.query for k in ("se", "sp", "sv")
+    )
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+

@@ -1,0 +1,61 @@
+"""Errors at the registry boundary. `aiohttp.ClientError` never leaves this package."""
+
+from __future__ import annotations
+
+from agent.errors import AgentError
+
+
+class RegistryError(AgentError):
+    """The registry could not be used."""
+
+    retryable = False
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry could not be reached or answered with a server error; try again later."""
+
+    retryable = True
+
+
+class RegistryRejected(RegistryError):
+    """The registry refused a request."""
+
+    def __init__(self, method: str, path: str, status: int, detail: str) -> None:
+        self.method, self.path, self.status, self.detail = method, path, status, detail
+        super().__init__(f"{method} {path} -> {status}: {detail}")
+
+
+class Unauthorized(RegistryRejected):
+    """The registry did not accept the token."""
+
+
+class NotFound(RegistryRejected):
+    """The registry has no such thing."""
+
+
+class Conflict(RegistryRejected):
+    """The request conflicts with the registry's state (a lost claim, a canceled job)."""
+
+
+class Throttled(RegistryRejected):
+    """The registry asked the client to slow down."""
+
+    retryable = True
+
+
+class IntegrityError(RegistryError):
+    """Downloaded bytes do not match their sha."""
+
+
+def rejected(method: str, path: str, status: int, detail: str) -> RegistryError:
+    """The error for a refused request, by status code."""
+    if status >= 500:
+        return RegistryUnavailable(f"{method} {path} -> {status}: {detail}")
+    kind: type[RegistryRejected] = {
+        401: Unauthorized,
+        403: Unauthorized,
+        404: NotFound,
+        409: Conflict,
+        429: Throttled,
+    }.get(status, RegistryRejected)
+    return kind(method, path, status, detail)

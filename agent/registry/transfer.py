@@ -1,0 +1,61 @@
+"""Uploading and downloading files through the registry's content-addressed storage.
+
+Hashing streams in chunks and uploads stream from disk, so memory stays flat whatever the
+file's size. An upload is: hash under a fresh salt, ask for an upload URL (409 = already
+stored, skip), PUT; once for the properties blob and once for the content (spec §5.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from agent.registry.client import RegistryClient
+from agent.registry.models import FileRevision, NewRevision, Token
+from agent.storage import digest_file, extension_of, mime_of, properties_document
+
+
+async def upload_blob(client: RegistryClient, path: Path) -> Token:
+    """Upload a file's bytes as a blob; returns its token (sha and salt)."""
+    digest = await asyncio.to_thread(digest_file, path)
+    url = await client.upload_url(digest.sha)
+    if url is not None:
+        await client.put_blob(url.url, path)
+    return Token(sha=digest.sha, salt=digest.salt)
+
+
+async def upload_revision(
+    client: RegistryClient,
+    path: Path,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    display_name: str | None = None,
+) -> NewRevision:
+    """Upload a file (properties blob, then content) and return the revision to create."""
+    name = name or path.name
+    size = path.stat().st_size
+    props = properties_document(name, size, description=description, display_name=display_name)
+    with tempfile.TemporaryDirectory(prefix="istari-props-") as tmp:
+        props_path = Path(tmp) / "properties.json"
+        props_path.write_bytes(props)
+        properties_token = await upload_blob(client, props_path)
+    content_token = await upload_blob(client, path)
+    return NewRevision(
+        content_token=content_token,
+        properties_token=properties_token,
+        name=name,
+        extension=extension_of(name),
+        size=size,
+        mime=mime_of(name),
+        description=description,
+        display_name=display_name,
+    )
+
+
+async def download_revision(client: RegistryClient, revision: FileRevision, dest: Path) -> int:
+    """Download a revision's content into `dest`, verified against its sha; returns size."""
+    token = revision.content_token
+    url = await client.download_url(token.sha)
+    return await client.get_blob(url.url, dest, token.sha, token.salt)

@@ -1,0 +1,110 @@
+"""Content addressing as the Istari registry does it: salted SHA-384 and file properties.
+
+A blob's address is `sha384(content ‖ salt)` in lowercase hex, with a fresh 32-hex salt per
+upload (spec §5.1). Everything here is pure or streams in fixed-size chunks, so a 1 GiB file
+is hashed in constant memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CHUNK_SIZE = 1024 * 1024
+SHA_RE = re.compile(r"^[0-9a-f]{96}$")
+SALT_RE = re.compile(r"^[0-9a-f]{32}$")
+
+# Extensions the platform spells with capitals (spec §5.1).
+_SPECIAL_EXTENSIONS = {"catpart": "CATPart", "catproduct": "CATProduct"}
+
+
+def new_salt() -> str:
+    """A fresh salt: 32 lowercase hex characters."""
+    return uuid.uuid4().hex
+
+
+def salted_sha(content: bytes, salt: str) -> str:
+    """The address of `content` under `salt`."""
+    return hashlib.sha384(content + salt.encode("utf-8")).hexdigest()
+
+
+def is_sha(value: str) -> bool:
+    """Whether `value` is a well-formed blob address (96 lowercase hex characters)."""
+    return SHA_RE.fullmatch(value) is not None
+
+
+def is_salt(value: str) -> bool:
+    """Whether `value` is a well-formed salt (32 lowercase hex characters)."""
+    return SALT_RE.fullmatch(value) is not None
+
+
+def iter_file(path: Path, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Yield a file's bytes in chunks."""
+    with path.open("rb") as f:
+        while chunk := f.read(chunk_size):
+            yield chunk
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A blob's address with the salt and size it was computed from."""
+
+    sha: str
+    salt: str
+    size: int
+
+
+def digest_file(path: Path, salt: str | None = None) -> Digest:
+    """Hash a file in chunks under `salt` (a fresh one if not given)."""
+    salt = salt or new_salt()
+    h = hashlib.sha384()
+    size = 0
+    for chunk in iter_file(path):
+        h.update(chunk)
+        size += len(chunk)
+    h.update(salt.encode("utf-8"))
+    return Digest(h.hexdigest(), salt, size)
+
+
+def extension_of(name: str) -> str | None:
+    """The platform's extension for a file name: the last suffix, lowercased, no dot."""
+    match = re.search(r"\.([^./]+(?:\.\d+)?)$", name)
+    if match is None:
+        return None
+    ext = match.group(1).lower()
+    return _SPECIAL_EXTENSIONS.get(ext, ext)
+
+
+def mime_of(name: str) -> str | None:
+    """The mime type guessed from the name, as the SDK does."""
+    return mimetypes.guess_type(name)[0]
+
+
+def properties_document(
+    file_name: str,
+    size: int,
+    *,
+    description: str | None = None,
+    version_name: str | None = None,
+    external_identifier: str | None = None,
+    display_name: str | None = None,
+) -> bytes:
+    """The properties blob of a revision: compact JSON, keys in the SDK's order."""
+    doc: dict[str, Any] = {
+        "file_name": file_name,
+        "size": size,
+        "extension": extension_of(file_name),
+        "mime": mime_of(file_name),
+        "description": description,
+        "version_name": version_name,
+        "external_identifier": external_identifier,
+        "display_name": display_name,
+    }
+    return json.dumps(doc, separators=(",", ":")).encode("utf-8")
