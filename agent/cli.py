@@ -89,14 +89,17 @@ def _token(token_file: Path | None) -> str:
         return token_file.read_text().strip()
     token = os.environ.get("ISTARI_REGISTRY_AUTH_TOKEN")
     if not token:
-        raise click.UsageError("set ISTARI_REGISTRY_AUTH_TOKEN or pass --token-file")
+        msg = "set ISTARI_REGISTRY_AUTH_TOKEN or pass --token-file"
+        raise click.UsageError(msg)
     return token
 
 
 @main.command("submit")
 @click.argument("model_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--function", "function", required=True, help="Function name, e.g. @example:fn.")
-@click.option("--param", "params", multiple=True, help="key=value (value parsed as JSON if it can be).")
+@click.option(
+    "--param", "params", multiple=True, help="key=value (value parsed as JSON if it can be)."
+)
 @click.option("--pool", "pool_id", default=None, help="Assign the job to this agent pool id.")
 @click.option("--agent", "agent_id", default=None, help="Assign the job to this agent id.")
 @click.option("--module", "module_name", default=None, help="Module providing the function.")

@@ -15,8 +15,12 @@ from typing import Any
 
 import structlog
 
-_SECRET_KEYS = re.compile(r"(token|password|passwd|secret|authorization|signature|credential|private)", re.I)
-_URL_SECRETS = re.compile(r"(?i)((?:signature|sig|token|x-amz-signature|x-amz-credential)=)[^&\s\"']+")
+_SECRET_KEYS = re.compile(
+    r"(token|password|passwd|secret|authorization|signature|credential|private)", re.I
+)
+_URL_SECRETS = re.compile(
+    r"(?i)((?:signature|sig|token|x-amz-signature|x-amz-credential)=)[^&\s\"']+"
+)
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 MASK = "***"
 
@@ -50,9 +54,7 @@ def configure(level: str = "info", *, json: bool | None = None) -> None:
     """Configure structlog for the process (JSON unless stderr is a terminal)."""
     if json is None:
         json = not sys.stderr.isatty()
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,11 +63,12 @@ async def follow(
     on_change: Callable[[JobStatus, str | None], None],
     *,
     interval: float = 0.25,
-    timeout: float | None = None,
 ) -> Job:
-    """Poll a job until it is terminal, calling `on_change` on each new status."""
+    """Poll a job until it is terminal, calling `on_change` on each new status.
+
+    Bound it with `asyncio.timeout` where a deadline matters.
+    """
     seen = 0
-    deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         job = await client.get_job(job_id)
         for entry in job.status_history[seen:]:
@@ -76,7 +76,4 @@ async def follow(
         seen = len(job.status_history)
         if job.status in TERMINAL:
             return job
-        if deadline is not None and time.monotonic() > deadline:
-            msg = f"job {job_id} is still {job.status} after {timeout} s"
-            raise TimeoutError(msg)
         await asyncio.sleep(interval)

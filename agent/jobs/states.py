@@ -61,15 +61,9 @@ _S = JobStatus
 MOVES: dict[JobStatus, frozenset[JobStatus]] = {
     _S.CREATED: frozenset({_S.PENDING, _S.CANCELED}),
     _S.PENDING: frozenset({_S.CLAIMED, _S.CANCELED}),
-    _S.CLAIMED: frozenset(
-        {_S.PENDING, _S.VALIDATING, _S.RUNNING, _S.FAILED, _S.CANCELED}
-    ),
-    _S.VALIDATING: frozenset(
-        {_S.VALIDATING, _S.RUNNING, _S.FAILED, _S.CANCELED}
-    ),
-    _S.RUNNING: frozenset(
-        {_S.RUNNING, _S.UPLOADING, _S.COMPLETED, _S.FAILED, _S.CANCELED}
-    ),
+    _S.CLAIMED: frozenset({_S.PENDING, _S.VALIDATING, _S.RUNNING, _S.FAILED, _S.CANCELED}),
+    _S.VALIDATING: frozenset({_S.VALIDATING, _S.RUNNING, _S.FAILED, _S.CANCELED}),
+    _S.RUNNING: frozenset({_S.RUNNING, _S.UPLOADING, _S.COMPLETED, _S.FAILED, _S.CANCELED}),
     _S.UPLOADING: frozenset({_S.UPLOADING, _S.COMPLETED, _S.FAILED, _S.CANCELED}),
     _S.COMPLETED: frozenset(),
     _S.FAILED: frozenset(),

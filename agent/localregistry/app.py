@@ -65,7 +65,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if not request.path.startswith(_OPEN_PREFIXES):
         who = request.app[REGISTRY_KEY].tokens.authenticate(request.headers.get("Authorization"))
         if who is None:
-            raise Unauthorized("missing or invalid bearer token (Authorization: Bearer <token>)")
+            msg = "missing or invalid bearer token (Authorization: Bearer <token>)"
+            raise Unauthorized(msg)
         request[PRINCIPAL_KEY] = who
     return await handler(request)
 
@@ -102,7 +103,9 @@ def build_registry(settings: RegistrySettings) -> tuple[Registry, str]:
     tokens = TokenStore(conn)
     admin = settings.admin_token or load_or_create_secret(data / "admin-token").decode("ascii")
     tokens.ensure_admin(admin)
-    return Registry(conn=conn, blobs=blobs, tokens=tokens, base_url=settings.public_url or ""), admin
+    return Registry(
+        conn=conn, blobs=blobs, tokens=tokens, base_url=settings.public_url or ""
+    ), admin
 
 
 def create_app(reg: Registry, settings: RegistrySettings) -> web.Application:
@@ -121,4 +124,3 @@ def create_app(reg: Registry, settings: RegistrySettings) -> web.Application:
 
     app.on_cleanup.append(close_db)
     return app
-

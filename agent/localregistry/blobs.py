@@ -76,7 +76,9 @@ class BlobStore:
     def presign(self, base_url: str, op: str, sha: str) -> tuple[str, str]:
         """A URL allowing `op` ("get" or "put") on `sha`, and its expiry as ISO-8601."""
         expires = int(time.time()) + self.url_ttl
-        query = urlencode({"op": op, "expires": expires, "signature": self._signature(op, sha, expires)})
+        query = urlencode(
+            {"op": op, "expires": expires, "signature": self._signature(op, sha, expires)}
+        )
         expiry = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(expires))
         return f"{base_url}/blobs/{sha}?{query}", expiry
 
@@ -85,12 +87,15 @@ class BlobStore:
         try:
             expires_at = int(expires)
         except ValueError:
-            raise Forbidden("the presigned URL is malformed; ask for a new one") from None
+            msg = "the presigned URL is malformed; ask for a new one"
+            raise Forbidden(msg) from None
         expected = self._signature(op, sha, expires_at)
         if not hmac.compare_digest(expected, signature):
-            raise Forbidden("the presigned URL's signature is invalid; ask for a new one")
+            msg = "the presigned URL's signature is invalid; ask for a new one"
+            raise Forbidden(msg)
         if expires_at < time.time():
-            raise Forbidden("the presigned URL has expired; ask for a new one")
+            msg = "the presigned URL has expired; ask for a new one"
+            raise Forbidden(msg)
 
     # -- upload -----------------------------------------------------------------------------
 
@@ -100,11 +105,11 @@ class BlobStore:
         Raises Conflict when the sha is already stored and PayloadTooLarge past the limit.
         """
         if self.exists(sha):
-            raise Conflict(f"sha {sha} already exists")
+            msg = f"sha {sha} already exists"
+            raise Conflict(msg)
         if declared is not None and declared > self.max_blob_size:
-            raise PayloadTooLarge(
-                f"upload of {declared} bytes exceeds the limit of {self.max_blob_size} bytes"
-            )
+            msg = f"upload of {declared} bytes exceeds the limit of {self.max_blob_size} bytes"
+            raise PayloadTooLarge(msg)
         hasher = hashlib.sha384()
         tmp = self._tmp / f"{sha}.{os.getpid()}.{time.monotonic_ns()}"
         size = 0
@@ -113,15 +118,15 @@ class BlobStore:
                 async for chunk in chunks:
                     size += len(chunk)
                     if size > self.max_blob_size:
-                        raise PayloadTooLarge(
-                            f"upload exceeds the limit of {self.max_blob_size} bytes"
-                        )
+                        msg = f"upload exceeds the limit of {self.max_blob_size} bytes"
+                        raise PayloadTooLarge(msg)
                     hasher.update(chunk)
                     f.write(chunk)
                 f.flush()
                 await asyncio.to_thread(os.fsync, f.fileno())
             if declared is not None and size != declared:
-                raise PayloadTooLarge("upload ended before Content-Length bytes arrived")
+                msg = "upload ended before Content-Length bytes arrived"
+                raise PayloadTooLarge(msg)
             final = self.path(sha)
             final.parent.mkdir(parents=True, exist_ok=True)
             tmp.replace(final)
@@ -154,7 +159,7 @@ class BlobStore:
         if state is not None:
             h = state.copy()
             h.update(salt.encode("utf-8"))
-            ok = h.hexdigest() == sha
+            ok = bool(h.hexdigest() == sha)
         else:
             ok = await asyncio.to_thread(self._rehash, sha, salt)
         if ok:

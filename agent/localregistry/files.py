@@ -139,7 +139,8 @@ def file_doc(conn: sqlite3.Connection, file_id: str) -> dict[str, Any]:
     """The wire `File` with all its revisions."""
     row = conn.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no file with id {file_id}")
+        msg = f"no file with id {file_id}"
+        raise NotFound(msg)
     revs = conn.execute(
         "SELECT doc FROM revisions WHERE file_id = ? ORDER BY seq", (file_id,)
     ).fetchall()

@@ -33,9 +33,8 @@ async def read_json(request: web.Request) -> Any:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge(
-            f"request body exceeds the limit of {request.app[MAX_JSON_KEY]} bytes"
-        ) from None
+        msg = f"request body exceeds the limit of {request.app[MAX_JSON_KEY]} bytes"
+        raise PayloadTooLarge(msg) from None
     if not raw.strip():
         return None
     try:
@@ -122,7 +121,9 @@ def query_bool(request: web.Request, name: str, default: bool) -> bool:
     raise validation_error(["query", name], f"{name} must be true or false")
 
 
-def query_enum(request: web.Request, name: str, enum: type[E], *, required: bool = False) -> E | None:
+def query_enum(
+    request: web.Request, name: str, enum: type[E], *, required: bool = False
+) -> E | None:
     """An enum query parameter with its exact wire spelling."""
     raw = query_str(request, name, required=required)
     if raw is None:

@@ -74,7 +74,8 @@ def resolve_function(
         doc: dict[str, Any] = loads(row["doc"])
         if tool_name is None or doc.get("tool_name") == tool_name:
             return doc
-    raise NotFound(
+    msg = (
         f"no published function {name!r} matches this submission; publish the module that "
         "provides it (an agent publishes its installed modules when it starts)"
     )
+    raise NotFound(msg)

@@ -53,5 +53,5 @@ async def serve_forever(settings: RegistrySettings, host: str, port: int) -> Non
             if settings.admin_token
             else f"token in {settings.data_dir / 'admin-token'}"
         )
-        print(f"istari local registry listening on {r.url} ({token_hint})", flush=True)  # noqa: T201
+        print(f"istari local registry listening on {r.url} ({token_hint})", flush=True)
         await asyncio.Event().wait()

@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-
 # The local registry has one tenant; the SDK requires a tenant id string on some shapes.
 TENANT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "istari-agent:local-registry"))
 

@@ -120,21 +120,28 @@ class RegistryClient:
         headers = {**self._auth, "Accept": "application/json", "Content-Type": "application/json"}
         try:
             async with self.session.request(
-                method, self.base_url + path, params=query, data=data, headers=headers, ssl=self._ssl
+                method,
+                self.base_url + path,
+                params=query,
+                data=data,
+                headers=headers,
+                ssl=self._ssl,
             ) as resp:
                 text = await resp.text()
                 if resp.status >= 400:
                     raise rejected(method, path, resp.status, _detail(text))
                 return json.loads(text) if text else None
         except (aiohttp.ClientError, TimeoutError, ValueError) as e:
-            raise RegistryUnavailable(f"{method} {path} failed: {type(e).__name__}: {e}") from None
+            msg = f"{method} {path} failed: {type(e).__name__}: {e}"
+            raise RegistryUnavailable(msg) from None
 
     async def _model(self, model: type[M], method: str, path: str, **kw: Any) -> M:
         raw = await self._call(method, path, **kw)
         try:
             return model.model_validate(raw)
         except ValidationError as e:
-            raise RegistryError(f"{method} {path}: unexpected response: {e}") from None
+            msg = f"{method} {path}: unexpected response: {e}"
+            raise RegistryError(msg) from None
 
     # -- health ---------------------------------------------------------------------------
 
@@ -223,7 +230,9 @@ class RegistryClient:
 
     async def create_model(self, revision: NewRevision) -> Resource:
         """`POST /api/v2/models`."""
-        return await self._model(Resource, "POST", "/api/v2/models", json_body=revision.model_dump())
+        return await self._model(
+            Resource, "POST", "/api/v2/models", json_body=revision.model_dump()
+        )
 
     async def get_model(self, model_id: str) -> Resource:
         """`GET /api/v2/models/{id}`."""
@@ -278,9 +287,11 @@ class RegistryClient:
                 ) as resp:
                     if resp.status == 409 or resp.status < 300:
                         return
-                    raise rejected("PUT", shown, resp.status, _detail(await resp.text()))
+                    msg = "PUT"
+                    raise rejected(msg, shown, resp.status, _detail(await resp.text()))
         except (aiohttp.ClientError, TimeoutError) as e:
-            raise RegistryUnavailable(f"PUT {shown} failed: {type(e).__name__}") from None
+            msg = f"PUT {shown} failed: {type(e).__name__}"
+            raise RegistryUnavailable(msg) from None
 
     async def get_blob(self, url: str, dest: Path, sha: str, salt: str) -> int:
         """Stream a presigned URL into `dest`, checking sha384(bytes ‖ salt); returns size."""
@@ -290,7 +301,8 @@ class RegistryClient:
         try:
             async with self.session.get(url, timeout=_BLOB_TIMEOUT, ssl=self._ssl) as resp:
                 if resp.status >= 400:
-                    raise rejected("GET", shown, resp.status, _detail(await resp.text()))
+                    msg = "GET"
+                    raise rejected(msg, shown, resp.status, _detail(await resp.text()))
                 with dest.open("wb") as f:
                     async for chunk in resp.content.iter_chunked(_CHUNK):
                         hasher.update(chunk)
@@ -298,11 +310,13 @@ class RegistryClient:
                         f.write(chunk)
         except (aiohttp.ClientError, TimeoutError) as e:
             dest.unlink(missing_ok=True)
-            raise RegistryUnavailable(f"GET {shown} failed: {type(e).__name__}") from None
+            msg = f"GET {shown} failed: {type(e).__name__}"
+            raise RegistryUnavailable(msg) from None
         hasher.update(salt.encode("utf-8"))
         if hasher.hexdigest() != sha:
             dest.unlink(missing_ok=True)
-            raise IntegrityError(f"downloaded bytes do not match sha {sha[:16]}...")
+            msg = f"downloaded bytes do not match sha {sha[:16]}..."
+            raise IntegrityError(msg)
         return size
 
 
@@ -317,4 +331,3 @@ def _query_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-

@@ -1,4 +1,4 @@
-"""Pydantic models of the registry's wire shapes, with the wire names (spec §2–§5).
+"""Pydantic models of the registry's wire shapes, with the wire names (spec §2 to §5).
 
 Responses are parsed leniently (unknown fields ignored) so a newer registry does not break
 the agent; only what the agent relies on is declared.

@@ -37,7 +37,12 @@ EXAMPLE_MANIFEST: dict[str, Any] = {
                         "scale": {"type": "parameter", "validation_types": ["@number"]},
                     },
                     "outputs": [
-                        {"name": "report", "type": "file", "required": True, "upload_as": "artifact"}
+                        {
+                            "name": "report",
+                            "type": "file",
+                            "required": True,
+                            "upload_as": "artifact",
+                        }
                     ],
                 },
             }

@@ -33,7 +33,11 @@ def _new_agent(sdk: Any, modules: bool = True) -> Any:
     if modules:
         sdk.update_agent_modules(
             agent.id,
-            [NewAgentModuleVersion(module_name=EXAMPLE_MANIFEST["module_key"], module_version="1.0.0")],
+            [
+                NewAgentModuleVersion(
+                    module_name=EXAMPLE_MANIFEST["module_key"], module_version="1.0.0"
+                )
+            ],
         )
     sdk.update_agent_status(agent.id, NewAgentStatus(name="Idle"))
     return agent

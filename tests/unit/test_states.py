@@ -64,5 +64,5 @@ def test_predecessors_is_the_inverse_of_the_table() -> None:
 
 
 def test_every_active_phase_has_an_agent_status() -> None:
-    assert ACTIVE <= set(AGENT_STATUS_FOR_PHASE)
-    assert TERMINAL <= set(AGENT_STATUS_FOR_PHASE)
+    assert set(AGENT_STATUS_FOR_PHASE) >= ACTIVE
+    assert set(AGENT_STATUS_FOR_PHASE) >= TERMINAL

@@ -48,7 +48,8 @@ def agent_row(conn: sqlite3.Connection, agent_id: str) -> sqlite3.Row:
     """The agent's row, or 404."""
     row = conn.execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no agent with id {agent_id}")
+        msg = f"no agent with id {agent_id}"
+        raise NotFound(msg)
     return row  # type: ignore[no-any-return]
 
 
@@ -150,7 +151,8 @@ async def get_agent(request: web.Request) -> web.Response:
 async def list_agents(request: web.Request) -> web.Response:
     conn = registry(request).conn
     page_no, size = paging(request)
-    where, args = ["1 = 1"], []
+    where: list[str] = ["1 = 1"]
+    args: list[Any] = []
     archive = query_str(request, "archive_status") or "active"
     if archive in {"active", "archived"}:
         where.append("archived = ?")
@@ -201,7 +203,8 @@ async def get_status(request: web.Request) -> web.Response:
     agent_id = agent_row(conn, path_id(request, "agent_id"))["id"]
     hist = _history(conn, agent_id, "status")
     if not hist:
-        raise NotFound(f"agent {agent_id} has not reported a status yet")
+        msg = f"agent {agent_id} has not reported a status yet"
+        raise NotFound(msg)
     return reply(hist[-1])
 
 
@@ -279,7 +282,8 @@ async def get_modules(request: web.Request) -> web.Response:
     agent_id = agent_row(conn, path_id(request, "agent_id"))["id"]
     hist = _history(conn, agent_id, "modules")
     if not hist:
-        raise NotFound(f"agent {agent_id} has not reported its modules yet")
+        msg = f"agent {agent_id} has not reported its modules yet"
+        raise NotFound(msg)
     return reply(hist[-1])
 
 
@@ -306,7 +310,8 @@ async def get_display_name(request: web.Request) -> web.Response:
     agent_id = agent_row(conn, path_id(request, "agent_id"))["id"]
     hist = _history(conn, agent_id, "display_name")
     if not hist:
-        raise NotFound(f"agent {agent_id} has no display name")
+        msg = f"agent {agent_id} has no display name"
+        raise NotFound(msg)
     return reply(hist[-1])
 
 

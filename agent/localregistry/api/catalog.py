@@ -151,7 +151,8 @@ def _fingerprint(m: ManifestIn) -> str:
 def _module_doc(conn: sqlite3.Connection, module_id: str) -> dict[str, Any]:
     row = conn.execute("SELECT * FROM modules WHERE id = ?", (module_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no module with id {module_id}")
+        msg = f"no module with id {module_id}"
+        raise NotFound(msg)
     doc: dict[str, Any] = loads(row["doc"])
     versions = conn.execute(
         "SELECT id FROM module_versions WHERE module_id = ? ORDER BY created", (module_id,)
@@ -163,7 +164,8 @@ def _module_doc(conn: sqlite3.Connection, module_id: str) -> dict[str, Any]:
 def _version_doc(conn: sqlite3.Connection, version_id: str) -> dict[str, Any]:
     row = conn.execute("SELECT * FROM module_versions WHERE id = ?", (version_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no module version with id {version_id}")
+        msg = f"no module version with id {version_id}"
+        raise NotFound(msg)
     doc: dict[str, Any] = loads(row["doc"])
     fns: dict[str, list[Any]] = {}
     for f in conn.execute(
@@ -185,10 +187,11 @@ def publish(conn: sqlite3.Connection, m: ManifestIn, by: str) -> str:
     ).fetchone()
     if existing is not None:
         if loads(existing["doc"]).get("check_sum") != fingerprint:
-            raise Conflict(
+            msg = (
                 f"{key} {m.module_version} is already published with other functions; "
                 "publish a new module_version"
             )
+            raise Conflict(msg)
         return str(existing["module_id"])
     row = conn.execute("SELECT id FROM modules WHERE name = ?", (key,)).fetchone()
     module_id = row["id"] if row else new_id()
@@ -309,9 +312,12 @@ async def list_functions(request: web.Request) -> web.Response:
 @routes.get("/api/v2/modules/versions/functions/{function_id}")
 async def get_function(request: web.Request) -> web.Response:
     fid = path_id(request, "function_id")
-    row = registry(request).conn.execute("SELECT doc FROM functions WHERE id = ?", (fid,)).fetchone()
+    row = (
+        registry(request).conn.execute("SELECT doc FROM functions WHERE id = ?", (fid,)).fetchone()
+    )
     if row is None:
-        raise NotFound(f"no function with id {fid}")
+        msg = f"no function with id {fid}"
+        raise NotFound(msg)
     return reply(loads(row["doc"]))
 
 
@@ -321,7 +327,8 @@ async def get_function_schema(request: web.Request) -> web.Response:
     conn = registry(request).conn
     row = conn.execute("SELECT doc FROM function_schemas WHERE id = ?", (sid,)).fetchone()
     if row is None:
-        raise NotFound(f"no function schema with id {sid}")
+        msg = f"no function schema with id {sid}"
+        raise NotFound(msg)
     return reply(loads(row["doc"]))
 
 

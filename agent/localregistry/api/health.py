@@ -15,7 +15,7 @@ def _report(request: web.Request) -> dict[str, object]:
     try:
         reg.conn.execute("SELECT 1").fetchone()
         db_ok = True
-    except Exception:  # noqa: BLE001 - any database failure means "not ready"
+    except Exception:
         db_ok = False
     blobs_ok = reg.blobs.root.is_dir()
     return {

@@ -19,7 +19,12 @@ from agent.localregistry.api.models import resource_row
 from agent.localregistry.api.pools import pool_row
 from agent.localregistry.db import transaction
 from agent.localregistry.errors import BadRequest, Conflict, NotFound
-from agent.localregistry.files import build_revision, file_doc, insert_file, resource_archive_history
+from agent.localregistry.files import (
+    build_revision,
+    file_doc,
+    insert_file,
+    resource_archive_history,
+)
 from agent.localregistry.http import (
     body,
     optional_body,
@@ -67,7 +72,8 @@ def job_row(conn: sqlite3.Connection, job_id: str) -> sqlite3.Row:
     """The job's row, or 404."""
     row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no job with id {job_id}")
+        msg = f"no job with id {job_id}"
+        raise NotFound(msg)
     return row  # type: ignore[no-any-return]
 
 
@@ -134,9 +140,8 @@ async def submit_job(request: web.Request) -> web.Response:
     model = resource_row(reg.conn, path_id(request, "model_id"))
     new = await body(request, NewJobIn)
     if new.auth_bindings:
-        raise BadRequest(
-            "auth_bindings: this registry has no stored credentials to bind yet"
-        )
+        msg = "auth_bindings: this registry has no stored credentials to bind yet"
+        raise BadRequest(msg)
     os_name = query_enum(request, "operating_system", OS)
     tool_version = query_str(request, "tool_version")
     function = resolve_function(
@@ -185,17 +190,24 @@ async def get_job(request: web.Request) -> web.Response:
 
 def _claim_check(conn: sqlite3.Connection, job: sqlite3.Row, agent_id: str | None) -> None:
     if agent_id is None:
-        raise Conflict("a claim needs agent_id: PUT .../status?status_name=Claimed&agent_id=...")
+        msg = "a claim needs agent_id: PUT .../status?status_name=Claimed&agent_id=..."
+        raise Conflict(msg)
     agent = agent_row(conn, agent_id)
     if agent["archived"]:
-        raise Conflict(f"agent {agent_id} is archived and takes no new jobs")
+        msg = f"agent {agent_id} is archived and takes no new jobs"
+        raise Conflict(msg)
     if job["assigned_agent_id"] and job["assigned_agent_id"] != agent_id:
-        raise Conflict(f"job {job['id']} is assigned to another agent")
+        msg = f"job {job['id']} is assigned to another agent"
+        raise Conflict(msg)
     pool = job["assigned_agent_pool_id"]
-    if pool and not conn.execute(
-        "SELECT 1 FROM pool_members WHERE pool_id = ? AND agent_id = ?", (pool, agent_id)
-    ).fetchone():
-        raise Conflict(f"job {job['id']} is assigned to pool {pool}, which this agent is not in")
+    if (
+        pool
+        and not conn.execute(
+            "SELECT 1 FROM pool_members WHERE pool_id = ? AND agent_id = ?", (pool, agent_id)
+        ).fetchone()
+    ):
+        msg = f"job {job['id']} is assigned to pool {pool}, which this agent is not in"
+        raise Conflict(msg)
 
 
 def move(
@@ -210,14 +222,16 @@ def move(
     job = job_row(conn, job_id)
     current = JobStatus(job["status"])
     if not can_move(current, new):
-        raise Conflict(f"job {job_id} is {current}; it cannot move to {new}")
+        msg = f"job {job_id} is {current}; it cannot move to {new}"
+        raise Conflict(msg)
     claimed_by = job["claimed_by"]
     if new is JobStatus.CLAIMED:
         _claim_check(conn, job, agent_id)
         claimed_by = agent_id
     elif new in AGENT_ONLY or new is JobStatus.PENDING:
         if agent_id is not None and claimed_by is not None and agent_id != claimed_by:
-            raise Conflict(f"job {job_id} is claimed by another agent")
+            msg = f"job {job_id} is claimed by another agent"
+            raise Conflict(msg)
         if new is JobStatus.PENDING:
             claimed_by = None
     allowed = sorted(s.value for s in predecessors(new))
@@ -227,7 +241,8 @@ def move(
         (new.value, claimed_by, job_id, *allowed),
     ).rowcount
     if updated != 1:  # pragma: no cover - the row was read in this same transaction
-        raise Conflict(f"job {job_id} changed status concurrently")
+        msg = f"job {job_id} changed status concurrently"
+        raise Conflict(msg)
     _append_status(conn, job_id, new, by, agent_id or claimed_by, message)
 
 
@@ -255,13 +270,14 @@ async def update_status(request: web.Request) -> web.Response:
 async def list_jobs(request: web.Request) -> web.Response:
     conn = registry(request).conn
     page_no, size = paging(request)
-    where, args = ["1 = 1"], []
+    where: list[str] = ["1 = 1"]
+    args: list[Any] = []
     archive = query_str(request, "archive_status") or "active"
     if archive in {"active", "archived"}:
         where.append("archived = ?")
         args.append(1 if archive == "archived" else 0)
-    for column, name in (("model_id", "model_id"), ("assigned_agent_pool_id", "assigned_agent_pool_id")):
-        value = query_uuid(request, name)
+    for column in ("model_id", "assigned_agent_pool_id"):
+        value = query_uuid(request, column)
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
@@ -269,10 +285,10 @@ async def list_jobs(request: web.Request) -> web.Response:
     if status is not None:
         where.append("status = ?")
         args.append(status.value)
-    name = query_str(request, "name")
-    if name:
-        where.append("instr(function_name, ?) > 0")
-        args.append(name)
+    name_part = query_str(request, "name")
+    if name_part:
+        where.append("instr(lower(function_name), lower(?)) > 0")
+        args.append(name_part)
     query_bool(request, "include_total", True)  # validated; the total is always included
     return _page_of_jobs(conn, " AND ".join(where), args, page_no, size)
 
@@ -321,15 +337,14 @@ async def available_jobs(request: web.Request) -> web.Response:
     return _page_of_jobs(conn, where, args, page_no, size)
 
 
-async def _assign(
-    request: web.Request, column: str, value: str | None, event: str
-) -> web.Response:
+async def _assign(request: web.Request, column: str, value: str | None, event: str) -> web.Response:
     reg = registry(request)
     job_id = path_id(request, "job_id")
     with transaction(reg.conn) as c:
         job = job_row(c, job_id)
         if JobStatus(job["status"]) not in {JobStatus.CREATED, JobStatus.PENDING}:
-            raise Conflict(f"job {job_id} is {job['status']}; only a Pending job can be reassigned")
+            msg = f"job {job_id} is {job['status']}; only a Pending job can be reassigned"
+            raise Conflict(msg)
         c.execute(f"UPDATE jobs SET {column} = ? WHERE id = ?", (value, job_id))  # noqa: S608
     reg.emit(event, {"job_id": job_id, "agent_id": None, "agent_pool_id": None, column: value})
     return reply(job_doc(reg.conn, job_row(reg.conn, job_id)))

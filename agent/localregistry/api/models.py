@@ -29,7 +29,8 @@ def resource_row(conn: sqlite3.Connection, rid: str, kind: str | None = None) ->
     """A model or artifact row, or 404."""
     row = conn.execute("SELECT * FROM resources WHERE id = ?", (rid,)).fetchone()
     if row is None or (kind is not None and row["kind"] != kind):
-        raise NotFound(f"no {kind or 'model or artifact'} with id {rid}")
+        msg = f"no {kind or 'model or artifact'} with id {rid}"
+        raise NotFound(msg)
     return row  # type: ignore[no-any-return]
 
 
@@ -76,12 +77,15 @@ def check_source_job(conn: sqlite3.Connection, job_id: str | None) -> None:
         return
     row = conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no job with id {job_id} (source_job_id)")
+        msg = f"no job with id {job_id} (source_job_id)"
+        raise NotFound(msg)
     status = JobStatus(row["status"])
     if status is JobStatus.CANCELED:
-        raise Conflict(f"job {job_id} has been canceled; its outputs are not accepted")
+        msg = f"job {job_id} has been canceled; its outputs are not accepted"
+        raise Conflict(msg)
     if status in TERMINAL:
-        raise Conflict(f"job {job_id} is already {status}; it takes no more outputs")
+        msg = f"job {job_id} is already {status}; it takes no more outputs"
+        raise Conflict(msg)
 
 
 async def _create_resource(

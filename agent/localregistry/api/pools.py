@@ -23,7 +23,8 @@ def pool_row(conn: sqlite3.Connection, pool_id: str) -> sqlite3.Row:
     """The pool's row, or 404."""
     row = conn.execute("SELECT * FROM pools WHERE id = ?", (pool_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no agent pool with id {pool_id}")
+        msg = f"no agent pool with id {pool_id}"
+        raise NotFound(msg)
     return row  # type: ignore[no-any-return]
 
 
@@ -136,7 +137,8 @@ async def remove_agent(request: web.Request) -> web.Response:
             "DELETE FROM pool_members WHERE pool_id = ? AND agent_id = ?", (pool_id, agent_id)
         ).rowcount
     if not gone:
-        raise NotFound(f"agent {agent_id} is not a member of pool {pool_id}")
+        msg = f"agent {agent_id} is not a member of pool {pool_id}"
+        raise NotFound(msg)
     return reply(pool_doc(reg.conn, pool_id))
 
 
@@ -175,5 +177,3 @@ async def archive_pool(request: web.Request) -> web.Response:
 @routes.post("/api/v2/agent_pools/{pool_id}:restore")
 async def restore_pool(request: web.Request) -> web.Response:
     return await _archive(request, 0)
-
-

@@ -41,7 +41,8 @@ def _origin(request: web.Request) -> str:
 async def upload_url(request: web.Request) -> web.Response:
     sha = _sha(request)
     if registry(request).blobs.exists(sha):
-        raise Conflict(f"Sha already exists: {sha}")
+        msg = f"Sha already exists: {sha}"
+        raise Conflict(msg)
     return reply(_url(request, "put", sha))
 
 
@@ -59,16 +60,15 @@ async def upload_urls_bulk(request: web.Request) -> web.Response:
 async def download_url(request: web.Request) -> web.Response:
     sha = _sha(request)
     if not registry(request).blobs.exists(sha):
-        raise NotFound(f"no blob with sha {sha}")
+        msg = f"no blob with sha {sha}"
+        raise NotFound(msg)
     return reply(_url(request, "get", sha))
 
 
 def _presigned(request: web.Request, op: str) -> str:
     sha = _sha(request)
     q = request.query
-    registry(request).blobs.check_signature(
-        op, sha, q.get("expires", ""), q.get("signature", "")
-    )
+    registry(request).blobs.check_signature(op, sha, q.get("expires", ""), q.get("signature", ""))
     return sha
 
 
@@ -86,7 +86,6 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     sha = _presigned(request, "get")
     blobs = registry(request).blobs
     if not blobs.exists(sha):
-        raise NotFound(f"no blob with sha {sha}")
-    return web.FileResponse(
-        blobs.path(sha), headers={"Content-Type": "application/octet-stream"}
-    )
+        msg = f"no blob with sha {sha}"
+        raise NotFound(msg)
+    return web.FileResponse(blobs.path(sha), headers={"Content-Type": "application/octet-stream"})
