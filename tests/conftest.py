@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from agent import logs
 from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import RunningRegistry, running
 from agent.registry.client import RegistryClient
+
+logs.configure("info", json=False)
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
 

@@ -17,7 +17,7 @@ from agent.localregistry.blobs import BlobStore
 Listener = Callable[[str, dict[str, Any]], None]
 
 REGISTRY_KEY: web.AppKey[Registry] = web.AppKey("registry")
-PRINCIPAL_KEY = "principal"
+PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 MAX_JSON_KEY: web.AppKey[int] = web.AppKey("max_json_body")
 
 
@@ -44,5 +44,4 @@ def registry(request: web.Request) -> Registry:
 
 def principal(request: web.Request) -> Principal:
     """Who made this (authenticated) request."""
-    value: Principal = request[PRINCIPAL_KEY]
-    return value
+    return request[PRINCIPAL_KEY]
