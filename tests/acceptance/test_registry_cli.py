@@ -1,0 +1,175 @@
+"""`istari-agent registry serve` and `istari-agent submit` as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from agent.jobs.states import JobStatus
+from agent.registry.client import RegistryClient
+from agent.registry.transfer import download_revision, upload_revision
+from tests.conftest import RegistryProcess, start_registry_process, stop_registry_process
+from tests.integration.helpers import FUNCTION, MANIFEST, agent_with_module
+
+
+def _serve_with_generated_token(data_dir: Path) -> RegistryProcess:
+    env = {k: v for k, v in os.environ.items() if k != "ISTARI_LOCAL_REGISTRY_TOKEN"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agent",
+            "registry",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert "listening on http://127.0.0.1:" in line, line
+    assert "admin-token" in line  # it says where the token is, never the token itself
+    token = (data_dir / "admin-token").read_text().strip()
+    assert token not in line
+    return RegistryProcess(line.split("listening on ")[1].split()[0], token, data_dir, proc)
+
+
+def test_generated_token_is_private_and_data_survives_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    first = _serve_with_generated_token(data_dir)
+    try:
+        assert stat.S_IMODE((data_dir / "admin-token").stat().st_mode) == 0o600
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+        model_file = tmp_path / "part.stl"
+        model_file.write_bytes(os.urandom(300_000))
+        model_id = asyncio.run(_upload(first, model_file))
+    finally:
+        stop_registry_process(first)
+
+    second = _serve_with_generated_token(data_dir)
+    try:
+        assert second.token == first.token
+        copy = tmp_path / "copy.stl"
+        asyncio.run(_download(second, model_id, copy))
+        assert copy.read_bytes() == model_file.read_bytes()
+    finally:
+        stop_registry_process(second)
+
+
+async def _upload(reg: RegistryProcess, path: Path) -> str:
+    async with RegistryClient(reg.url, reg.token) as client:
+        return (await client.create_model(await upload_revision(client, path))).id
+
+
+async def _download(reg: RegistryProcess, model_id: str, dest: Path) -> None:
+    async with RegistryClient(reg.url, reg.token) as client:
+        model = await client.get_model(model_id)
+        await download_revision(client, model.file.current, dest)
+
+
+def test_env_token_is_used_and_no_token_file_is_written(tmp_path: Path) -> None:
+    reg = start_registry_process(tmp_path / "data", "a-token-from-the-environment")
+    try:
+        assert not (tmp_path / "data" / "admin-token").exists()
+        health = asyncio.run(_readiness(reg))
+        assert health["healthy"] is True
+    finally:
+        stop_registry_process(reg)
+
+
+async def _readiness(reg: RegistryProcess) -> dict[str, object]:
+    async with RegistryClient(reg.url, reg.token) as client:
+        return await client.readiness()
+
+
+def _submit(reg: RegistryProcess, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "ISTARI_REGISTRY_URL": reg.url, "ISTARI_REGISTRY_AUTH_TOKEN": reg.token}
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent", "submit", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_submit_uploads_the_model_and_parameters(
+    registry_process: RegistryProcess, tmp_path: Path
+) -> None:
+    asyncio.run(_publish(registry_process))
+    model_file = tmp_path / "wing.txt"
+    model_file.write_text("a wing")
+    proc = _submit(
+        registry_process,
+        str(model_file),
+        "--function",
+        FUNCTION,
+        "--param",
+        "span=12.5",
+        "--param",
+        "name=left",
+        "--param",
+        'tags=["a","b"]',
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    job_id = out.split("submitted job ")[1].split()[0]
+    params = asyncio.run(_parameters(registry_process, job_id, tmp_path / "p.json"))
+    assert params == {"span": 12.5, "name": "left", "tags": ["a", "b"]}
+
+
+def test_submit_wait_follows_the_job_and_exits_with_its_outcome(
+    registry_process: RegistryProcess, tmp_path: Path
+) -> None:
+    asyncio.run(_publish(registry_process))
+    model_file = tmp_path / "wing.txt"
+    model_file.write_text("a wing")
+    proc = _submit(registry_process, str(model_file), "--function", FUNCTION, "--wait")
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the job exists once this line is printed
+    job_id = first.split("submitted job ")[1].split()[0]
+    asyncio.run(_fail(registry_process, job_id))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "Failed: the tool crashed" in out
+
+
+def test_submit_with_a_bad_param_says_what_is_wrong(
+    registry_process: RegistryProcess, tmp_path: Path
+) -> None:
+    model_file = tmp_path / "m.txt"
+    model_file.write_text("x")
+    proc = _submit(registry_process, str(model_file), "--function", FUNCTION, "--param", "oops")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "--param takes key=value" in err
+
+
+async def _publish(reg: RegistryProcess) -> None:
+    async with RegistryClient(reg.url, reg.token) as client:
+        await client.publish_module(MANIFEST)
+
+
+async def _parameters(reg: RegistryProcess, job_id: str, dest: Path) -> object:
+    async with RegistryClient(reg.url, reg.token) as client:
+        job = await client.get_job(job_id)
+        await download_revision(client, job.file.current, dest)
+        return json.loads(dest.read_text())
+
+
+async def _fail(reg: RegistryProcess, job_id: str) -> None:
+    async with RegistryClient(reg.url, reg.token) as client:
+        agent = await agent_with_module(client)
+        await client.update_job_status(job_id, JobStatus.CLAIMED, agent)
+        await client.update_job_status(job_id, JobStatus.FAILED, agent, "the tool crashed")
