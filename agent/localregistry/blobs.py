@@ -115,13 +115,27 @@ class BlobStore:
         size = 0
         try:
             with tmp.open("wb") as f:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > self.max_blob_size:
-                        msg = f"upload exceeds the limit of {self.max_blob_size} bytes"
-                        raise PayloadTooLarge(msg)
-                    hasher.update(chunk)
+
+                def consume(chunk: bytes) -> None:
+                    hasher.update(chunk)  # hashlib and file writes release the GIL
                     f.write(chunk)
+
+                # Two-stage pipeline: a worker thread hashes and writes chunk N while the
+                # event loop receives chunk N+1, so the socket, the CPU and the disk overlap.
+                pending: asyncio.Future[None] | None = None
+                try:
+                    async for chunk in chunks:
+                        size += len(chunk)
+                        if size > self.max_blob_size:
+                            msg = f"upload exceeds the limit of {self.max_blob_size} bytes"
+                            raise PayloadTooLarge(msg)
+                        if pending is not None:
+                            await pending
+                        pending = asyncio.ensure_future(asyncio.to_thread(consume, chunk))
+                finally:
+                    # Never close the file under a write still running in the worker.
+                    if pending is not None:
+                        await asyncio.shield(pending)
                 f.flush()
                 await asyncio.to_thread(os.fsync, f.fileno())
             if declared is not None and size != declared:

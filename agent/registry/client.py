@@ -8,6 +8,7 @@ query string (where presigned signatures live).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from pathlib import Path
@@ -304,10 +305,22 @@ class RegistryClient:
                     msg = "GET"
                     raise rejected(msg, shown, resp.status, _detail(await resp.text()))
                 with dest.open("wb") as f:
-                    async for chunk in resp.content.iter_chunked(_CHUNK):
-                        hasher.update(chunk)
-                        size += len(chunk)
+
+                    def consume(chunk: bytes) -> None:
+                        hasher.update(chunk)  # releases the GIL, as does the write
                         f.write(chunk)
+
+                    # Hash and write chunk N in a thread while chunk N+1 arrives.
+                    pending: asyncio.Future[None] | None = None
+                    try:
+                        async for chunk in resp.content.iter_chunked(_CHUNK):
+                            size += len(chunk)
+                            if pending is not None:
+                                await pending
+                            pending = asyncio.ensure_future(asyncio.to_thread(consume, chunk))
+                    finally:
+                        if pending is not None:
+                            await asyncio.shield(pending)
         except (aiohttp.ClientError, TimeoutError) as e:
             dest.unlink(missing_ok=True)
             msg = f"GET {shown} failed: {type(e).__name__}"
