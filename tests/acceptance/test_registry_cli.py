@@ -173,3 +173,39 @@ async def _fail(reg: RegistryProcess, job_id: str) -> None:
         agent = await agent_with_module(client)
         await client.update_job_status(job_id, JobStatus.CLAIMED, agent)
         await client.update_job_status(job_id, JobStatus.FAILED, agent, "the tool crashed")
+
+
+def test_debug_logs_of_a_registry_hold_no_token_or_signature(tmp_path: Path) -> None:
+    token = "tok-" + "x" * 30
+    env = {**os.environ, "ISTARI_LOCAL_REGISTRY_TOKEN": token}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agent", "--log-level", "debug", "registry", "serve",
+         "--port", "0", "--data-dir", str(tmp_path / "data")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    url = proc.stdout.readline().split("listening on ")[1].split()[0]
+    reg = RegistryProcess(url, token, tmp_path / "data", proc)
+    model_file = tmp_path / "m.bin"
+    model_file.write_bytes(b"content")
+    signatures = asyncio.run(_upload_and_collect_signatures(reg, model_file))
+    proc.terminate()
+    _, err = proc.communicate(timeout=10)
+    assert "registry.request" in err  # the access log did run
+    assert token not in err
+    assert signatures and not any(sig in err for sig in signatures)
+
+
+async def _upload_and_collect_signatures(reg: RegistryProcess, path: Path) -> list[str]:
+    from urllib.parse import parse_qs, urlsplit
+
+    from agent.storage import digest_file
+
+    async with RegistryClient(reg.url, reg.token) as client:
+        digest = digest_file(path)
+        target = await client.upload_url(digest.sha)
+        assert target is not None
+        await client.put_blob(target.url, path)  # the signed PUT that the access log records
+        download = await client.download_url(digest.sha)
+        await client.get_blob(download.url, path.with_suffix(".back"), digest.sha, digest.salt)
+        return [parse_qs(urlsplit(u).query)["signature"][0] for u in (target.url, download.url)]
