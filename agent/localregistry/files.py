@@ -189,3 +189,15 @@ def resource_archive_history(row: sqlite3.Row) -> list[dict[str, Any]]:
             }
         )
     return history
+
+
+def resource_base(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+    """The fields every file-backed resource (model, artifact, job) carries on the wire."""
+    return {
+        "id": row["id"],
+        "created": row["created"],
+        "file": file_doc(conn, row["file_id"]),
+        "comments": [],
+        "archive_status_history": resource_archive_history(row),
+        "created_by_id": row["created_by_id"],
+    }

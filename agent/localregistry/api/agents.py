@@ -17,6 +17,7 @@ from agent.localregistry.db import transaction
 from agent.localregistry.errors import NotFound, validation_error
 from agent.localregistry.files import stable_id
 from agent.localregistry.http import (
+    Where,
     body,
     optional_body,
     paging,
@@ -151,25 +152,18 @@ async def get_agent(request: web.Request) -> web.Response:
 async def list_agents(request: web.Request) -> web.Response:
     conn = registry(request).conn
     page_no, size = paging(request)
-    where: list[str] = ["1 = 1"]
-    args: list[Any] = []
-    archive = query_str(request, "archive_status") or "active"
-    if archive in {"active", "archived"}:
-        where.append("archived = ?")
-        args.append(1 if archive == "archived" else 0)
+    where = Where()
+    where.archive_status(request)
     status = query_enum(request, "status_name", AgentStatus)
     if status is not None:
-        where.append("status = ?")
-        args.append(status.value)
+        where.add("status = ?", status.value)
     host_os = query_str(request, "host_os")
     if host_os is not None:
-        where.append("host_os = ?")
-        args.append(host_os)
+        where.add("host_os = ?", host_os)
     module = query_str(request, "module_name")
     if module is not None:
-        where.append("id IN (SELECT agent_id FROM agent_modules WHERE module_name = ?)")
-        args.append(module)
-    clause = " AND ".join(where)
+        where.add("id IN (SELECT agent_id FROM agent_modules WHERE module_name = ?)", module)
+    clause, args = where.sql, where.args
     total = conn.execute(f"SELECT COUNT(*) FROM agents WHERE {clause}", args).fetchone()[0]  # noqa: S608
     rows = conn.execute(
         f"SELECT id FROM agents WHERE {clause} ORDER BY created LIMIT ? OFFSET ?",  # noqa: S608

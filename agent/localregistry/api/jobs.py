@@ -21,11 +21,11 @@ from agent.localregistry.db import transaction
 from agent.localregistry.errors import BadRequest, Conflict, NotFound
 from agent.localregistry.files import (
     build_revision,
-    file_doc,
     insert_file,
-    resource_archive_history,
+    resource_base,
 )
 from agent.localregistry.http import (
+    Where,
     body,
     optional_body,
     paging,
@@ -85,12 +85,7 @@ def job_doc(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     function = conn.execute("SELECT doc FROM functions WHERE id = ?", (row["function_id"],))
     claimed_by = row["claimed_by"]
     return {
-        "id": row["id"],
-        "created": row["created"],
-        "file": file_doc(conn, row["file_id"]),
-        "comments": [],
-        "archive_status_history": resource_archive_history(row),
-        "created_by_id": row["created_by_id"],
+        **resource_base(conn, row),
         "function": loads(function.fetchone()["doc"]),
         "assigned_agent_id": row["assigned_agent_id"],
         "assigned_agent_pool_id": row["assigned_agent_pool_id"],
@@ -270,27 +265,20 @@ async def update_status(request: web.Request) -> web.Response:
 async def list_jobs(request: web.Request) -> web.Response:
     conn = registry(request).conn
     page_no, size = paging(request)
-    where: list[str] = ["1 = 1"]
-    args: list[Any] = []
-    archive = query_str(request, "archive_status") or "active"
-    if archive in {"active", "archived"}:
-        where.append("archived = ?")
-        args.append(1 if archive == "archived" else 0)
+    where = Where()
+    where.archive_status(request)
     for column in ("model_id", "assigned_agent_pool_id"):
         value = query_uuid(request, column)
         if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
+            where.add(f"{column} = ?", value)
     status = query_enum(request, "status_name", JobStatus)
     if status is not None:
-        where.append("status = ?")
-        args.append(status.value)
+        where.add("status = ?", status.value)
     name_part = query_str(request, "name")
     if name_part:
-        where.append("instr(lower(function_name), lower(?)) > 0")
-        args.append(name_part)
+        where.add("instr(lower(function_name), lower(?)) > 0", name_part)
     query_bool(request, "include_total", True)  # validated; the total is always included
-    return _page_of_jobs(conn, " AND ".join(where), args, page_no, size)
+    return _page_of_jobs(conn, where.sql, where.args, page_no, size)
 
 
 def _page_of_jobs(
@@ -318,12 +306,11 @@ async def list_model_jobs(request: web.Request) -> web.Response:
     conn = registry(request).conn
     model_id = resource_row(conn, path_id(request, "model_id"))["id"]
     page_no, size = paging(request)
-    where, args = ["model_id = ?", "archived = 0"], [model_id]
+    where = Where("model_id = ?", "archived = 0", args=[model_id])
     status = query_enum(request, "status_name", JobStatus)
     if status is not None:
-        where.append("status = ?")
-        args.append(status.value)
-    return _page_of_jobs(conn, " AND ".join(where), args, page_no, size)
+        where.add("status = ?", status.value)
+    return _page_of_jobs(conn, where.sql, where.args, page_no, size)
 
 
 @routes.get("/api/v2/agents/{agent_id}/available_jobs")

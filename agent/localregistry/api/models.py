@@ -15,7 +15,7 @@ from agent.localregistry.files import (
     build_revision,
     file_doc,
     insert_file,
-    resource_archive_history,
+    resource_base,
 )
 from agent.localregistry.http import body, paging, path_id, query_uuid, reply
 from agent.localregistry.inbound import FileRevisionIn
@@ -37,12 +37,7 @@ def resource_row(conn: sqlite3.Connection, rid: str, kind: str | None = None) ->
 def artifact_doc(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     """The wire `Artifact`."""
     return {
-        "id": row["id"],
-        "created": row["created"],
-        "file": file_doc(conn, row["file_id"]),
-        "comments": [],
-        "archive_status_history": resource_archive_history(row),
-        "created_by_id": row["created_by_id"],
+        **resource_base(conn, row),
         "model_id": row["parent_id"],
         "control_tags": [],
     }
@@ -55,12 +50,7 @@ def model_doc(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
         (row["id"],),
     ).fetchall()
     return {
-        "id": row["id"],
-        "created": row["created"],
-        "file": file_doc(conn, row["file_id"]),
-        "comments": [],
-        "archive_status_history": resource_archive_history(row),
-        "created_by_id": row["created_by_id"],
+        **resource_base(conn, row),
         "artifacts": [artifact_doc(conn, a) for a in arts],
         "control_tags": [],
     }

@@ -11,7 +11,7 @@ from agent.jobs.states import TERMINAL
 from agent.localregistry.api.agents import agent_doc, agent_row
 from agent.localregistry.db import transaction
 from agent.localregistry.errors import NotFound
-from agent.localregistry.http import body, optional_body, paging, path_id, query_str, reply
+from agent.localregistry.http import Where, body, optional_body, paging, path_id, reply
 from agent.localregistry.inbound import ArchiveIn, NewAgentPoolIn, PoolAgentIn
 from agent.localregistry.state import principal, registry
 from agent.localregistry.wire import TENANT_ID, new_id, now, page
@@ -101,12 +101,12 @@ async def get_pool(request: web.Request) -> web.Response:
 async def list_pools(request: web.Request) -> web.Response:
     conn = registry(request).conn
     page_no, size = paging(request)
-    archive = query_str(request, "archive_status") or "active"
-    where = {"active": "archived = 0", "archived": "archived = 1"}.get(archive, "1 = 1")
-    total = conn.execute(f"SELECT COUNT(*) FROM pools WHERE {where}").fetchone()[0]  # noqa: S608
+    where = Where()
+    where.archive_status(request)
+    total = conn.execute(f"SELECT COUNT(*) FROM pools WHERE {where.sql}", where.args).fetchone()[0]  # noqa: S608
     rows = conn.execute(
-        f"SELECT id FROM pools WHERE {where} ORDER BY created LIMIT ? OFFSET ?",  # noqa: S608
-        (size, (page_no - 1) * size),
+        f"SELECT id FROM pools WHERE {where.sql} ORDER BY created LIMIT ? OFFSET ?",  # noqa: S608
+        [*where.args, size, (page_no - 1) * size],
     ).fetchall()
     return reply(page([pool_doc(conn, r["id"]) for r in rows], total, page_no, size))
 
