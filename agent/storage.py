@@ -7,15 +7,16 @@ is hashed in constant memory.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import mimetypes
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 CHUNK_SIZE = 1024 * 1024
 SHA_RE = re.compile(r"^[0-9a-f]{96}$")
@@ -108,3 +109,39 @@ def properties_document(
         "display_name": display_name,
     }
     return json.dumps(doc, separators=(",", ":")).encode("utf-8")
+
+
+class SizeLimitExceeded(Exception):
+    """A stream carried more bytes than allowed."""
+
+
+async def write_hashed(
+    chunks: AsyncIterable[bytes], f: BinaryIO, hasher: Any, *, limit: int | None = None
+) -> int:
+    """Write a stream to `f` while `hasher` runs over it; returns the byte count.
+
+    A worker thread hashes and writes chunk N while the event loop receives chunk N+1
+    (hashlib and file writes release the GIL), so the socket, the CPU and the disk overlap.
+    Raises SizeLimitExceeded past `limit` bytes.
+    """
+
+    def consume(chunk: bytes) -> None:
+        hasher.update(chunk)
+        f.write(chunk)
+
+    size = 0
+    pending: asyncio.Future[None] | None = None
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            if limit is not None and size > limit:
+                msg = f"stream exceeds the limit of {limit} bytes"
+                raise SizeLimitExceeded(msg)
+            if pending is not None:
+                await pending
+            pending = asyncio.ensure_future(asyncio.to_thread(consume, chunk))
+    finally:
+        # Never let the caller close the file under a write still running in the worker.
+        if pending is not None:
+            await asyncio.shield(pending)
+    return size

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 from agent.localregistry.db import transaction
 from agent.localregistry.errors import Conflict, Forbidden, PayloadTooLarge
 from agent.localregistry.wire import now
-from agent.storage import iter_file
+from agent.storage import SizeLimitExceeded, iter_file, write_hashed
 
 _STATE_CACHE_SIZE = 4096
 
@@ -112,30 +112,13 @@ class BlobStore:
             raise PayloadTooLarge(msg)
         hasher = hashlib.sha384()
         tmp = self._tmp / f"{sha}.{os.getpid()}.{time.monotonic_ns()}"
-        size = 0
         try:
             with tmp.open("wb") as f:
-
-                def consume(chunk: bytes) -> None:
-                    hasher.update(chunk)  # hashlib and file writes release the GIL
-                    f.write(chunk)
-
-                # Two-stage pipeline: a worker thread hashes and writes chunk N while the
-                # event loop receives chunk N+1, so the socket, the CPU and the disk overlap.
-                pending: asyncio.Future[None] | None = None
                 try:
-                    async for chunk in chunks:
-                        size += len(chunk)
-                        if size > self.max_blob_size:
-                            msg = f"upload exceeds the limit of {self.max_blob_size} bytes"
-                            raise PayloadTooLarge(msg)
-                        if pending is not None:
-                            await pending
-                        pending = asyncio.ensure_future(asyncio.to_thread(consume, chunk))
-                finally:
-                    # Never close the file under a write still running in the worker.
-                    if pending is not None:
-                        await asyncio.shield(pending)
+                    size = await write_hashed(chunks, f, hasher, limit=self.max_blob_size)
+                except SizeLimitExceeded:
+                    msg = f"upload exceeds the limit of {self.max_blob_size} bytes"
+                    raise PayloadTooLarge(msg) from None
                 f.flush()
                 await asyncio.to_thread(os.fsync, f.fileno())
             if declared is not None and size != declared:

@@ -8,7 +8,6 @@ query string (where presigned signatures live).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from pathlib import Path
@@ -39,6 +38,7 @@ from agent.registry.models import (
     Resource,
     TemporaryURL,
 )
+from agent.storage import write_hashed
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -288,8 +288,8 @@ class RegistryClient:
                 ) as resp:
                     if resp.status == 409 or resp.status < 300:
                         return
-                    msg = "PUT"
-                    raise rejected(msg, shown, resp.status, _detail(await resp.text()))
+                    error = rejected("PUT", shown, resp.status, _detail(await resp.text()))
+                    raise error
         except (aiohttp.ClientError, TimeoutError) as e:
             msg = f"PUT {shown} failed: {type(e).__name__}"
             raise RegistryUnavailable(msg) from None
@@ -298,29 +298,13 @@ class RegistryClient:
         """Stream a presigned URL into `dest`, checking sha384(bytes ‖ salt); returns size."""
         shown = _redact_url(url)
         hasher = hashlib.sha384()
-        size = 0
         try:
             async with self.session.get(url, timeout=_BLOB_TIMEOUT, ssl=self._ssl) as resp:
                 if resp.status >= 400:
-                    msg = "GET"
-                    raise rejected(msg, shown, resp.status, _detail(await resp.text()))
+                    error = rejected("GET", shown, resp.status, _detail(await resp.text()))
+                    raise error
                 with dest.open("wb") as f:
-
-                    def consume(chunk: bytes) -> None:
-                        hasher.update(chunk)  # releases the GIL, as does the write
-                        f.write(chunk)
-
-                    # Hash and write chunk N in a thread while chunk N+1 arrives.
-                    pending: asyncio.Future[None] | None = None
-                    try:
-                        async for chunk in resp.content.iter_chunked(_CHUNK):
-                            size += len(chunk)
-                            if pending is not None:
-                                await pending
-                            pending = asyncio.ensure_future(asyncio.to_thread(consume, chunk))
-                    finally:
-                        if pending is not None:
-                            await asyncio.shield(pending)
+                    size = await write_hashed(resp.content.iter_chunked(_CHUNK), f, hasher)
         except (aiohttp.ClientError, TimeoutError) as e:
             dest.unlink(missing_ok=True)
             msg = f"GET {shown} failed: {type(e).__name__}"
