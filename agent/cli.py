@@ -7,15 +7,22 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from agent import __version__, logs
+from agent.config import ConfigError, Settings, load_settings
+from agent.daemon import Mode
+from agent.execution.local import tool_environment
+from agent.hostos import HostOSError
+from agent.jobs.outcome import EXIT_CODES, Reason, exit_code
 from agent.jobs.states import JobStatus
 from agent.localregistry.app import GiB, RegistrySettings
 from agent.localregistry.server import serve_forever
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
+from agent.service import serve
 from agent.submit import Submission, follow, parse_param, submit
 
 
@@ -143,6 +150,81 @@ async def _submit(url: str, token: str, sub: Submission, wait: bool) -> int:
 
         done = await follow(client, job.id, show)
         return 0 if done.status is JobStatus.COMPLETED else 1
+
+
+def _config_options(f: click.decorators.FC) -> click.decorators.FC:
+    """The flags that override the config file and the environment."""
+    for name, kind, text in reversed(_FLAGS):
+        f = click.option(f"--{name.replace('_', '-')}", name, type=kind, default=None, help=text)(f)
+    return click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="ISTARI_AGENT_CONFIG",
+        default=None,
+        help="TOML config file [env: ISTARI_AGENT_CONFIG].",
+    )(f)
+
+
+_FLAGS: list[tuple[str, Any, str]] = [
+    ("registry_api_url", str, "Registry base URL."),
+    ("modules_path", click.Path(path_type=Path), "Directory of installed modules."),
+    ("output_path", click.Path(path_type=Path), "Where job work directories go."),
+    ("state_path", click.Path(path_type=Path), "Where the agent keeps its id."),
+    ("poll_interval", float, "Seconds between polls for jobs."),
+    ("process_timeout", float, "Seconds a tool may run."),
+    ("display_name", str, "Name shown for this agent in the registry."),
+    ("host_os", str, 'OS reported to the registry, e.g. "Ubuntu 22.04".'),
+]
+
+
+def _settings(config_file: Path | None, flags: dict[str, Any]) -> Settings:
+    try:
+        settings = load_settings(config_file, flags, os.environ)
+    except ConfigError as e:
+        click.echo(str(e), err=True)
+        sys.exit(2)
+    logs.configure(settings.log_level)
+    return settings
+
+
+@main.command("run")
+@click.option("--once", is_flag=True, help="Run at most one job, exit with its outcome's code.")
+@click.option("--until-idle", is_flag=True, help="Run jobs until none is offered, then exit.")
+@_config_options
+def run_command(once: bool, until_idle: bool, config_file: Path | None, **flags: Any) -> None:
+    """Run the agent: claim and run jobs from the registry (see docs/agent.md)."""
+    if once and until_idle:
+        msg = "--once and --until-idle cannot be combined"
+        raise click.UsageError(msg)
+    settings = _settings(config_file, flags)
+    mode = Mode.ONCE if once else Mode.UNTIL_IDLE if until_idle else Mode.SERVE
+    try:
+        outcomes = asyncio.run(
+            serve(settings, tool_environment(os.environ), mode, handle_signals=True)
+        )
+    except (RegistryError, HostOSError) as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_CODES[Reason.AGENT_ERROR])
+    if mode is Mode.ONCE:
+        sys.exit(exit_code(outcomes[0] if outcomes else None))
+    sys.exit(0 if all(o.ok for o in outcomes) else 1)
+
+
+@main.command("check")
+@_config_options
+def check_command(config_file: Path | None, **flags: Any) -> None:
+    """Check the config, host OS, modules, directories and registry; exit 1 on a problem."""
+    from agent.check import check
+
+    settings = _settings(config_file, flags)
+    findings = asyncio.run(check(settings))
+    for f in findings:
+        mark = click.style("ok  ", fg="green") if f.ok else click.style("FAIL", fg="red")
+        click.echo(f"{mark} {f.topic:12} {f.detail}")
+    bad = sum(not f.ok for f in findings)
+    click.echo("ready to run jobs" if not bad else f"{bad} problem(s); fix them and run again")
+    sys.exit(1 if bad else 0)
 
 
 @main.command("demo")

@@ -10,78 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
-from pydantic import Field
 
 from agent.localregistry.db import transaction
 from agent.localregistry.errors import Conflict, NotFound, validation_error
 from agent.localregistry.http import body, paging, path_id, query_str, reply
-from agent.localregistry.inbound import Inbound
 from agent.localregistry.state import principal, registry
 from agent.localregistry.wire import dumps, loads, new_id, now, page
+from agent.modules.manifest import FunctionSchema, FunctionVariant, Manifest
 
 routes = web.RouteTableDef()
 
-KEY_PATTERN = r"^@[a-zA-Z][a-zA-Z0-9._-]*:[a-zA-Z][a-zA-Z0-9._-]*$"
 
-
-class InputIn(Inbound):
-    type: Literal["parameter", "user_model", "auth_info", "user_link"]
-    validation_types: list[str] = Field(default_factory=list)
-    display_name: str | None = None
-    optional: bool | None = False
-
-
-class OutputIn(Inbound):
-    name: str = Field(min_length=1, max_length=255)
-    type: Literal["file", "directory"]
-    required: bool
-    display_name: str | None = None
-    upload_as: Literal["artifact", "model"] | None = None
-    version_of: str | None = None
-
-
-class SchemaIn(Inbound):
-    inputs: dict[str, InputIn]
-    outputs: list[OutputIn] = Field(default_factory=list)
-
-
-class VariantIn(Inbound):
-    entrypoint: str = Field(min_length=1)
-    run_command: str = Field(min_length=1)
-    function_schema: SchemaIn
-    operating_systems: list[str] | None = None
-    tool_versions: list[str] | None = None
-    display_name: str | None = None
-
-
-class ManifestIn(Inbound):
-    """The parts of a `module_manifest.json` the registry stores."""
-
-    module_key: str | None = Field(default=None, pattern=KEY_PATTERN)
-    module_name: str | None = Field(default=None, pattern=KEY_PATTERN)
-    module_version: str = Field(pattern=r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$")
-    module_type: Literal["function", "authentication"] = "function"
-    module_display_name: str | None = None
-    tool_key: str | None = None
-    tool_display_name: str | None = None
-    tool_versions: list[str] | None = None
-    operating_systems: list[str] | None = None
-    agent_version: str | None = None
-    internal: bool = False
-    functions: dict[str, list[VariantIn]] = Field(min_length=1)
-
-    def key(self) -> str:
-        key = self.module_key or self.module_name
-        if key is None:
-            msg = "module_key (or the deprecated module_name) is required"
-            raise ValueError(msg)
-        return key
-
-
-def _schema_doc(schema: SchemaIn, created: str) -> dict[str, Any]:
+def _schema_doc(schema: FunctionSchema, created: str) -> dict[str, Any]:
     return {
         "id": new_id(),
         "created": created,
@@ -112,7 +55,7 @@ def _schema_doc(schema: SchemaIn, created: str) -> dict[str, Any]:
 
 
 def _function_doc(
-    m: ManifestIn, name: str, v: VariantIn, schema_id: str, created: str, by: str
+    m: Manifest, name: str, v: FunctionVariant, schema_id: str, created: str, by: str
 ) -> dict[str, Any]:
     fid = new_id()
     tools = v.tool_versions or m.tool_versions or []
@@ -143,7 +86,7 @@ def _function_doc(
     }
 
 
-def _fingerprint(m: ManifestIn) -> str:
+def _fingerprint(m: Manifest) -> str:
     functions = {k: [v.model_dump() for v in vs] for k, vs in sorted(m.functions.items())}
     return hashlib.sha256(dumps(functions).encode()).hexdigest()
 
@@ -177,7 +120,7 @@ def _version_doc(conn: sqlite3.Connection, version_id: str) -> dict[str, Any]:
     return doc
 
 
-def publish(conn: sqlite3.Connection, m: ManifestIn, by: str) -> str:
+def publish(conn: sqlite3.Connection, m: Manifest, by: str) -> str:
     """Store a manifest's module version and functions; returns the module id."""
     key, created = m.key(), now()
     fingerprint = _fingerprint(m)
@@ -274,7 +217,7 @@ def publish(conn: sqlite3.Connection, m: ManifestIn, by: str) -> str:
 @routes.post("/api/v2/modules")
 async def publish_module(request: web.Request) -> web.Response:
     reg = registry(request)
-    manifest = await body(request, ManifestIn)
+    manifest = await body(request, Manifest)
     if manifest.module_key is None and manifest.module_name is None:
         raise validation_error(["body", "module_key"], "module_key is required")
     with transaction(reg.conn) as c:

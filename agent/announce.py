@@ -1,0 +1,82 @@
+"""Announcing the agent: who it is, what it runs, and that it is ready for work.
+
+On start the agent reuses its saved id (or registers and saves a new one), sets its display
+name, publishes its installed modules so jobs can name their functions (a registry that
+refuses one is a warning, not a stop), reports the module versions it serves, and says Idle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import structlog
+
+from agent import __version__, identity
+from agent.config import Settings
+from agent.jobs.states import AgentStatus
+from agent.modules.catalog import Catalog, InstalledModule
+from agent.registry.client import RegistryClient
+from agent.registry.errors import NotFound, RegistryError
+from agent.registry.models import Agent, ModuleVersionRef, NewAgent
+from agent.registry.retry import with_retries
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+
+async def announce(
+    settings: Settings, client: RegistryClient, catalog: Catalog, host_os: str
+) -> str:
+    """Register (or re-register) the agent and report its modules; returns the agent id."""
+
+    async def retried(call: Callable[[], Awaitable[T]], what: str) -> T:
+        return await with_retries(call, budget=settings.retry_budget, what=what)
+
+    info = NewAgent(agent_version=__version__, host_os=host_os)
+    agent = await retried(lambda: _existing(settings, client, info), "update agent")
+    if agent is None:
+        agent = await retried(lambda: client.register_agent(info), "register agent")
+        identity.save(settings.state_path, identity.Identity(settings.registry_url, agent.id))
+        log.info("agent.registered", agent_id=agent.id)
+    agent_id = agent.id
+    if settings.display_name:
+        name = settings.display_name
+        await retried(lambda: client.set_agent_display_name(agent_id, name), "set name")
+    for error in catalog.errors:
+        log.warning("module.rejected", path=error.path, field=error.field, problem=error.problem)
+    if settings.publish_modules:
+        for module in catalog.modules:
+            await _publish(client, module, settings.retry_budget)
+    refs = [ModuleVersionRef(module_name=m.key, module_version=m.version) for m in catalog.modules]
+    await retried(lambda: client.set_agent_modules(agent_id, refs), "report modules")
+    await retried(lambda: client.set_agent_status(agent_id, AgentStatus.IDLE), "report Idle")
+    log.info(
+        "agent.ready",
+        agent_id=agent_id,
+        host_os=host_os,
+        modules=[f"{m.key}@{m.version}" for m in catalog.modules],
+    )
+    return agent_id
+
+
+async def _existing(settings: Settings, client: RegistryClient, info: NewAgent) -> Agent | None:
+    saved = identity.load(settings.state_path, settings.registry_url)
+    if saved is None:
+        return None
+    try:
+        agent = await client.update_agent(saved.agent_id, info)
+    except NotFound:
+        log.warning("agent.unknown_to_registry", agent_id=saved.agent_id)
+        return None
+    log.info("agent.resumed", agent_id=agent.id)
+    return agent
+
+
+async def _publish(client: RegistryClient, module: InstalledModule, budget: float) -> None:
+    try:
+        await with_retries(
+            lambda: client.publish_module(module.raw), budget=budget, what="publish module"
+        )
+    except RegistryError as e:
+        log.warning("module.publish_refused", module=module.key, error=str(e))

@@ -1,0 +1,197 @@
+"""The agent's settings: one frozen object, built once by the CLI (TOML file, environment, flags).
+
+Precedence, lowest first: defaults, the TOML file (`--config`, keys as below), environment
+variables with the official agent's names (`ISTARI_DIGITAL_AGENT_<KEY>`), then command-line
+flags. Nothing else in the package reads the environment; tests build `Settings` directly.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from agent.errors import AgentError
+
+ENV_PREFIX = "ISTARI_DIGITAL_AGENT_"
+DEFAULT_MODULES_PATH = Path("/opt/local/istari_agent/istari_modules")
+DEFAULT_STATE_PATH = Path("/var/lib/istari-agent")
+
+
+class KeepWorkDirs(StrEnum):
+    """Which job work directories stay on disk after the job ends."""
+
+    NEVER = "never"
+    FAILED = "failed"
+    ALWAYS = "always"
+
+
+class ConfigError(AgentError):
+    """The configuration cannot be used."""
+
+
+class Settings(BaseSettings):
+    """Everything the agent daemon needs to know, validated at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
+        env_parse_none_str="",
+    )
+
+    # The registry (official keys).
+    registry_api_url: AnyHttpUrl
+    registry_api_token: SecretStr
+    display_name: str | None = Field(default=None, min_length=1, max_length=255)
+    log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
+
+    # Work (official keys). Times are seconds.
+    poll_interval: float = Field(default=5.0, gt=0, le=3600)
+    process_timeout: float = Field(default=600.0, gt=0)
+    output_path: Path = Path("/tmp/output")  # noqa: S108 - the official agent's default
+    module_configurations: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    # Ours.
+    modules_path: Path = DEFAULT_MODULES_PATH
+    state_path: Path = DEFAULT_STATE_PATH
+    host_os: str | None = Field(default=None, min_length=1)
+    kill_grace: float = Field(default=10.0, ge=0, le=600)
+    keep_work_dirs: KeepWorkDirs = KeepWorkDirs.FAILED
+    publish_modules: bool = True
+    retry_budget: float = Field(default=60.0, gt=0)  # per registry call during a job
+    status_retry_budget: float = Field(default=300.0, gt=0)  # for the final status report
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Built directly (tests, library use), settings come only from the arguments;
+        # `load_settings` adds the environment and the file.
+        return (init_settings,)
+
+    @field_validator("registry_api_token")
+    @classmethod
+    def _token_not_blank(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().strip():
+            msg = "must not be empty"
+            raise ValueError(msg)
+        return v
+
+    @property
+    def registry_url(self) -> str:
+        """The registry base URL without a trailing slash."""
+        return str(self.registry_api_url).rstrip("/")
+
+
+def load_settings(
+    config_file: Path | None, flags: Mapping[str, Any], env: Mapping[str, str]
+) -> Settings:
+    """Build the settings from a TOML file, the environment and flags; ConfigError if bad.
+
+    `env` is passed in (the CLI hands over `os.environ`) so that precedence is testable.
+    """
+    file_values = _read_toml(config_file) if config_file is not None else {}
+    given = {k: v for k, v in flags.items() if v is not None}
+
+    class _Loaded(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (
+                init_settings,
+                _MappingEnvSource(settings_cls, env),
+                InitSettingsSource(settings_cls, init_kwargs=file_values),
+            )
+
+    try:
+        return _Loaded(**given)
+    except ValidationError as e:
+        raise ConfigError(describe(e)) from None
+    except SettingsError as e:
+        msg = f"config error: {e}"
+        raise ConfigError(msg) from None
+
+
+def describe(error: ValidationError) -> str:
+    """One line naming the first bad key, how to set it, and what is wrong."""
+    first = error.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "settings"
+    top = str(first["loc"][0]) if first["loc"] else key
+    problem = "required but not set" if first["type"] == "missing" else first["msg"]
+    if first["type"] == "extra_forbidden":
+        problem = "unknown setting (check the spelling against config.example.toml)"
+    more = f" (and {error.error_count() - 1} more problem(s))" if error.error_count() > 1 else ""
+    return (
+        f"config error: {key}: {problem}{more}; set `{top}` in the config file "
+        f"or ${ENV_PREFIX}{top.upper()}"
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        msg = f"config error: cannot read {path}: {e.strerror}"
+        raise ConfigError(msg) from None
+    except tomllib.TOMLDecodeError as e:
+        msg = f"config error: {path} is not valid TOML: {e}"
+        raise ConfigError(msg) from None
+    # Accept the file's keys with or without the official `istari_digital_agent_` prefix.
+    prefix = ENV_PREFIX.lower()
+    return {k.removeprefix(prefix): v for k, v in data.items()}
+
+
+class _MappingEnvSource(PydanticBaseSettingsSource):
+    """Environment variables from an explicit mapping (complex values as JSON)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._env = {k.upper(): v for k, v in env.items()}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        value = self._env.get(ENV_PREFIX + field_name.upper())
+        return value, field_name, self.field_is_complex(field)
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, complex_ = self.get_field_value(field, name)
+            if value is None or value == "":
+                continue
+            try:
+                out[key] = self.decode_complex_value(name, field, value) if complex_ else value
+            except ValueError as e:
+                msg = f"{ENV_PREFIX}{name.upper()} is not valid JSON: {e}"
+                raise SettingsError(msg) from None
+        return out

@@ -1,0 +1,71 @@
+"""The execution interface every backend implements: start a tool, wait for it, stop it.
+
+A backend turns a `LaunchSpec` into a `Running` handle. `wait` enforces the time limit
+itself; `interrupt` asks the whole tool to stop (SIGTERM or the scheduler's equivalent), waits
+out the grace period, then kills it; it is idempotent and remembers the first reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from agent.errors import AgentError
+
+
+class LaunchError(AgentError):
+    """The tool could not be started."""
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """What to run and under which limits."""
+
+    argv: list[str]
+    cwd: Path
+    env: Mapping[str, str]
+    log_path: Path  # stdout and stderr, appended
+    timeout: float  # seconds of wall time before the tool is stopped
+    grace: float  # seconds between the polite stop and the kill
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    """How the tool ended."""
+
+    exit_code: int | None  # None when a signal ended it
+    signal: int | None
+    timed_out: bool
+    interrupted: str | None  # the reason given to `interrupt`, if it was called
+    wall_time: float
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and self.interrupted is None
+
+
+class Running(Protocol):
+    """A started tool."""
+
+    @property
+    def ident(self) -> str:
+        """How the backend names it (a pid, a Slurm job id), for logs and records."""
+        ...
+
+    async def wait(self) -> ExitInfo:
+        """Wait for the end, stopping the tool when its time limit passes."""
+        ...
+
+    async def interrupt(self, reason: str) -> None:
+        """Stop the tool: polite signal, grace period, then kill (idempotent)."""
+        ...
+
+
+class Backend(Protocol):
+    """Starts tools."""
+
+    async def start(self, spec: LaunchSpec) -> Running:
+        """Start the tool; LaunchError when it cannot start."""
+        ...

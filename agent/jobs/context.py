@@ -1,0 +1,24 @@
+"""What every job needs from the agent that runs it, gathered once at start."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from agent.config import Settings
+from agent.execution.base import Backend
+from agent.modules.catalog import Catalog
+from agent.registry.client import RegistryClient
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """The agent's settings, registry, modules and tool launcher, shared by its jobs."""
+
+    settings: Settings
+    client: RegistryClient
+    catalog: Catalog
+    host_os: str
+    agent_id: str
+    backend: Backend
+    tool_env: Mapping[str, str]  # the environment tools start with (no agent secrets)

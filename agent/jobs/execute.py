@@ -1,0 +1,97 @@
+"""The Running phase: start the tool through the backend and judge how it ended.
+
+`ValidatedJob → ExecutionResult`. A tool that exits 0 succeeded as far as this phase can tell
+(its outputs are judged next); any other end is a `ToolFailed` or `ToolTimedOut` whose message
+gives the exit code or signal and the last lines the tool printed.
+"""
+
+from __future__ import annotations
+
+import signal as signals
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.execution.base import ExitInfo, LaunchError, LaunchSpec, Running
+from agent.jobs.context import JobContext
+from agent.jobs.errors import AgentStopping, ToolFailed, ToolTimedOut
+from agent.jobs.outcome import Reason
+from agent.jobs.validate import ValidatedJob
+
+TAIL_BYTES = 4096
+TAIL_LINES = 8
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """A tool that exited 0."""
+
+    validated: ValidatedJob
+    exit: ExitInfo
+
+
+async def execute(
+    ctx: JobContext, v: ValidatedJob, started: Callable[[Running], None] | None = None
+) -> ExecutionResult:
+    """Run the tool to its end; `started` gets the handle (to interrupt it) once it runs."""
+    spec = LaunchSpec(
+        argv=v.argv,
+        cwd=v.workdir.temp_dir,
+        env=ctx.tool_env,
+        log_path=v.workdir.log_file,
+        timeout=ctx.settings.process_timeout,
+        grace=ctx.settings.kill_grace,
+    )
+    try:
+        running = await ctx.backend.start(spec)
+    except LaunchError as e:
+        raise ToolFailed(str(e)) from None
+    if started is not None:
+        started(running)
+    info = await running.wait()
+    if info.timed_out:
+        msg = (
+            f"the tool ran past the process timeout ({ctx.settings.process_timeout:g} s) and "
+            f"was stopped{_tail_suffix(v.workdir.log_file)}"
+        )
+        raise ToolTimedOut(msg, exit_code=info.exit_code, signal=info.signal)
+    if info.interrupted == Reason.AGENT_STOPPING:
+        msg = "the agent was stopped while the tool ran; submit the job again"
+        raise AgentStopping(msg, exit_code=info.exit_code, signal=info.signal)
+    if not info.succeeded:
+        msg = f"the tool {describe_exit(info)}{_tail_suffix(v.workdir.log_file)}"
+        raise ToolFailed(msg, exit_code=info.exit_code, signal=info.signal)
+    return ExecutionResult(v, info)
+
+
+def describe_exit(info: ExitInfo) -> str:
+    """'exited with code 3' or 'was killed by SIGSEGV' (pure)."""
+    if info.signal is not None:
+        try:
+            name = signals.Signals(info.signal).name
+        except ValueError:
+            name = f"signal {info.signal}"
+        return f"was killed by {name}"
+    if info.interrupted is not None:
+        return f"was stopped ({info.interrupted})"
+    return f"exited with code {info.exit_code}"
+
+
+def log_tail(path: Path, max_bytes: int = TAIL_BYTES, max_lines: int = TAIL_LINES) -> str:
+    """The last lines of a log file, bounded however much the tool printed."""
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, 2)
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except OSError:
+        return ""
+    lines = data.decode("utf-8", "replace").splitlines()
+    if size > max_bytes and len(lines) > 1:
+        lines = lines[1:]  # the first line is probably cut
+    return "\n".join(line[:300] for line in lines[-max_lines:])
+
+
+def _tail_suffix(path: Path) -> str:
+    tail = log_tail(path)
+    return f"; last output:\n{tail}" if tail else "; it printed nothing"

@@ -1,0 +1,96 @@
+"""The tool's output document, checked against the schema and the work directory.
+
+The tool writes a JSON array of `{"name", "type", "path"}` entries (`value` is accepted for
+`path`, as modules in the wild use both). Each name must be a declared output, each required
+output must be present, and each path must exist inside the job's work directory once every
+symlink is resolved, so a tool cannot make the agent upload files it was not given.
+Relative paths are relative to the tool's working directory (`{temp_dir}`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.jobs.errors import ToolFailed
+from agent.jobs.workdir import WorkDir
+from agent.modules.manifest import FunctionSchema, OutputSchema
+
+MAX_OUTPUT_DOCUMENT_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ProducedOutput:
+    """One output file or directory the tool produced, ready to upload."""
+
+    name: str
+    path: Path  # resolved, inside the work directory
+    schema: OutputSchema
+
+    @property
+    def is_dir(self) -> bool:
+        return self.path.is_dir()
+
+
+def read_outputs(schema: FunctionSchema, workdir: WorkDir) -> list[ProducedOutput]:
+    """The outputs listed in the tool's output file; ToolFailed says what is wrong with it."""
+    entries = _load(workdir.output_file)
+    declared = {o.name: o for o in schema.outputs}
+    produced = [_entry(i, e, declared, workdir) for i, e in enumerate(entries)]
+    missing = [n for n, o in declared.items() if o.required and n not in {p.name for p in produced}]
+    if missing:
+        msg = f"the tool did not produce required output(s): {', '.join(missing)}"
+        raise ToolFailed(msg)
+    return produced
+
+
+def _load(path: Path) -> list[Any]:
+    hint = 'a JSON array of {"name": ..., "type": "file", "path": ...}'
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        msg = f"the tool exited 0 but wrote no output file ({path.name}); it must write {hint}"
+        raise ToolFailed(msg) from None
+    if size > MAX_OUTPUT_DOCUMENT_BYTES:
+        msg = f"the output file is {size} bytes; the limit is {MAX_OUTPUT_DOCUMENT_BYTES}"
+        raise ToolFailed(msg)
+    try:
+        doc = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, ValueError) as e:
+        msg = f"the output file is not valid JSON ({e}); it must be {hint}"
+        raise ToolFailed(msg) from None
+    if not isinstance(doc, list):
+        msg = f"the output file holds a JSON {type(doc).__name__}; it must be {hint}"
+        raise ToolFailed(msg)
+    return doc
+
+
+def _entry(
+    index: int, entry: Any, declared: dict[str, OutputSchema], workdir: WorkDir
+) -> ProducedOutput:
+    where = f"output file entry {index}"
+    if not isinstance(entry, dict):
+        msg = f"{where} is not an object"
+        raise ToolFailed(msg)
+    name = entry.get("name")
+    if name not in declared:
+        names = ", ".join(declared) or "none"
+        msg = f"{where} names output {name!r}, which the function does not declare ({names})"
+        raise ToolFailed(msg)
+    raw = entry.get("path", entry.get("value"))
+    if not isinstance(raw, str) or not raw:
+        msg = f"{where} ({name}) has no path"
+        raise ToolFailed(msg)
+    path = Path(raw) if Path(raw).is_absolute() else workdir.temp_dir / raw
+    if not workdir.contains(path):
+        msg = f"output {name} is outside the job's work directory ({raw}); it was not uploaded"
+        raise ToolFailed(msg)
+    if workdir.module_config.is_relative_to(path.resolve()):
+        msg = f"output {name} would include the module configuration; it was not uploaded"
+        raise ToolFailed(msg)
+    if not path.exists():
+        msg = f"output {name} does not exist: {raw}"
+        raise ToolFailed(msg)
+    return ProducedOutput(str(name), path.resolve(), declared[str(name)])

@@ -1,0 +1,151 @@
+"""One claimed job, from Claimed to its one `Outcome`, reported last whatever happened.
+
+The phases hand values forward (`Job → ValidatedJob → ExecutionResult → outputs`) and report
+each move to the registry; any failure becomes the outcome. In `finally`, under
+`asyncio.shield`, the runner uploads the log of a failed tool, reports the terminal status
+with a long retry budget, and tidies the work directory: a job is never left without an end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+
+from agent.config import KeepWorkDirs
+from agent.execution.base import Running
+from agent.jobs.context import JobContext
+from agent.jobs.errors import JobCanceled, JobError
+from agent.jobs.execute import execute
+from agent.jobs.outcome import Outcome, Reason
+from agent.jobs.outputs import read_outputs
+from agent.jobs.states import AgentStatus, JobStatus
+from agent.jobs.upload import upload_log, upload_outputs
+from agent.jobs.validate import validate
+from agent.jobs.workdir import WorkDir
+from agent.registry.errors import Conflict, RegistryError
+from agent.registry.models import Job
+from agent.registry.retry import with_retries
+
+log = structlog.get_logger(__name__)
+
+MAX_MESSAGE = 4000  # characters of a status message (failure messages carry log tails)
+_STOPPED = Outcome(Reason.AGENT_STOPPING, "the agent stopped before the job finished")
+
+
+class JobRunner:
+    """Runs one job this agent has claimed."""
+
+    def __init__(self, ctx: JobContext, job: Job) -> None:
+        self.ctx = ctx
+        self.job = job
+        self.workdir: WorkDir | None = None
+        self.running: Running | None = None  # the tool, while it runs
+
+    async def run(self) -> Outcome:
+        """Work the job through its phases; always returns (or is cancelled) having reported."""
+        started = time.monotonic()
+        outcome = _STOPPED
+        with structlog.contextvars.bound_contextvars(job_id=self.job.id):
+            try:
+                outcome = await self._phases()
+            except JobError as e:
+                outcome = Outcome(e.reason, str(e), e.exit_code, e.signal)
+            except RegistryError as e:
+                outcome = Outcome(Reason.AGENT_ERROR, f"the registry could not be used: {e}")
+            except OSError as e:
+                outcome = Outcome(Reason.AGENT_ERROR, f"the agent could not use its disk: {e}")
+            except Exception as e:  # a bug must fail this job, not the agent
+                log.exception("job.internal_error")
+                outcome = Outcome(Reason.AGENT_ERROR, f"internal error: {type(e).__name__}: {e}")
+            finally:
+                await asyncio.shield(self._finish(outcome, time.monotonic() - started))
+        return outcome
+
+    async def _phases(self) -> Outcome:
+        ctx, job = self.ctx, self.job
+        await self._move(JobStatus.VALIDATING, AgentStatus.VALIDATING_JOB)
+        self.workdir = WorkDir.create(ctx.settings.output_path, job.id)
+        validated = await validate(ctx, job, self.workdir)
+        await self._move(JobStatus.RUNNING, AgentStatus.EXECUTING_JOB)
+        await execute(ctx, validated, started=self._started)
+        outputs = read_outputs(validated.resolved.variant.function_schema, self.workdir)
+        await self._move(JobStatus.UPLOADING, AgentStatus.UPLOADING_JOB)
+        uploaded = await upload_outputs(ctx, job, self.workdir, outputs)
+        await upload_log(ctx, job, self.workdir)
+        names = ", ".join(f"{u.name} ({u.kind} {u.resource_id})" for u in uploaded) or "none"
+        return Outcome(Reason.COMPLETED, f"outputs: {names}", exit_code=0)
+
+    def _started(self, running: Running) -> None:
+        self.running = running
+        log.info("job.tool_started", tool=running.ident)
+
+    async def _move(self, status: JobStatus, agent_status: AgentStatus) -> None:
+        """Report a phase; a refused move is a cancel when the job now says Canceled."""
+        log.info("job.phase", phase=status.value)
+        try:
+            await with_retries(
+                lambda: self.ctx.client.update_job_status(self.job.id, status, self.ctx.agent_id),
+                budget=self.ctx.settings.retry_budget,
+                what=f"report {status.value}",
+            )
+        except Conflict as e:
+            current = await self.ctx.client.get_job(self.job.id)
+            if current.status is JobStatus.CANCELED:
+                msg = "canceled by a user"
+                raise JobCanceled(msg) from None
+            msg = f"the registry refused the move to {status.value}: {e.detail}"
+            raise JobError(msg) from None
+        await self._agent_status(agent_status)
+
+    async def _agent_status(self, status: AgentStatus) -> None:
+        """Best effort: the agent's own status is informative, never worth failing a job."""
+        try:
+            await self.ctx.client.set_agent_status(self.ctx.agent_id, status)
+        except RegistryError as e:
+            log.warning("agent.status_failed", status=status.value, error=str(e))
+
+    async def _finish(self, outcome: Outcome, seconds: float) -> None:
+        if self.workdir is not None and outcome.reason in (Reason.TOOL_FAILED, Reason.TIMEOUT):
+            await upload_log(self.ctx, self.job, self.workdir)
+        if outcome.reason is not Reason.CANCELED_BY_USER:
+            await self._report(outcome)
+        ended = AgentStatus.EXECUTION_SUCCESS if outcome.ok else AgentStatus.EXECUTION_FAILED
+        await self._agent_status(ended)
+        await self._agent_status(AgentStatus.IDLE)
+        self._tidy(outcome)
+        log.info(
+            "job.finished",
+            status=outcome.status.value,
+            reason=outcome.reason.value,
+            exit_code=outcome.exit_code,
+            seconds=round(seconds, 3),
+            message=outcome.message if not outcome.ok else None,
+        )
+
+    async def _report(self, outcome: Outcome) -> None:
+        """Report the terminal status, retrying for the long status budget."""
+        message = outcome.message
+        if len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 20] + "\n[... truncated]"
+        try:
+            await with_retries(
+                lambda: self.ctx.client.update_job_status(
+                    self.job.id, outcome.status, self.ctx.agent_id, message
+                ),
+                budget=self.ctx.settings.status_retry_budget,
+                what=f"report {outcome.status.value}",
+            )
+        except RegistryError as e:
+            # The message says it all; a traceback would only repeat the retry loop.
+            log.error("job.report_failed", status=outcome.status.value, error=str(e))  # noqa: TRY400
+
+    def _tidy(self, outcome: Outcome) -> None:
+        keep = self.ctx.settings.keep_work_dirs
+        if self.workdir is None or keep is KeepWorkDirs.ALWAYS:
+            return
+        if keep is KeepWorkDirs.FAILED and not outcome.ok:
+            log.info("job.workdir_kept", path=str(self.workdir.root))
+            return
+        self.workdir.remove()

@@ -1,0 +1,127 @@
+"""The Uploading phase: each output becomes an artifact (or a model), then the job log does.
+
+`ExecutionResult → UploadedOutputs`. Artifacts are created under the job's model with
+`source_job_id`, so the registry links them to the job. A directory output is zipped first and
+uploaded as `<name>.zip`. Every registry call is retried within the job's retry budget; a
+create that may have succeeded before its answer was lost is looked up before it is repeated,
+so a flaky connection never leaves duplicate artifacts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from agent.jobs.context import JobContext
+from agent.jobs.errors import UploadFailed
+from agent.jobs.outputs import ProducedOutput
+from agent.jobs.workdir import WorkDir, safe_name
+from agent.registry.errors import Conflict, RegistryError
+from agent.registry.models import Job, NewRevision, Resource
+from agent.registry.retry import with_retries
+from agent.registry.transfer import upload_revision
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """One output as the registry now holds it."""
+
+    name: str
+    kind: str  # "artifact" or "model"
+    resource_id: str
+    file_name: str
+
+
+async def upload_outputs(
+    ctx: JobContext, job: Job, workdir: WorkDir, outputs: list[ProducedOutput]
+) -> list[Uploaded]:
+    """Upload every output; UploadFailed names the one that could not be uploaded."""
+    done: list[Uploaded] = []
+    for out in outputs:
+        path = await _packed(out, workdir)
+        kind = out.schema.upload_as or "artifact"
+        try:
+            resource = await _create(ctx, job, path, kind, out.schema.display_name)
+        except Conflict as e:
+            msg = f"the registry refused output {out.name}: {e.detail}"
+            raise UploadFailed(msg) from None
+        except RegistryError as e:
+            msg = f"output {out.name} could not be uploaded: {e}"
+            raise UploadFailed(msg) from None
+        done.append(Uploaded(out.name, kind, resource.id, path.name))
+        log.info("job.output_uploaded", output=out.name, kind=kind, id=resource.id)
+    return done
+
+
+async def upload_log(ctx: JobContext, job: Job, workdir: WorkDir) -> Uploaded | None:
+    """Upload the tool's log as an artifact (best effort: a failure is logged, not raised)."""
+    if not workdir.log_file.exists() or job.model_id is None:
+        return None
+    name = f"job-{safe_name(job.id)}.log"
+    named = workdir.uploads / name
+    await asyncio.to_thread(shutil.copyfile, workdir.log_file, named)
+    try:
+        resource = await _create(ctx, job, named, "artifact", "Job log")
+    except RegistryError as e:
+        log.warning("job.log_upload_failed", error=str(e))
+        return None
+    return Uploaded("job log", "artifact", resource.id, name)
+
+
+async def _packed(out: ProducedOutput, workdir: WorkDir) -> Path:
+    """The file to upload for an output: itself, or a zip of a directory."""
+    if not out.is_dir:
+        return out.path
+    base = workdir.uploads / safe_name(out.name, fallback="output")
+    archive = await asyncio.to_thread(shutil.make_archive, str(base), "zip", out.path)
+    return Path(archive)
+
+
+async def _create(
+    ctx: JobContext, job: Job, path: Path, kind: str, display_name: str | None
+) -> Resource:
+    revision = await with_retries(
+        lambda: upload_revision(ctx.client, path, display_name=display_name),
+        budget=ctx.settings.retry_budget,
+        what=f"upload {path.name}",
+    )
+    attempts = 0
+
+    async def create_once() -> Resource:
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1:
+            existing = await _already_created(ctx, job, revision, kind)
+            if existing is not None:
+                return existing
+        if kind == "model" or job.model_id is None:
+            return await ctx.client.create_model(revision)
+        return await ctx.client.create_artifact(job.model_id, revision, source_job_id=job.id)
+
+    return await with_retries(create_once, budget=ctx.settings.retry_budget, what="create")
+
+
+async def _already_created(
+    ctx: JobContext, job: Job, revision: NewRevision, kind: str
+) -> Resource | None:
+    """The artifact an earlier attempt created, if its answer was lost on the way back.
+
+    Each upload hashes under a fresh salt, so a content sha names this upload alone: a match
+    is our own earlier create, never another job's identical file.
+    """
+    if kind == "model" or job.model_id is None:
+        return None  # models cannot be listed by job; a rare duplicate model is the cost
+    page = await ctx.client.list_artifacts(job.model_id, size=100)
+    for resource in page.items:
+        current = resource.file.current
+        if current.content_token.sha == revision.content_token.sha and current.name == (
+            revision.name
+        ):
+            return resource
+    return None

@@ -1,0 +1,154 @@
+"""The Validating phase: resolve the function, fetch the inputs, write what the tool reads.
+
+`Job → ValidatedJob`. Everything a tool needs is checked and on disk before it starts: the
+installed variant for this host, the module's configuration when it needs one, the parameters
+file (a JSON object) and the model, both verified against their sha, the input document, and
+the argv (split before substitution; no shell ever sees a parameter).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from agent.jobs.context import JobContext
+from agent.jobs.errors import InvalidJob, ModuleUnavailable
+from agent.jobs.inputs import build_inputs
+from agent.jobs.workdir import WorkDir, safe_name
+from agent.modules.catalog import FunctionVariantHint, NotInstalled, Resolved
+from agent.modules.placeholders import PlaceholderError, build_argv
+from agent.registry.errors import IntegrityError, NotFound
+from agent.registry.models import FileRevision, Job
+from agent.registry.retry import with_retries
+from agent.registry.transfer import download_revision
+from agent.secretfiles import write_secret
+
+log = structlog.get_logger(__name__)
+
+# A parameters file is a small JSON object; anything larger is refused before parsing.
+MAX_PARAMETERS_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ValidatedJob:
+    """A job ready to run: its variant, its work directory and its argv."""
+
+    job: Job
+    resolved: Resolved
+    workdir: WorkDir
+    argv: list[str]
+
+
+async def validate(ctx: JobContext, job: Job, workdir: WorkDir) -> ValidatedJob:
+    """Check and prepare `job`; InvalidJob or ModuleUnavailable say what is wrong."""
+    resolved = resolve(ctx, job)
+    config_path = _write_module_config(ctx, resolved, workdir)
+    parameters = await _fetch_parameters(ctx, job, workdir)
+    model = await _fetch_model(ctx, job, workdir)
+    inputs = build_inputs(resolved.variant.function_schema, parameters, model)
+    workdir.input_file.write_text(json.dumps(inputs, indent=2))
+    values = {
+        "entrypoint": str(resolved.entrypoint),
+        "function_name": resolved.function,
+        "input_file": str(workdir.input_file),
+        "output_file": str(workdir.output_file),
+        "temp_dir": str(workdir.temp_dir),
+    }
+    if config_path is not None:
+        values["module_config"] = str(config_path)
+    try:
+        argv = build_argv(resolved.variant.run_command, values)
+    except PlaceholderError as e:
+        msg = f"{resolved.module.key}: {e}"
+        raise ModuleUnavailable(msg) from None
+    return ValidatedJob(job, resolved, workdir, argv)
+
+
+def resolve(ctx: JobContext, job: Job) -> Resolved:
+    """The installed variant that runs `job` on this host."""
+    fn = job.function
+    hint = FunctionVariantHint(fn.entrypoint, fn.run_command)
+    try:
+        resolved = ctx.catalog.resolve(fn.name, fn.module_name, ctx.host_os, hint)
+    except NotInstalled as e:
+        raise ModuleUnavailable(str(e)) from None
+    if resolved.module.version != fn.module_version:
+        log.warning(
+            "job.module_version_differs",
+            published=fn.module_version,
+            installed=resolved.module.version,
+        )
+    return resolved
+
+
+def _write_module_config(ctx: JobContext, resolved: Resolved, workdir: WorkDir) -> Path | None:
+    key = resolved.module.key
+    config = ctx.settings.module_configurations.get(key)
+    if config is None:
+        if resolved.module.manifest.additional_configuration_required:
+            msg = (
+                f"module {key} needs configuration: add it under module_configurations "
+                f'["{key}"] in the agent config, then restart the agent'
+            )
+            raise ModuleUnavailable(msg)
+        return None
+    write_secret(workdir.module_config, json.dumps(config).encode())
+    return workdir.module_config
+
+
+async def _download(ctx: JobContext, revision: FileRevision, dest: Path, what: str) -> None:
+    try:
+        await with_retries(
+            lambda: download_revision(ctx.client, revision, dest),
+            budget=ctx.settings.retry_budget,
+            what=f"download {what}",
+        )
+    except IntegrityError:
+        msg = f"the {what} downloaded does not match its sha; it was corrupted or replaced"
+        raise InvalidJob(msg) from None
+    except NotFound as e:
+        msg = f"the {what} is not in the registry's storage ({e.detail})"
+        raise InvalidJob(msg) from None
+
+
+async def _fetch_parameters(ctx: JobContext, job: Job, workdir: WorkDir) -> dict[str, Any]:
+    if not job.file.revisions:
+        return {}
+    revision = job.file.current
+    if revision.size is not None and revision.size > MAX_PARAMETERS_BYTES:
+        msg = f"the parameters file is {revision.size} bytes; the limit is {MAX_PARAMETERS_BYTES}"
+        raise InvalidJob(msg)
+    dest = workdir.root / "parameters.json"
+    await _download(ctx, revision, dest, "parameters file")
+    try:
+        parameters = json.loads(dest.read_bytes())
+    except (UnicodeDecodeError, ValueError) as e:
+        msg = f"the parameters file is not JSON ({e}); it must be a JSON object"
+        raise InvalidJob(msg) from None
+    if not isinstance(parameters, dict):
+        msg = f"the parameters file holds a JSON {type(parameters).__name__}; it must be an object"
+        raise InvalidJob(msg)
+    return parameters
+
+
+async def _fetch_model(ctx: JobContext, job: Job, workdir: WorkDir) -> Path | None:
+    if job.model_id is None:
+        return None
+    model_id = job.model_id
+    try:
+        model = await with_retries(
+            lambda: ctx.client.get_model(model_id),
+            budget=ctx.settings.retry_budget,
+            what="read model",
+        )
+    except NotFound:
+        msg = f"the job's model {model_id} does not exist in the registry"
+        raise InvalidJob(msg) from None
+    revision = model.file.current
+    dest = workdir.inputs / safe_name(revision.name or "model", fallback="model")
+    await _download(ctx, revision, dest, "model")
+    return dest

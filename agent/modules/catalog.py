@@ -1,0 +1,182 @@
+"""The installed modules: scan the modules path once, keep the good, report the broken.
+
+Each directory under the modules path that holds a `module_manifest.json` is one module. A
+manifest that cannot be used is reported (file, field, problem) and skipped; the rest are
+served. `resolve` picks the variant of a function that runs on this host.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.modules.manifest import FunctionVariant, Manifest, ManifestError, parse_manifest
+
+MANIFEST_FILE = "module_manifest.json"
+
+
+@dataclass(frozen=True)
+class InstalledModule:
+    """A module on disk with a valid manifest."""
+
+    directory: Path
+    manifest: Manifest
+    raw: dict[str, Any]  # the manifest as published (function_schema files inlined)
+
+    @property
+    def key(self) -> str:
+        return self.manifest.key()
+
+    @property
+    def version(self) -> str:
+        return self.manifest.module_version
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The function variant a job will run, and the module it comes from."""
+
+    module: InstalledModule
+    function: str
+    variant: FunctionVariant
+
+    @property
+    def entrypoint(self) -> Path:
+        return self.module.directory / self.variant.entrypoint
+
+
+class NotInstalled(LookupError):
+    """No installed module can run the job's function here."""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The modules this agent serves, and the manifests it refused."""
+
+    modules: tuple[InstalledModule, ...] = ()
+    errors: tuple[ManifestError, ...] = field(default_factory=tuple)
+
+    def functions(self) -> list[str]:
+        """Every function name served, sorted."""
+        return sorted({f for m in self.modules for f in m.manifest.functions})
+
+    def resolve(
+        self, function: str, module_name: str | None, host_os: str, hint: FunctionVariantHint
+    ) -> Resolved:
+        """The installed variant for `function` on `host_os`, or NotInstalled saying why."""
+        candidates = [
+            m
+            for m in self.modules
+            if function in m.manifest.functions and module_name in (None, m.key)
+        ]
+        if not candidates:
+            msg = (
+                f"no installed module provides {function}"
+                + (f" (job names module {module_name})" if module_name else "")
+                + f"; this agent serves: {', '.join(self.functions()) or 'nothing'}"
+            )
+            raise NotInstalled(msg)
+        for module in candidates:
+            variant = _pick_variant(module, function, host_os, hint)
+            if variant is not None:
+                return Resolved(module, function, variant)
+        oses = sorted(
+            {o for m in candidates for v in m.manifest.functions[function]
+             for o in m.manifest.variant_oses(v)}
+        )  # fmt: skip
+        msg = f"{function} has no variant for {host_os} (variants support: {', '.join(oses)})"
+        raise NotInstalled(msg)
+
+
+@dataclass(frozen=True)
+class FunctionVariantHint:
+    """What the registry's copy of the function says, to pick among equal variants."""
+
+    entrypoint: str | None = None
+    run_command: str | None = None
+
+
+def _pick_variant(
+    module: InstalledModule, function: str, host_os: str, hint: FunctionVariantHint
+) -> FunctionVariant | None:
+    variants = module.manifest.functions[function]
+    fits = [
+        v
+        for v in variants
+        if host_os in module.manifest.variant_oses(v) or not module.manifest.variant_oses(v)
+    ]
+    for v in fits:
+        if (v.entrypoint, v.run_command) == (hint.entrypoint, hint.run_command):
+            return v
+    return fits[0] if fits else None
+
+
+def scan(modules_path: Path) -> Catalog:
+    """Load every module directly under `modules_path` (not recursive)."""
+    if not modules_path.is_dir():
+        error = ManifestError(str(modules_path), "modules_path", "not a directory")
+        return Catalog((), (error,))
+    modules: list[InstalledModule] = []
+    errors: list[ManifestError] = []
+    seen: dict[str, Path] = {}
+    for directory in sorted(p for p in modules_path.iterdir() if p.is_dir()):
+        manifest_path = directory / MANIFEST_FILE
+        if not manifest_path.is_file():
+            continue
+        try:
+            module = load_module(directory)
+        except ManifestError as e:
+            errors.append(e)
+            continue
+        if module.key in seen:
+            problem = f"{module.key} is already installed from {seen[module.key]}; skipped"
+            errors.append(ManifestError(str(manifest_path), "module_key", problem))
+            continue
+        seen[module.key] = directory
+        modules.append(module)
+    return Catalog(tuple(modules), tuple(errors))
+
+
+def load_module(directory: Path) -> InstalledModule:
+    """Read, inline and validate one module's manifest; check its entrypoints exist."""
+    path = directory / MANIFEST_FILE
+    shown = str(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ManifestError(shown, "(file)", f"cannot read: {e.strerror}") from None
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ManifestError(shown, "(file)", f"not valid JSON: {e}") from None
+    if not isinstance(raw, dict):
+        raise ManifestError(shown, "(top level)", "must be a JSON object")
+    _inline_schemas(raw, directory, shown)
+    manifest = parse_manifest(raw, shown)
+    for name, variants in manifest.functions.items():
+        for i, v in enumerate(variants):
+            entry = directory / v.entrypoint
+            if not entry.is_file():
+                field_name = f"functions.{name}.{i}.entrypoint"
+                raise ManifestError(shown, field_name, f"file not found: {entry}")
+    return InstalledModule(directory.resolve(), manifest, raw)
+
+
+def _inline_schemas(raw: dict[str, Any], directory: Path, shown: str) -> None:
+    """Replace `function_schema` strings (paths to JSON files in the module) by their content."""
+    functions = raw.get("functions")
+    if not isinstance(functions, dict):
+        return
+    for name, variants in functions.items():
+        for i, v in enumerate(variants if isinstance(variants, list) else []):
+            ref = v.get("function_schema") if isinstance(v, dict) else None
+            if not isinstance(ref, str):
+                continue
+            field_name = f"functions.{name}.{i}.function_schema"
+            target = (directory / ref).resolve()
+            if not target.is_relative_to(directory.resolve()):
+                raise ManifestError(shown, field_name, "schema file must be inside the module")
+            try:
+                v["function_schema"] = json.loads(target.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                raise ManifestError(shown, field_name, f"cannot load {ref}: {e}") from None

@@ -1,0 +1,51 @@
+"""Retrying registry calls at the call site: a time budget, jittered backoff, retryable only.
+
+The client makes one request per call; a caller that can wait wraps the call here and says
+its budget. Only errors the registry package marks `retryable` (unreachable, 5xx, 429) are
+retried; a refusal is final at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from agent.registry.errors import RegistryError
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether trying the same call again later may succeed (pure)."""
+    return isinstance(error, RegistryError) and error.retryable
+
+
+async def with_retries(call: Callable[[], Awaitable[T]], *, budget: float, what: str) -> T:
+    """Await `call()` until it succeeds, a non-retryable error, or `budget` seconds pass."""
+
+    def _note(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        log.warning("registry.retrying", what=what, attempt=state.attempt_number, error=str(error))
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(is_retryable),
+        stop=stop_after_delay(budget),
+        wait=wait_exponential_jitter(initial=0.1, max=10.0),
+        before_sleep=_note,
+        reraise=True,
+    )
+
+    async def attempt() -> T:  # tenacity awaits only what it sees is a coroutine function
+        return await call()
+
+    return await retrying(attempt)

@@ -1,0 +1,59 @@
+"""Starting the agent from its settings: detect the host, load modules, announce, serve.
+
+This is where the daemon's parts are put together once; the CLI, the demo and the tests
+call `serve` with a `Settings` and a tool environment they chose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Mapping
+
+import structlog
+
+from agent.announce import announce
+from agent.config import Settings
+from agent.daemon import Daemon, Mode
+from agent.execution.local import LocalBackend
+from agent.hostos import detect
+from agent.jobs.context import JobContext
+from agent.jobs.outcome import Outcome
+from agent.modules.catalog import scan
+from agent.registry.client import RegistryClient
+from agent.stopping import Stop
+
+log = structlog.get_logger(__name__)
+
+
+async def serve(
+    settings: Settings,
+    tool_env: Mapping[str, str],
+    mode: Mode = Mode.SERVE,
+    *,
+    stop: Stop | None = None,
+    handle_signals: bool = False,
+) -> list[Outcome]:
+    """Run the agent until `mode` says it is done or `stop` is requested; its job outcomes.
+
+    Raises HostOSError when the host OS is unknown and RegistryError when the registry cannot
+    be used at start (unreachable for the retry budget, or the token refused).
+    """
+    host = detect(settings.host_os)
+    if not host.exact:
+        log.info("agent.host_os_mapped", detected=host.detected, reported=host.name)
+    catalog = scan(settings.modules_path)
+    stop = stop or Stop()
+    token = settings.registry_api_token.get_secret_value()
+    async with RegistryClient(settings.registry_url, token) as client:
+        agent_id = await announce(settings, client, catalog, host.name)
+        ctx = JobContext(settings, client, catalog, host.name, agent_id, LocalBackend(), tool_env)
+        if handle_signals:
+            _install_signal_handlers(stop)
+        return await Daemon(ctx, stop).run(mode)
+
+
+def _install_signal_handlers(stop: Stop) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.request, sig.name)

@@ -1,0 +1,100 @@
+"""A real agent against a real local registry, in one event loop, with the test module installed."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.config import KeepWorkDirs, Settings
+from agent.daemon import Mode
+from agent.execution.local import tool_environment
+from agent.jobs.outcome import Outcome
+from agent.localregistry.server import RunningRegistry
+from agent.registry.client import RegistryClient
+from agent.registry.models import Job, Resource
+from agent.registry.transfer import download_revision
+from agent.service import serve
+from agent.stopping import Stop
+from agent.submit import Submission, submit
+from tests.tools import module
+
+
+@dataclass
+class AgentHarness:
+    """Submit jobs, run the agent over them, read what it left in the registry."""
+
+    registry: RunningRegistry
+    client: RegistryClient
+    root: Path
+    registry_url: str = ""  # where the agent reaches the registry (a proxy, say)
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.modules_path = self.root / "modules"
+        self.output_path = self.root / "work"
+        module.install(self.modules_path)
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "registry_api_url": self.registry_url or self.registry.url,
+            "registry_api_token": self.registry.token,
+            "modules_path": self.modules_path,
+            "output_path": self.output_path,
+            "state_path": self.root / "state",
+            "host_os": module.HOST_OS,
+            "poll_interval": 0.2,
+            "process_timeout": 30,
+            "kill_grace": 1,
+            "keep_work_dirs": KeepWorkDirs.ALWAYS,
+            "retry_budget": 5,
+            "status_retry_budget": 10,
+            **self.overrides,
+            **overrides,
+        }
+        return Settings(**values)
+
+    async def submit(
+        self,
+        behaviour: str,
+        params: dict[str, Any] | None = None,
+        *,
+        model_name: str = "part.txt",
+        content: bytes = b"hello model",
+    ) -> Job:
+        await self.client.publish_module(module.manifest())
+        model = self.root / "models" / model_name
+        model.parent.mkdir(parents=True, exist_ok=True)
+        model.write_bytes(content)
+        return await submit(self.client, Submission(model, module.fn(behaviour), params or {}))
+
+    async def run(
+        self, mode: Mode = Mode.UNTIL_IDLE, stop: Stop | None = None, **overrides: Any
+    ) -> list[Outcome]:
+        env = tool_environment(os.environ)
+        return await serve(self.settings(**overrides), env, mode, stop=stop)
+
+    async def job(self, job_id: str) -> Job:
+        return await self.client.get_job(job_id)
+
+    async def artifacts(self, job: Job) -> dict[str, Resource]:
+        """The artifacts on the job's model, by file name."""
+        assert job.model_id is not None
+        page = await self.client.list_artifacts(job.model_id)
+        return {r.file.current.name or r.id: r for r in page.items}
+
+    async def read(self, resource: Resource) -> bytes:
+        dest = self.root / "downloads" / resource.id
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        await download_revision(self.client, resource.file.current, dest)
+        return dest.read_bytes()
+
+    def workdir(self, job: Job) -> Path:
+        return self.output_path / job.id
+
+    def record(self, job: Job) -> dict[str, Any]:
+        """What the echo tool recorded about how it was run."""
+        doc: dict[str, Any] = json.loads((self.workdir(job) / "tmp" / "record.json").read_text())
+        return doc

@@ -1,0 +1,1 @@
+"""Test tools: real child programs with named behaviours, and the module that installs them."""

@@ -1,0 +1,132 @@
+"""A tool with named behaviours, run by the agent as a real subprocess in tests.
+
+argv: behave.py <function name> <input file> <output file> <temp dir>. The behaviour is the
+part of the function name after the colon (`@test:exit` -> `exit`); parameters come from the
+input file as the agent wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def write_outputs(output_file: Path, entries: list[dict[str, Any]]) -> None:
+    output_file.write_text(json.dumps(entries))
+
+
+def echo(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """Copy the model to an output, and record the inputs and argv as a second output."""
+    model = Path(inputs["part"]["value"])
+    copy = temp / f"copy-{model.name}"
+    copy.write_bytes(model.read_bytes())
+    record = temp / "record.json"
+    record.write_text(json.dumps({"inputs": inputs, "argv": sys.argv, "cwd": str(Path.cwd()),
+                                  "env": sorted(os.environ)}))  # fmt: skip
+    print(f"echo: copied {model.name}")
+    write_outputs(output_file, [
+        {"name": "copy", "type": "file", "path": str(copy)},
+        {"name": "record", "type": "file", "value": "record.json"},  # relative, `value` key
+    ])  # fmt: skip
+    return 0
+
+
+def exit_with(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    print("about to fail on purpose", file=sys.stderr)
+    return int(inputs["code"]["value"])
+
+
+def crash(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    print("crashing now", flush=True)
+    os.kill(os.getpid(), signal.SIGSEGV)
+    return 0
+
+
+def sleep(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """Start a grandchild in the same group and one in its own session, then sleep."""
+    for new_session in (False, True):
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=new_session
+        )
+        (temp / f"child-{int(new_session)}.pid").write_text(str(child.pid))
+    if inputs.get("ignore_term", {}).get("value"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    (temp / "tool.pid").write_text(str(os.getpid()))
+    print("sleeping", flush=True)
+    time.sleep(float(inputs["seconds"]["value"]))
+    return 0
+
+
+def spam(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    line = "x" * 1023 + "\n"
+    for _ in range(int(inputs["megabytes"]["value"]) * 1024):
+        sys.stdout.write(line)
+    sys.stdout.write("spam: done\n")
+    return echo_like(output_file, temp)
+
+
+def echo_like(output_file: Path, temp: Path) -> int:
+    (temp / "out.txt").write_text("ok")
+    write_outputs(output_file, [{"name": "out", "type": "file", "path": str(temp / "out.txt")}])
+    return 0
+
+
+def no_output(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    return 0
+
+
+def bad_output(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    output_file.write_text('[{"name": "out", "type": "file", "path": ')
+    return 0
+
+
+def missing_output(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    write_outputs(output_file, [{"name": "out", "type": "file", "path": str(temp / "nope.txt")}])
+    return 0
+
+
+def outside_output(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    link = temp / "innocent.txt"
+    link.symlink_to(inputs["target"]["value"])  # a symlink pointing out of the work dir
+    write_outputs(output_file, [{"name": "out", "type": "file", "path": str(link)}])
+    return 0
+
+
+def dir_output(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    folder = temp / "results"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("alpha")
+    (folder / "sub" / "b.txt").write_text("beta")
+    write_outputs(output_file, [{"name": "out", "type": "directory", "path": str(folder)}])
+    return 0
+
+
+BEHAVIOURS = {
+    "echo": echo,
+    "exit": exit_with,
+    "crash": crash,
+    "sleep": sleep,
+    "spam": spam,
+    "no_output": no_output,
+    "bad_output": bad_output,
+    "missing_output": missing_output,
+    "outside_output": outside_output,
+    "dir_output": dir_output,
+}
+
+
+def main() -> int:
+    function, input_file, output_file, temp = sys.argv[1:5]
+    inputs = json.loads(Path(input_file).read_text())
+    behaviour = BEHAVIOURS[function.split(":", 1)[1]]
+    return behaviour(inputs, Path(output_file), Path(temp))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

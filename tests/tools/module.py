@@ -1,0 +1,80 @@
+"""The `@test:behaviours` module: installs `behave.py` with one function per behaviour."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+MODULE = "@test:behaviours"
+VERSION = "1.0.0"
+HOST_OS = "Ubuntu 22.04"
+TOOL = Path(__file__).with_name("behave.py")
+
+_PART = {"type": "user_model", "validation_types": ["@extension:txt"]}
+_OUT = [{"name": "out", "type": "file", "required": True}]
+
+
+def _param(kind: str, optional: bool = False) -> dict[str, Any]:
+    return {"type": "parameter", "validation_types": [kind], "optional": optional}
+
+
+# function -> (extra inputs, outputs)
+FUNCTIONS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
+    "echo": (
+        {"label": _param("@string"), "count": _param("@number", optional=True)},
+        [
+            {"name": "copy", "type": "file", "required": True},
+            {"name": "record", "type": "file", "required": True},
+            {"name": "extra", "type": "file", "required": False},
+        ],
+    ),
+    "exit": ({"code": _param("@number")}, _OUT),
+    "crash": ({}, _OUT),
+    "sleep": ({"seconds": _param("@number"), "ignore_term": _param("@boolean", True)}, _OUT),
+    "spam": ({"megabytes": _param("@number")}, _OUT),
+    "no_output": ({}, _OUT),
+    "bad_output": ({}, _OUT),
+    "missing_output": ({}, _OUT),
+    "outside_output": ({"target": _param("@string")}, _OUT),
+    "dir_output": ({}, [{"name": "out", "type": "directory", "required": True}]),
+}
+
+
+def fn(behaviour: str) -> str:
+    """The function name of a behaviour."""
+    return f"@test:{behaviour}"
+
+
+def manifest(run_command: str | None = None) -> dict[str, Any]:
+    """The module manifest (a different `run_command` makes a deliberately broken one)."""
+    command = (
+        run_command or "python3 {entrypoint} {function_name} {input_file} {output_file} {temp_dir}"
+    )
+    return {
+        "module_key": MODULE,
+        "module_version": VERSION,
+        "module_type": "function",
+        "tool_versions": ["1"],
+        "operating_systems": [HOST_OS],
+        "functions": {
+            fn(name): [
+                {
+                    "entrypoint": "behave.py",
+                    "run_command": command,
+                    "function_schema": {"inputs": {"part": _PART, **inputs}, "outputs": outputs},
+                }
+            ]
+            for name, (inputs, outputs) in FUNCTIONS.items()
+        },
+    }
+
+
+def install(modules_path: Path, directory: str = "behaviours", **kw: Any) -> Path:
+    """Install the module under `modules_path`; returns its directory."""
+    target = modules_path / directory
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(TOOL, target / "behave.py")
+    (target / "module_manifest.json").write_text(json.dumps(manifest(**kw), indent=2))
+    return target
