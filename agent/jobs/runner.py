@@ -20,7 +20,7 @@ from agent.jobs.errors import JobCanceled, JobError
 from agent.jobs.execute import execute
 from agent.jobs.outcome import Outcome, Reason
 from agent.jobs.outputs import read_outputs
-from agent.jobs.states import AgentStatus, JobStatus
+from agent.jobs.states import AGENT_STATUS_FOR_PHASE, AgentStatus, JobStatus
 from agent.jobs.upload import upload_log, upload_outputs
 from agent.jobs.validate import validate
 from agent.jobs.workdir import WorkDir
@@ -65,13 +65,13 @@ class JobRunner:
 
     async def _phases(self) -> Outcome:
         ctx, job = self.ctx, self.job
-        await self._move(JobStatus.VALIDATING, AgentStatus.VALIDATING_JOB)
+        await self._move(JobStatus.VALIDATING)
         self.workdir = WorkDir.create(ctx.settings.output_path, job.id)
         validated = await validate(ctx, job, self.workdir)
-        await self._move(JobStatus.RUNNING, AgentStatus.EXECUTING_JOB)
+        await self._move(JobStatus.RUNNING)
         await execute(ctx, validated, started=self._started)
         outputs = read_outputs(validated.resolved.variant.function_schema, self.workdir)
-        await self._move(JobStatus.UPLOADING, AgentStatus.UPLOADING_JOB)
+        await self._move(JobStatus.UPLOADING)
         uploaded = await upload_outputs(ctx, job, self.workdir, outputs)
         await upload_log(ctx, job, self.workdir)
         names = ", ".join(f"{u.name} ({u.kind} {u.resource_id})" for u in uploaded) or "none"
@@ -81,7 +81,7 @@ class JobRunner:
         self.running = running
         log.info("job.tool_started", tool=running.ident)
 
-    async def _move(self, status: JobStatus, agent_status: AgentStatus) -> None:
+    async def _move(self, status: JobStatus) -> None:
         """Report a phase; a refused move is a cancel when the job now says Canceled."""
         log.info("job.phase", phase=status.value)
         try:
@@ -97,7 +97,7 @@ class JobRunner:
                 raise JobCanceled(msg) from None
             msg = f"the registry refused the move to {status.value}: {e.detail}"
             raise JobError(msg) from None
-        await self._agent_status(agent_status)
+        await self._agent_status(AGENT_STATUS_FOR_PHASE[status])
 
     async def _agent_status(self, status: AgentStatus) -> None:
         """Best effort: the agent's own status is informative, never worth failing a job."""
@@ -111,8 +111,7 @@ class JobRunner:
             await upload_log(self.ctx, self.job, self.workdir)
         if outcome.reason is not Reason.CANCELED_BY_USER:
             await self._report(outcome)
-        ended = AgentStatus.EXECUTION_SUCCESS if outcome.ok else AgentStatus.EXECUTION_FAILED
-        await self._agent_status(ended)
+        await self._agent_status(AGENT_STATUS_FOR_PHASE[outcome.status])
         await self._agent_status(AgentStatus.IDLE)
         self._tidy(outcome)
         log.info(

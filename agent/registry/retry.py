@@ -16,7 +16,8 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from agent.registry.errors import RegistryError
@@ -40,7 +41,7 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, budget: float, what:
     retrying = AsyncRetrying(
         retry=retry_if_exception(is_retryable),
         stop=stop_after_delay(budget),
-        wait=wait_exponential_jitter(initial=0.1, max=10.0),
+        wait=wait_exponential(multiplier=0.1, max=10.0) + wait_random(0, 0.2),
         before_sleep=_note,
         reraise=True,
     )

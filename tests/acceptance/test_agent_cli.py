@@ -1,0 +1,134 @@
+"""`istari-agent run --once` and `istari-agent check` as real processes: exit codes and messages."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.jobs.outcome import EXIT_CODES, Reason
+from agent.jobs.states import JobStatus
+from agent.registry.client import RegistryClient
+from agent.submit import Submission, submit
+from tests.conftest import RegistryProcess
+from tests.tools import module
+
+
+def agent_env(reg: RegistryProcess, root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISTARI_")}
+    return {
+        **env,
+        "ISTARI_DIGITAL_AGENT_REGISTRY_API_URL": reg.url,
+        "ISTARI_DIGITAL_AGENT_REGISTRY_API_TOKEN": reg.token,
+        "ISTARI_DIGITAL_AGENT_MODULES_PATH": str(root / "modules"),
+        "ISTARI_DIGITAL_AGENT_OUTPUT_PATH": str(root / "work"),
+        "ISTARI_DIGITAL_AGENT_STATE_PATH": str(root / "state"),
+        "ISTARI_DIGITAL_AGENT_HOST_OS": module.HOST_OS,
+        "ISTARI_DIGITAL_AGENT_RETRY_BUDGET": "5",
+    }
+
+
+def agent(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def submit_job(reg: RegistryProcess, root: Path, behaviour: str, params: dict[str, Any]) -> str:
+    async def go() -> str:
+        async with RegistryClient(reg.url, reg.token) as client:
+            await client.publish_module(module.manifest())
+            model = root / "part.txt"
+            model.write_text("model")
+            job = await submit(client, Submission(model, module.fn(behaviour), params))
+            return job.id
+
+    return asyncio.run(go())
+
+
+def job_status(reg: RegistryProcess, job_id: str) -> JobStatus:
+    async def go() -> JobStatus:
+        async with RegistryClient(reg.url, reg.token) as client:
+            return (await client.get_job(job_id)).status
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def env(registry_process: RegistryProcess, tmp_path: Path) -> dict[str, str]:
+    module.install(tmp_path / "modules")
+    return agent_env(registry_process, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "params", "reason"),
+    [
+        ("echo", {"label": "ok"}, Reason.COMPLETED),
+        ("exit", {"code": 42}, Reason.TOOL_FAILED),
+        ("echo", {}, Reason.INVALID_JOB),
+    ],
+)
+def test_once_exits_with_the_outcome_code(
+    registry_process: RegistryProcess,
+    env: dict[str, str],
+    tmp_path: Path,
+    behaviour: str,
+    params: dict[str, Any],
+    reason: Reason,
+) -> None:
+    job_id = submit_job(registry_process, tmp_path, behaviour, params)
+    done = agent(env, "run", "--once")
+    assert done.returncode == EXIT_CODES[reason], done.stderr
+    assert job_status(registry_process, job_id) is (
+        JobStatus.COMPLETED if reason is Reason.COMPLETED else JobStatus.FAILED
+    )
+    assert agent(env, "run", "--once").returncode == 0  # nothing left: exit 0
+
+
+def test_config_error_is_one_line_naming_the_key(env: dict[str, str]) -> None:
+    env = {**env, "ISTARI_DIGITAL_AGENT_POLL_INTERVAL": "soon"}
+    done = agent(env, "run", "--once")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("config error: poll_interval: ")
+    assert "$ISTARI_DIGITAL_AGENT_POLL_INTERVAL" in lines[0]
+
+
+def test_unreachable_registry_fails_once_with_agent_error(env: dict[str, str]) -> None:
+    env = {
+        **env,
+        "ISTARI_DIGITAL_AGENT_REGISTRY_API_URL": "http://127.0.0.1:9",
+        "ISTARI_DIGITAL_AGENT_RETRY_BUDGET": "0.5",
+    }
+    done = agent(env, "run", "--once")
+    assert done.returncode == EXIT_CODES[Reason.AGENT_ERROR]
+    assert "error: POST /api/v2/agents failed" in done.stderr
+    assert env["ISTARI_DIGITAL_AGENT_REGISTRY_API_TOKEN"] not in done.stderr + done.stdout
+
+
+def test_check_reports_ready_then_a_broken_module(env: dict[str, str], tmp_path: Path) -> None:
+    ok = agent(env, "check")
+    assert ok.returncode == 0, ok.stdout
+    assert "@test:behaviours 1.0.0" in ok.stdout
+    assert "accepts the token" in ok.stdout
+    assert ok.stdout.strip().endswith("ready to run jobs")
+
+    broken = tmp_path / "modules" / "broken"
+    broken.mkdir()
+    (broken / "module_manifest.json").write_text('{"module_key": "@x:y", ')
+    bad = agent({**env, "ISTARI_DIGITAL_AGENT_REGISTRY_API_TOKEN": "wrong"}, "check")
+    assert bad.returncode == 1
+    assert f"{broken / 'module_manifest.json'}: (file): not valid JSON" in bad.stdout
+    assert "refused the token" in bad.stdout
+    assert "2 problem(s)" in bad.stdout

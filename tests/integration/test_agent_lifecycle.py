@@ -1,0 +1,71 @@
+"""The agent's limits and its start: timeouts kill the tool tree; broken modules are skipped."""
+
+from __future__ import annotations
+
+import json
+
+import psutil
+from structlog.testing import capture_logs
+
+from agent.jobs.outcome import Reason
+from agent.jobs.states import JobStatus
+from tests.integration.agent_harness import AgentHarness
+from tests.tools import module
+
+
+def gone(pid: int) -> bool:
+    """The process no longer runs (a zombie awaiting its reaper counts as gone)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+async def test_timeout_kills_the_whole_tree_even_when_sigterm_is_ignored(
+    harness: AgentHarness,
+) -> None:
+    job = await harness.submit("sleep", {"seconds": 120, "ignore_term": True})
+    good = await harness.submit("echo", {"label": "next"})
+
+    outcomes = await harness.run(process_timeout=1.5, kill_grace=0.5)
+
+    assert [o.reason for o in outcomes] == [Reason.TIMEOUT, Reason.COMPLETED]
+    failed = await harness.job(job.id)
+    assert failed.status is JobStatus.FAILED
+    message = failed.status_history[-1].message or ""
+    assert "ran past the process timeout (1.5 s) and was stopped; last output:\nsleeping" in message
+    temp = harness.workdir(job) / "tmp"
+    pids = [int((temp / name).read_text()) for name in ("tool.pid", "child-0.pid", "child-1.pid")]
+    assert all(gone(pid) for pid in pids), [p for p in pids if not gone(p)]
+    assert (await harness.job(good.id)).status is JobStatus.COMPLETED
+    assert f"job-{job.id}.log" in await harness.artifacts(job)  # the failed tool's log
+
+
+async def test_polite_tool_stops_on_sigterm_within_grace(harness: AgentHarness) -> None:
+    job = await harness.submit("sleep", {"seconds": 120})
+    outcomes = await harness.run(process_timeout=1, kill_grace=30)
+    assert outcomes[0].reason is Reason.TIMEOUT
+    assert outcomes[0].signal == 15  # SIGTERM ended it; the 30 s grace was not needed
+    temp = harness.workdir(job) / "tmp"
+    assert gone(int((temp / "child-1.pid").read_text()))
+
+
+async def test_broken_manifest_is_reported_and_the_rest_served(harness: AgentHarness) -> None:
+    broken = module.install(
+        harness.modules_path, "broken", run_command="python3 {entrypoint} {nonsense}"
+    )
+    doc = json.loads((broken / "module_manifest.json").read_text())
+    doc["module_key"] = "@test:broken"
+    (broken / "module_manifest.json").write_text(json.dumps(doc))
+    good = await harness.submit("echo", {"label": "still served"})
+
+    with capture_logs() as logs:
+        await harness.run()
+
+    rejected = [e for e in logs if e["event"] == "module.rejected"]
+    assert len(rejected) == 1
+    assert rejected[0]["path"] == str(broken / "module_manifest.json")
+    assert rejected[0]["field"].startswith("functions.@test:")
+    assert rejected[0]["field"].endswith(".0.run_command")
+    assert "unknown placeholder(s) {nonsense}" in rejected[0]["problem"]
+    assert (await harness.job(good.id)).status is JobStatus.COMPLETED
