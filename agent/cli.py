@@ -228,8 +228,15 @@ def check_command(config_file: Path | None, **flags: Any) -> None:
 
 
 @main.command("demo")
-def demo_command() -> None:
-    """Start a local registry and walk a model and a job through it, end to end."""
+@click.option(
+    "--results",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to put the downloaded artifacts [default: a new temporary directory].",
+)
+def demo_command(results: Path | None) -> None:
+    """Run the agent against a local registry on this machine, end to end."""
     from agent.demo import run_demo
 
-    sys.exit(asyncio.run(run_demo()))
+    logs.configure("warning")
+    sys.exit(asyncio.run(run_demo(results)))

@@ -1,148 +1,166 @@
-"""`istari-agent demo`: the local registry, end to end, explained as it goes.
+"""`istari-agent demo`: the agent and the local registry, end to end, on this machine.
 
-It starts a registry on a free port in a temporary directory, publishes a module, uploads a
-model (a small STL cube), submits a job, and walks the job through the agent protocol: claim,
-validate (download and verify the inputs), run, upload an artifact, complete. It exits 0
-when everything round-tripped.
+It starts a registry on a free port in a temporary directory, installs the example modules,
+submits three jobs (an STL summary, CSV statistics, and an STL job that fails on purpose),
+runs the real agent until it is idle while printing each job's progress, then downloads the
+artifacts and says where they are. It exits 0 when every job ended as expected.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import struct
+import os
+import shutil
 import tempfile
-import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import click
 
-from agent import __version__
-from agent.jobs.states import AgentStatus, JobStatus
+from agent.config import Settings
+from agent.daemon import Mode
+from agent.execution.local import tool_environment
+from agent.hostos import HostOSError, detect
+from agent.jobs.states import JobStatus
 from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import running
+from agent.modules.catalog import scan
 from agent.registry.client import RegistryClient
-from agent.registry.models import ModuleVersionRef, NewAgent
-from agent.registry.transfer import download_revision, upload_revision
-from agent.submit import Submission, submit
+from agent.registry.models import Job
+from agent.registry.transfer import download_revision
+from agent.service import serve
+from agent.submit import Submission, follow, submit
 
-MODULE = "@example:demo_tools"
-FUNCTION = "@example:stl_triangle_count"
-
-MANIFEST: dict[str, Any] = {
-    "module_key": MODULE,
-    "module_version": "1.0.0",
-    "module_type": "function",
-    "module_checksum": "",
-    "internal": False,
-    "tool_key": "python",
-    "tool_display_name": "Python",
-    "tool_versions": ["3"],
-    "operating_systems": ["Ubuntu 22.04", "Ubuntu 24.04", "RHEL 9"],
-    "agent_version": ">=0.1.0",
-    "authors": [{"name": "istari-agent", "email": "demo@example.com"}],
-    "functions": {
-        FUNCTION: [
-            {
-                "entrypoint": "count.py",
-                "run_command": "python3 {entrypoint} {input_file} {output_file} {temp_dir}",
-                "function_schema": {
-                    "inputs": {
-                        "part": {"type": "user_model", "validation_types": ["@extension:stl"]},
-                        "units": {"type": "parameter", "validation_types": ["@string"]},
-                    },
-                    "outputs": [{"name": "summary", "type": "file", "required": True}],
-                },
-            }
-        ]
-    },
-}
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def cube_stl(path: Path) -> None:
-    """Write a binary STL of a unit cube (12 triangles)."""
-    v = [(x, y, z) for x in (0.0, 1.0) for y in (0.0, 1.0) for z in (0.0, 1.0)]
-    faces = [
-        (0, 2, 3), (0, 3, 1), (4, 5, 7), (4, 7, 6), (0, 1, 5), (0, 5, 4),
-        (2, 6, 7), (2, 7, 3), (0, 4, 6), (0, 6, 2), (1, 3, 7), (1, 7, 5),
-    ]  # fmt: skip
-    with path.open("wb") as f:
-        f.write(b"demo cube".ljust(80, b" "))
-        f.write(struct.pack("<I", len(faces)))
-        for a, b, c in faces:
-            f.write(struct.pack("<3f", 0.0, 0.0, 0.0))
-            for i in (a, b, c):
-                f.write(struct.pack("<3f", *v[i]))
-            f.write(b"\0\0")
+@dataclass(frozen=True)
+class DemoJob:
+    """A job the demo submits, and how it should end."""
+
+    label: str
+    model: Path
+    function: str
+    parameters: dict[str, object]
+    expect: JobStatus
 
 
 def step(text: str) -> None:
-    """Print one step of the walk-through."""
     click.echo(click.style("==> ", fg="cyan", bold=True) + text)
 
 
-async def run_demo() -> int:
-    """Run the walk-through; returns the process exit code."""
+def demo_jobs(root: Path) -> list[DemoJob]:
+    broken = root / "not-really.stl"
+    broken.write_text("solid oops\n  this is not an STL file\n")
+    data = EXAMPLES / "data"
+    return [
+        DemoJob("STL summary", data / "bracket.stl", "@example:stl_summary", {"units": "mm"},
+                JobStatus.COMPLETED),
+        DemoJob("CSV statistics", data / "sensors.csv", "@example:csv_stats", {},
+                JobStatus.COMPLETED),
+        DemoJob("broken STL (fails on purpose)", broken, "@example:stl_summary", {},
+                JobStatus.FAILED),
+    ]  # fmt: skip
+
+
+async def run_demo(results: Path | None = None) -> int:
+    """Run the demo; returns the exit code."""
+    if not (EXAMPLES / "modules").is_dir():
+        click.echo(f"the demo needs the examples directory ({EXAMPLES}); run it from a checkout")
+        return 1
+    results = results or Path(tempfile.mkdtemp(prefix="istari-demo-results-"))
     with tempfile.TemporaryDirectory(prefix="istari-demo-") as tmp:
         root = Path(tmp)
+        step(f"starting a local registry (data in {root / 'registry'})")
         async with running(RegistrySettings(data_dir=root / "registry")) as reg:
-            step(f"local registry listening on {reg.url} (data in {root / 'registry'})")
+            click.echo(f"    listening on {reg.url}")
             async with RegistryClient(reg.url, reg.token) as client:
-                return await _walk(client, root)
+                return await _walk(client, reg.url, reg.token, root, results)
 
 
-async def _walk(client: RegistryClient, root: Path) -> int:
-    await client.publish_module(MANIFEST)
-    step(f"published module {MODULE} 1.0.0, which provides {FUNCTION}")
+async def _walk(client: RegistryClient, url: str, token: str, root: Path, results: Path) -> int:
+    settings = _agent_settings(url, token, root)
+    step(f"installing the example modules into {settings.modules_path}")
+    shutil.copytree(EXAMPLES / "modules", settings.modules_path)
+    catalog = scan(settings.modules_path)
+    for m in catalog.modules:
+        click.echo(f"    {m.key} {m.version}: {', '.join(m.manifest.functions)}")
+        await client.publish_module(m.raw)  # the agent publishes too; jobs need it first
 
-    agent = await client.register_agent(NewAgent(agent_version=__version__, host_os="Ubuntu 22.04"))
-    await client.set_agent_modules(
-        agent.id, [ModuleVersionRef(module_name=MODULE, module_version="1.0.0")]
+    step("submitting three jobs")
+    jobs: list[tuple[DemoJob, Job]] = []
+    for d in demo_jobs(root):
+        job = await submit(client, Submission(d.model, d.function, d.parameters))
+        jobs.append((d, job))
+        click.echo(f"    {job.id[:8]}  {d.label}: {d.function} on {d.model.name}")
+
+    step(f"running the agent until it is idle (host OS reported: {settings.host_os})")
+    async with asyncio.TaskGroup() as tg:
+        watchers = [tg.create_task(_watch(client, d, job)) for d, job in jobs]
+        outcomes = await serve(settings, tool_environment(os.environ), Mode.UNTIL_IDLE)
+    finals = [w.result() for w in watchers]
+    click.echo(f"    the agent ran {len(outcomes)} job(s)")
+
+    step(f"downloading the artifacts into {results}")
+    await _download_all(client, [job for _, job in jobs], results)
+    return _verdict([(d, f) for (d, _), f in zip(jobs, finals, strict=True)])
+
+
+def _agent_settings(url: str, token: str, root: Path) -> Settings:
+    try:
+        host_os = detect().name
+    except HostOSError:
+        host_os = "Ubuntu 22.04"  # the examples run anywhere Python does
+    return Settings(
+        registry_api_url=url,
+        registry_api_token=token,
+        modules_path=root / "modules",
+        output_path=root / "work",
+        state_path=root / "state",
+        host_os=host_os,
+        poll_interval=0.5,
+        process_timeout=60,
+        display_name="demo agent",
     )
-    await client.set_agent_status(agent.id, AgentStatus.IDLE)
-    step(f"registered a demo agent {agent.id[:8]} and reported its modules")
 
-    model_file = root / "cube.stl"
-    cube_stl(model_file)
-    job = await submit(client, Submission(model_file, FUNCTION, {"units": "mm"}))
-    step(f"uploaded {model_file.name} as model {job.model_id} and submitted job {job.id[:8]}")
 
-    offered = await client.available_jobs(agent.id)
-    step(f"the agent polls available_jobs: {len(offered.items)} job(s) offered")
-    started = time.perf_counter()
-    await client.update_job_status(job.id, JobStatus.CLAIMED, agent.id)
-    step("claimed it (a second claim by anyone would get 409)")
+async def _watch(client: RegistryClient, d: DemoJob, job: Job) -> Job:
+    def show(status: JobStatus, message: str | None) -> None:
+        if status in (JobStatus.CREATED, JobStatus.PENDING):
+            return
+        colour = {JobStatus.COMPLETED: "green", JobStatus.FAILED: "red"}.get(status)
+        line = f"    {job.id[:8]}  {click.style(status.value, fg=colour)}"
+        if message and status is JobStatus.FAILED:
+            line += ": " + "\n              ".join(message.splitlines()[:4])
+        click.echo(line)
 
-    await client.update_job_status(job.id, JobStatus.VALIDATING, agent.id)
-    work = root / "work"
-    work.mkdir()
-    await download_revision(client, job.file.current, work / "parameters.json")
-    assert job.model_id is not None
-    model = await client.get_model(job.model_id)
-    await download_revision(client, model.file.current, work / "cube.stl")
-    params = json.loads((work / "parameters.json").read_text())
-    step(f"validating: downloaded parameters {params} and the model, both sha-verified")
+    async with asyncio.timeout(120):
+        return await follow(client, job.id, show, interval=0.1)
 
-    await client.update_job_status(job.id, JobStatus.RUNNING, agent.id)
-    data = (work / "cube.stl").read_bytes()
-    (triangles,) = struct.unpack_from("<I", data, 80)
-    summary = work / "summary.json"
-    summary.write_text(json.dumps({"triangles": triangles, "units": params["units"]}))
-    step(f"running: the tool counted {triangles} triangles")
 
-    await client.update_job_status(job.id, JobStatus.UPLOADING, agent.id)
-    artifact = await client.create_artifact(
-        job.model_id, await upload_revision(client, summary), source_job_id=job.id
-    )
-    done = await client.update_job_status(job.id, JobStatus.COMPLETED, agent.id, "12 triangles")
-    await client.set_agent_status(agent.id, AgentStatus.IDLE)
-    ms = (time.perf_counter() - started) * 1000
-    step(f"uploaded summary.json as artifact {artifact.id[:8]} and completed in {ms:.0f} ms")
-    click.echo("\nstatus history: " + " -> ".join(s.name for s in done.status_history))
-    ok = done.status is JobStatus.COMPLETED
-    click.echo(
-        "demo finished: the registry accepted every step."
-        if ok
-        else "demo failed: the job did not complete."
-    )
-    return 0 if ok else 1
+async def _download_all(client: RegistryClient, jobs: list[Job], results: Path) -> None:
+    for job in jobs:
+        if job.model_id is None:
+            continue
+        target = results / job.id[:8]
+        target.mkdir(parents=True, exist_ok=True)
+        for artifact in (await client.list_artifacts(job.model_id)).items:
+            revision = artifact.file.current
+            dest = target / (revision.name or artifact.id)
+            await download_revision(client, revision, dest)
+            click.echo(f"    {dest}  (artifact {artifact.id})")
+            if dest.name == "summary.json":
+                summary = json.loads(dest.read_text())
+                shown = {k: summary[k] for k in ("triangles", "volume") if k in summary}
+                click.echo(f"        {shown}")
+
+
+def _verdict(finals: list[tuple[DemoJob, Job]]) -> int:
+    wrong = [(d, j) for d, j in finals if j.status is not d.expect]
+    if wrong:
+        for d, j in wrong:
+            click.echo(f"unexpected: {d.label} ended {j.status.value}, expected {d.expect.value}")
+        return 1
+    step("done: two jobs completed and the broken one failed with a clear message")
+    return 0
