@@ -107,11 +107,8 @@ class Daemon:
             await asyncio.wait({task, forced}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             forced.cancel()
-        if not task.done():
-            if runner.running is not None:
-                await runner.running.interrupt(Reason.AGENT_STOPPING.value)
-            else:
-                task.cancel()
+        if not task.done() and not await runner.stop(Reason.AGENT_STOPPING):
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             return await task
         return Outcome(Reason.AGENT_STOPPING, "the agent stopped before the job finished")

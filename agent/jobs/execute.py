@@ -8,7 +8,7 @@ gives the exit code or signal and the last lines the tool printed.
 from __future__ import annotations
 
 import signal as signals
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +31,7 @@ class ExecutionResult:
 
 
 async def execute(
-    ctx: JobContext, v: ValidatedJob, started: Callable[[Running], None] | None = None
+    ctx: JobContext, v: ValidatedJob, started: Callable[[Running], Awaitable[None]] | None = None
 ) -> ExecutionResult:
     """Run the tool to its end; `started` gets the handle (to interrupt it) once it runs."""
     spec = LaunchSpec(
@@ -47,7 +47,7 @@ async def execute(
     except LaunchError as e:
         raise ToolFailed(str(e)) from None
     if started is not None:
-        started(running)
+        await started(running)
     info = await running.wait()
     if info.timed_out:
         msg = (

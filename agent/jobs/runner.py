@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
 
@@ -41,7 +43,9 @@ class JobRunner:
         self.ctx = ctx
         self.job = job
         self.workdir: WorkDir | None = None
-        self.running: Running | None = None  # the tool, while it runs
+        self.running: Running | None = None  # the tool, once started
+        self._stop_reason: Reason | None = None
+        self._tool_phase = False  # from just before the tool starts until it ended
 
     async def run(self) -> Outcome:
         """Work the job through its phases; always returns (or is cancelled) having reported."""
@@ -60,7 +64,7 @@ class JobRunner:
                 log.exception("job.internal_error")
                 outcome = Outcome(Reason.AGENT_ERROR, f"internal error: {type(e).__name__}: {e}")
             finally:
-                await asyncio.shield(self._finish(outcome, time.monotonic() - started))
+                await _uncancellable(self._finish(outcome, time.monotonic() - started))
         return outcome
 
     async def _phases(self) -> Outcome:
@@ -68,8 +72,12 @@ class JobRunner:
         await self._move(JobStatus.VALIDATING)
         self.workdir = WorkDir.create(ctx.settings.output_path, job.id)
         validated = await validate(ctx, job, self.workdir)
-        await self._move(JobStatus.RUNNING)
-        await execute(ctx, validated, started=self._started)
+        self._tool_phase = True  # a stop from here on goes to the tool, once it starts
+        try:
+            await self._move(JobStatus.RUNNING)
+            await execute(ctx, validated, started=self._started)
+        finally:
+            self._tool_phase = False
         outputs = read_outputs(validated.resolved.variant.function_schema, self.workdir)
         await self._move(JobStatus.UPLOADING)
         uploaded = await upload_outputs(ctx, job, self.workdir, outputs)
@@ -77,9 +85,24 @@ class JobRunner:
         names = ", ".join(f"{u.name} ({u.kind} {u.resource_id})" for u in uploaded) or "none"
         return Outcome(Reason.COMPLETED, f"outputs: {names}", exit_code=0)
 
-    def _started(self, running: Running) -> None:
+    async def stop(self, reason: Reason) -> bool:
+        """Stop the job's tool (polite signal, grace, kill); False when no tool is in play.
+
+        A tool that is starting right now is stopped as soon as it has started, so a stop
+        never leaves an orphan. When this returns False the caller cancels the job's task.
+        """
+        self._stop_reason = self._stop_reason or reason
+        if not self._tool_phase:
+            return False
+        if self.running is not None:
+            await self.running.interrupt(reason.value)
+        return True
+
+    async def _started(self, running: Running) -> None:
         self.running = running
         log.info("job.tool_started", tool=running.ident)
+        if self._stop_reason is not None:
+            await running.interrupt(self._stop_reason.value)
 
     async def _move(self, status: JobStatus) -> None:
         """Report a phase; a refused move is a cancel when the job now says Canceled."""
@@ -148,3 +171,21 @@ class JobRunner:
             log.info("job.workdir_kept", path=str(self.workdir.root))
             return
         self.workdir.remove()
+
+
+async def _uncancellable(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` to its end even if we are cancelled meanwhile, then pass the cancel on.
+
+    `asyncio.shield` alone would let the caller return while the report is still in flight
+    (and the registry session close under it); this waits for it.
+    """
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    task.result()

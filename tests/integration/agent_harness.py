@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from agent.config import KeepWorkDirs, Settings
 from agent.daemon import Mode
 from agent.execution.local import tool_environment
 from agent.jobs.outcome import Outcome
+from agent.jobs.states import JobStatus
 from agent.localregistry.server import RunningRegistry
 from agent.registry.client import RegistryClient
 from agent.registry.models import Job, Resource
@@ -98,3 +100,23 @@ class AgentHarness:
         """What the echo tool recorded about how it was run."""
         doc: dict[str, Any] = json.loads((self.workdir(job) / "tmp" / "record.json").read_text())
         return doc
+
+
+async def wait_for_status(
+    harness: AgentHarness, job_id: str, status: JobStatus, deadline: float = 15.0
+) -> None:
+    """Wait until the registry records `status` for the job (its own change event, no polling)."""
+    reached = asyncio.Event()
+
+    def listen(event: str, details: dict[str, Any]) -> None:
+        if event == "job.status" and details["job_id"] == job_id and details["status"] == status:
+            reached.set()
+
+    listeners = harness.registry.registry.listeners
+    listeners.append(listen)
+    try:
+        if (await harness.job(job_id)).status is not status:
+            async with asyncio.timeout(deadline):
+                await reached.wait()
+    finally:
+        listeners.remove(listen)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 
 import psutil
 from structlog.testing import capture_logs
 
+from agent.daemon import Mode
 from agent.jobs.outcome import Reason
 from agent.jobs.states import JobStatus
-from tests.integration.agent_harness import AgentHarness
+from agent.stopping import Stop
+from tests.integration.agent_harness import AgentHarness, wait_for_status
 from tests.tools import module
 
 
@@ -19,6 +23,15 @@ def gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def processes_in(directory: Path) -> list[psutil.Process]:
+    """Live processes whose working directory is `directory` (a tool and its children)."""
+    found = []
+    for p in psutil.process_iter(["cwd", "status"]):
+        if p.info["cwd"] == str(directory) and p.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(p)
+    return found
 
 
 async def test_timeout_kills_the_whole_tree_even_when_sigterm_is_ignored(
@@ -37,6 +50,7 @@ async def test_timeout_kills_the_whole_tree_even_when_sigterm_is_ignored(
     temp = harness.workdir(job) / "tmp"
     pids = [int((temp / name).read_text()) for name in ("tool.pid", "child-0.pid", "child-1.pid")]
     assert all(gone(pid) for pid in pids), [p for p in pids if not gone(p)]
+    assert not processes_in(temp)
     assert (await harness.job(good.id)).status is JobStatus.COMPLETED
     assert f"job-{job.id}.log" in await harness.artifacts(job)  # the failed tool's log
 
@@ -69,3 +83,34 @@ async def test_broken_manifest_is_reported_and_the_rest_served(harness: AgentHar
     assert rejected[0]["field"].endswith(".0.run_command")
     assert "unknown placeholder(s) {nonsense}" in rejected[0]["problem"]
     assert (await harness.job(good.id)).status is JobStatus.COMPLETED
+
+
+async def test_first_stop_drains_the_running_job_and_claims_nothing_new(
+    harness: AgentHarness,
+) -> None:
+    running = await harness.submit("sleep", {"seconds": 1})
+    waiting = await harness.submit("echo", {"label": "not now"})
+    stop = Stop()
+    async with asyncio.TaskGroup() as tg:
+        agent = tg.create_task(harness.run(Mode.SERVE, stop=stop))
+        await wait_for_status(harness, running.id, JobStatus.RUNNING)
+        stop.request("test")
+    assert [o.reason for o in agent.result()] == [Reason.COMPLETED]
+    assert (await harness.job(waiting.id)).status is JobStatus.PENDING
+
+
+async def test_second_stop_stops_the_tool_and_reports_agent_stopping(
+    harness: AgentHarness,
+) -> None:
+    job = await harness.submit("sleep", {"seconds": 120})
+    stop = Stop()
+    async with asyncio.TaskGroup() as tg:
+        agent = tg.create_task(harness.run(Mode.SERVE, stop=stop, kill_grace=5))
+        await wait_for_status(harness, job.id, JobStatus.RUNNING)
+        stop.request("test")
+        stop.request("test again")
+    assert [o.reason for o in agent.result()] == [Reason.AGENT_STOPPING]
+    failed = await harness.job(job.id)
+    assert failed.status is JobStatus.FAILED
+    assert "the agent was stopped while the tool ran" in (failed.status_history[-1].message or "")
+    assert not processes_in(harness.workdir(job) / "tmp")

@@ -60,7 +60,7 @@ def sleep(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     (temp / "tool.pid").write_text(str(os.getpid()))
     print("sleeping", flush=True)
     time.sleep(float(inputs["seconds"]["value"]))
-    return 0
+    return echo_like(output_file, temp)
 
 
 def spam(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
