@@ -55,7 +55,10 @@ class Daemon:
         """
         self._mode = mode
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._dispatch(tg, mode), name="dispatch")
+            reporter = tg.create_task(self.ctx.agent_status.run(), name="agent status")
+            await tg.create_task(self._dispatch(tg, mode), name="dispatch")
+            await self.ctx.agent_status.flushed()
+            reporter.cancel()
         return self.outcomes
 
     async def _dispatch(self, tg: asyncio.TaskGroup, mode: Mode) -> None:

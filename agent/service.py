@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import structlog
 
+from agent.agentstatus import AgentStatusReporter
 from agent.announce import announce
 from agent.config import Settings
 from agent.daemon import Daemon, Mode
@@ -47,7 +48,10 @@ async def serve(
     token = settings.registry_api_token.get_secret_value()
     async with RegistryClient(settings.registry_url, token) as client:
         agent_id = await announce(settings, client, catalog, host.name)
-        ctx = JobContext(settings, client, catalog, host.name, agent_id, LocalBackend(), tool_env)
+        reporter = AgentStatusReporter(client, agent_id, settings.retry_budget)
+        ctx = JobContext(
+            settings, client, catalog, host.name, agent_id, LocalBackend(), tool_env, reporter
+        )
         if handle_signals:
             _install_signal_handlers(stop)
         return await Daemon(ctx, stop).run(mode)

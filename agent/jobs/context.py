@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from agent.agentstatus import AgentStatusReporter
 from agent.config import Settings
 from agent.execution.base import Backend
 from agent.modules.catalog import Catalog
@@ -22,3 +23,4 @@ class JobContext:
     agent_id: str
     backend: Backend
     tool_env: Mapping[str, str]  # the environment tools start with (no agent secrets)
+    agent_status: AgentStatusReporter

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from agent.concurrently import both
 from agent.config import KeepWorkDirs
 from agent.execution.base import Running
 from agent.jobs.context import JobContext
@@ -80,8 +81,10 @@ class JobRunner:
             self._tool_phase = False
         outputs = read_outputs(validated.resolved.variant.function_schema, self.workdir)
         await self._move(JobStatus.UPLOADING)
-        uploaded = await upload_outputs(ctx, job, self.workdir, outputs)
-        await upload_log(ctx, job, self.workdir)
+        # The log goes up alongside the outputs: it is complete once the tool has exited.
+        uploaded, _ = await both(
+            upload_outputs(ctx, job, self.workdir, outputs), upload_log(ctx, job, self.workdir)
+        )
         names = ", ".join(f"{u.name} ({u.kind} {u.resource_id})" for u in uploaded) or "none"
         return Outcome(Reason.COMPLETED, f"outputs: {names}", exit_code=0)
 
@@ -120,22 +123,15 @@ class JobRunner:
                 raise JobCanceled(msg) from None
             msg = f"the registry refused the move to {status.value}: {e.detail}"
             raise JobError(msg) from None
-        await self._agent_status(AGENT_STATUS_FOR_PHASE[status])
-
-    async def _agent_status(self, status: AgentStatus) -> None:
-        """Best effort: the agent's own status is informative, never worth failing a job."""
-        try:
-            await self.ctx.client.set_agent_status(self.ctx.agent_id, status)
-        except RegistryError as e:
-            log.warning("agent.status_failed", status=status.value, error=str(e))
+        self.ctx.agent_status.set(AGENT_STATUS_FOR_PHASE[status])
 
     async def _finish(self, outcome: Outcome, seconds: float) -> None:
         if self.workdir is not None and outcome.reason in (Reason.TOOL_FAILED, Reason.TIMEOUT):
             await upload_log(self.ctx, self.job, self.workdir)
         if outcome.reason is not Reason.CANCELED_BY_USER:
             await self._report(outcome)
-        await self._agent_status(AGENT_STATUS_FOR_PHASE[outcome.status])
-        await self._agent_status(AgentStatus.IDLE)
+        self.ctx.agent_status.set(AGENT_STATUS_FOR_PHASE[outcome.status])
+        self.ctx.agent_status.set(AgentStatus.IDLE)
         self._tidy(outcome)
         log.info(
             "job.finished",

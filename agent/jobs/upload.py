@@ -16,6 +16,7 @@ from pathlib import Path
 
 import structlog
 
+from agent.concurrently import all_of
 from agent.jobs.context import JobContext
 from agent.jobs.errors import UploadFailed
 from agent.jobs.outputs import ProducedOutput
@@ -41,22 +42,23 @@ class Uploaded:
 async def upload_outputs(
     ctx: JobContext, job: Job, workdir: WorkDir, outputs: list[ProducedOutput]
 ) -> list[Uploaded]:
-    """Upload every output; UploadFailed names the one that could not be uploaded."""
-    done: list[Uploaded] = []
-    for out in outputs:
-        path = await _packed(out, workdir)
-        kind = out.schema.upload_as or "artifact"
-        try:
-            resource = await _create(ctx, job, path, kind, out.schema.display_name)
-        except Conflict as e:
-            msg = f"the registry refused output {out.name}: {e.detail}"
-            raise UploadFailed(msg) from None
-        except RegistryError as e:
-            msg = f"output {out.name} could not be uploaded: {e}"
-            raise UploadFailed(msg) from None
-        done.append(Uploaded(out.name, kind, resource.id, path.name))
-        log.info("job.output_uploaded", output=out.name, kind=kind, id=resource.id)
-    return done
+    """Upload every output (up to 4 at once); UploadFailed names one that could not be."""
+    return await all_of(_upload_one(ctx, job, workdir, out) for out in outputs)
+
+
+async def _upload_one(ctx: JobContext, job: Job, workdir: WorkDir, out: ProducedOutput) -> Uploaded:
+    path = await _packed(out, workdir)
+    kind = out.schema.upload_as or "artifact"
+    try:
+        resource = await _create(ctx, job, path, kind, out.schema.display_name)
+    except Conflict as e:
+        msg = f"the registry refused output {out.name}: {e.detail}"
+        raise UploadFailed(msg) from None
+    except RegistryError as e:
+        msg = f"output {out.name} could not be uploaded: {e}"
+        raise UploadFailed(msg) from None
+    log.info("job.output_uploaded", output=out.name, kind=kind, id=resource.id)
+    return Uploaded(out.name, kind, resource.id, path.name)
 
 
 async def upload_log(ctx: JobContext, job: Job, workdir: WorkDir) -> Uploaded | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from agent.concurrently import both
 from agent.jobs.context import JobContext
 from agent.jobs.errors import InvalidJob, ModuleUnavailable
 from agent.jobs.inputs import build_inputs
@@ -47,8 +48,9 @@ async def validate(ctx: JobContext, job: Job, workdir: WorkDir) -> ValidatedJob:
     """Check and prepare `job`; InvalidJob or ModuleUnavailable say what is wrong."""
     resolved = resolve(ctx, job)
     config_path = _write_module_config(ctx, resolved, workdir)
-    parameters = await _fetch_parameters(ctx, job, workdir)
-    model = await _fetch_model(ctx, job, workdir)
+    parameters, model = await both(
+        _fetch_parameters(ctx, job, workdir), _fetch_model(ctx, job, workdir)
+    )
     inputs = build_inputs(resolved.variant.function_schema, parameters, model)
     workdir.input_file.write_text(json.dumps(inputs, indent=2))
     values = {

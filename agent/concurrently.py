@@ -1,0 +1,40 @@
+"""Run a few awaitables side by side, each cancelled if another fails, first error raised as is.
+
+`asyncio.TaskGroup` wraps failures in an ExceptionGroup; callers here want the error their
+phase defines (InvalidJob, UploadFailed, ...), so the first one is unwrapped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+async def all_of(coros: Iterable[Coroutine[Any, Any, T]], limit: int = 4) -> list[T]:
+    """Await every coroutine, at most `limit` at a time; results in the given order."""
+    gate = asyncio.Semaphore(limit)
+
+    async def gated(coro: Coroutine[Any, Any, T]) -> T:
+        async with gate:
+            return await coro
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(gated(c)) for c in coros]
+    except BaseExceptionGroup as group:
+        raise group.exceptions[0] from None
+    return [t.result() for t in tasks]
+
+
+async def both(a: Coroutine[Any, Any, T], b: Coroutine[Any, Any, U]) -> tuple[T, U]:
+    """Await two coroutines side by side; the first error cancels the other and is raised."""
+    try:
+        async with asyncio.TaskGroup() as tg:
+            ta, tb = tg.create_task(a), tg.create_task(b)
+    except BaseExceptionGroup as group:
+        raise group.exceptions[0] from None
+    return ta.result(), tb.result()
