@@ -144,10 +144,12 @@ def load_settings(
 
 def describe(error: ValidationError) -> str:
     """One line naming the first bad key, how to set it, and what is wrong."""
-    first = error.errors()[0]
+    # An unknown key is usually a typo of a missing one: name the typo first.
+    first = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     key = ".".join(str(p) for p in first["loc"]) or "settings"
     top = str(first["loc"][0]) if first["loc"] else key
     problem = "required but not set" if first["type"] == "missing" else first["msg"]
+    problem = problem.removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         problem = "unknown setting (check the spelling against config.example.toml)"
     more = f" (and {error.error_count() - 1} more problem(s))" if error.error_count() > 1 else ""

@@ -63,20 +63,26 @@ def _describe(name: str, spec: InputSchema) -> str:
 
 def _file_inputs(schema: FunctionSchema, model: Path | None) -> InputDocument:
     doc: InputDocument = {}
-    model_given = False
+    target = _model_input(schema) if model is not None else None
     for name, spec in schema.inputs.items():
         if spec.type is InputType.PARAMETER:
             continue
-        if spec.type is InputType.USER_MODEL and model is not None and not model_given:
+        if name == target and model is not None:
             problem = check_extension(model.name, spec.validation_types)
             if problem:
                 msg = f"input {name}: {problem}"
                 raise InvalidJob(msg)
             doc[name] = {"type": spec.type.value, "value": str(model)}
-            model_given = True
         elif not spec.optional:
             raise InvalidJob(_unbound(name, spec, model))
     return doc
+
+
+def _model_input(schema: FunctionSchema) -> str | None:
+    """The input the job's model fills: the first required model input, else the first one."""
+    models = [(n, s) for n, s in schema.inputs.items() if s.type is InputType.USER_MODEL]
+    required = [n for n, s in models if not s.optional]
+    return (required or [n for n, _ in models] or [None])[0]
 
 
 def _unbound(name: str, spec: InputSchema, model: Path | None) -> str:

@@ -15,7 +15,7 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
-    stop_after_delay,
+    stop_before_delay,
     wait_exponential,
     wait_random,
 )
@@ -40,7 +40,7 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, budget: float, what:
 
     retrying = AsyncRetrying(
         retry=retry_if_exception(is_retryable),
-        stop=stop_after_delay(budget),
+        stop=stop_before_delay(budget),  # never sleep past the budget
         wait=wait_exponential(multiplier=0.1, max=10.0) + wait_random(0, 0.2),
         before_sleep=_note,
         reraise=True,
