@@ -82,7 +82,8 @@ def _model_input(schema: FunctionSchema) -> str | None:
     """The input the job's model fills: the first required model input, else the first one."""
     models = [(n, s) for n, s in schema.inputs.items() if s.type is InputType.USER_MODEL]
     required = [n for n, s in models if not s.optional]
-    return (required or [n for n, _ in models] or [None])[0]
+    candidates = required or [n for n, _ in models]
+    return candidates[0] if candidates else None
 
 
 def _unbound(name: str, spec: InputSchema, model: Path | None) -> str:
