@@ -31,26 +31,27 @@ async def claim_next(ctx: JobContext) -> Job | None:
 
 
 async def claim(ctx: JobContext, job: Job) -> Job | None:
-    """Claim `job`; None when another agent has it."""
-    try:
-        claimed = await ctx.client.update_job_status(job.id, JobStatus.CLAIMED, ctx.agent_id)
-    except Conflict:
-        return await _ours_after_all(ctx, job.id)
-    except RegistryError as e:
-        if not e.retryable:
-            raise
-        log.warning("job.claim_unanswered", job_id=job.id, error=str(e))
-        return await _ours_after_all(ctx, job.id)
-    log.info("job.claimed", job_id=job.id, function=job.function.name)
-    return claimed
+    """Claim `job`; None when another agent has it. Retried while the registry fails."""
 
+    async def attempt() -> Job | None:
+        try:
+            claimed = await ctx.client.update_job_status(job.id, JobStatus.CLAIMED, ctx.agent_id)
+        except Conflict:
+            current = await ctx.client.get_job(job.id)  # a lost race, or our own earlier claim
+        except RegistryError as e:
+            if not e.retryable:
+                raise
+            log.warning("job.claim_unanswered", job_id=job.id, error=str(e))
+            current = await ctx.client.get_job(job.id)  # the claim may or may not have happened
+            if current.status is JobStatus.PENDING:
+                raise  # nobody holds it: claim again after a pause
+        else:
+            log.info("job.claimed", job_id=job.id, function=job.function.name)
+            return claimed
+        if current.status is JobStatus.CLAIMED and current.claimed_by == ctx.agent_id:
+            log.info("job.claimed", job_id=job.id, function=job.function.name, recovered=True)
+            return current
+        log.debug("job.claim_lost", job_id=job.id, status=current.status.value)
+        return None
 
-async def _ours_after_all(ctx: JobContext, job_id: str) -> Job | None:
-    current = await with_retries(
-        lambda: ctx.client.get_job(job_id), budget=ctx.settings.retry_budget, what="re-read job"
-    )
-    if current.status is JobStatus.CLAIMED and current.claimed_by == ctx.agent_id:
-        log.info("job.claimed", job_id=job_id, function=current.function.name, recovered=True)
-        return current
-    log.debug("job.claim_lost", job_id=job_id, status=current.status.value)
-    return None
+    return await with_retries(attempt, budget=ctx.settings.retry_budget, what="claim")

@@ -1,0 +1,106 @@
+"""The agent through a fault-injecting proxy: a registry that answers 500 or drops connections.
+
+The proxy sits between the agent and the real local registry, for the API and for the
+presigned blob URLs alike (the registry hands out the proxy's address). Note: aiohttp resends
+an idempotent request (GET, PUT) once after a dropped connection, so a drop meant to reach
+the agent's own retry logic needs `times=2`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agent.jobs.outcome import Reason
+from agent.jobs.states import JobStatus
+from agent.localregistry.app import RegistrySettings
+from agent.localregistry.server import running
+from agent.registry.client import RegistryClient
+from tests.faultproxy import Fault, FaultProxy
+from tests.integration.agent_harness import AgentHarness
+
+GOOD = {"label": "fine"}
+OUTPUTS = {"copy-part.txt", "record.json"}
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[FaultProxy]:
+    async with FaultProxy() as p:
+        yield p
+
+
+@pytest.fixture
+async def faulty(proxy: FaultProxy, tmp_path: Path) -> AsyncIterator[AgentHarness]:
+    """An agent harness whose agent reaches the registry only through `proxy`."""
+    settings = RegistrySettings(data_dir=tmp_path / "registry", public_url=proxy.url)
+    async with running(settings) as reg, RegistryClient(reg.url, reg.token) as client:
+        proxy.upstream = reg.url
+        yield AgentHarness(reg, client, tmp_path / "agent", registry_url=proxy.url)
+
+
+async def artifact_names(h: AgentHarness, job_id: str) -> list[str]:
+    job = await h.job(job_id)
+    assert job.model_id is not None
+    page = await h.client.list_artifacts(job.model_id)
+    return sorted(r.file.current.name or "" for r in page.items)
+
+
+async def test_transient_500s_are_retried_and_the_job_completes(
+    faulty: AgentHarness, proxy: FaultProxy
+) -> None:
+    job = await faulty.submit("echo", GOOD)
+    faults = [
+        proxy.inject(Fault("PUT", r"/jobs/[^/]+/status$", "status", times=2, status=503)),
+        proxy.inject(Fault("GET", r"/download-url$", "status", times=2, status=500)),
+        proxy.inject(Fault("POST", r"/artifacts$", "status", times=3, status=500)),
+    ]
+    outcomes = await faulty.run()
+    assert [o.reason for o in outcomes] == [Reason.COMPLETED]
+    for fault in faults:
+        await proxy.wait_used(fault, timeout=1)
+    names = await artifact_names(faulty, job.id)
+    assert names == sorted([*OUTPUTS, f"job-{job.id}.log"])  # each exactly once
+
+
+async def test_lost_answers_create_nothing_twice(faulty: AgentHarness, proxy: FaultProxy) -> None:
+    job = await faulty.submit("echo", GOOD)
+    claim_lost = proxy.inject(Fault("PUT", r"/jobs/[^/]+/status$", "drop_response", times=2))
+    create_lost = proxy.inject(Fault("POST", r"/artifacts$", "drop_response", times=2))
+    outcomes = await faulty.run()
+    assert [o.reason for o in outcomes] == [Reason.COMPLETED]
+    await proxy.wait_used(claim_lost, timeout=1)
+    await proxy.wait_used(create_lost, timeout=1)
+    done = await faulty.job(job.id)
+    assert [e.name for e in done.status_history].count(JobStatus.CLAIMED) == 1
+    names = await artifact_names(faulty, job.id)
+    assert names == sorted([*OUTPUTS, f"job-{job.id}.log"])
+
+
+async def test_connection_dropped_mid_upload_is_retried_intact(
+    faulty: AgentHarness, proxy: FaultProxy
+) -> None:
+    content = bytes(range(256)) * 8192  # 2 MiB, so the cut lands mid-body
+    job = await faulty.submit("echo", GOOD, content=content)
+    cut = proxy.inject(Fault("PUT", r"^/blobs/", "drop_request", times=2, after_bytes=65536))
+    outcomes = await faulty.run()
+    assert [o.reason for o in outcomes] == [Reason.COMPLETED]
+    await proxy.wait_used(cut, timeout=1)
+    copy = (await faulty.artifacts(await faulty.job(job.id)))["copy-part.txt"]
+    assert await faulty.read(copy) == content
+
+
+async def test_registry_that_keeps_failing_uploads_fails_that_job_only(
+    faulty: AgentHarness, proxy: FaultProxy
+) -> None:
+    bad = await faulty.submit("echo", GOOD)
+    good = await faulty.submit("echo", GOOD, model_name="other.txt")
+    proxy.inject(Fault("POST", rf"/models/{bad.model_id}/artifacts$", "status", times=10**6))
+    outcomes = await faulty.run(retry_budget=0.5)
+    assert [o.reason for o in outcomes] == [Reason.UPLOAD_FAILED, Reason.COMPLETED]
+    failed = await faulty.job(bad.id)
+    assert failed.status is JobStatus.FAILED
+    assert "could not be uploaded" in (failed.status_history[-1].message or "")
+    assert "-> 500: injected fault" in (failed.status_history[-1].message or "")
+    assert (await faulty.job(good.id)).status is JobStatus.COMPLETED
