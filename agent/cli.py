@@ -30,13 +30,13 @@ from agent.submit import Submission, follow, parse_param, submit
 @click.version_option(__version__, prog_name="istari-agent")
 @click.option(
     "--log-level",
-    default="info",
+    default=None,
     type=click.Choice(["debug", "info", "warning", "error"]),
-    show_default=True,
+    help="Log level [default: info, or the agent config's log_level].",
 )
-def main(log_level: str) -> None:
+def main(log_level: str | None) -> None:
     """istari-agent: run Istari jobs on this machine, or serve a local registry."""
-    logs.configure(log_level)
+    logs.configure(log_level or "info")
 
 
 @main.group()
@@ -184,7 +184,9 @@ def _settings(config_file: Path | None, flags: dict[str, Any]) -> Settings:
     except ConfigError as e:
         click.echo(str(e), err=True)
         sys.exit(2)
-    logs.configure(settings.log_level)
+    # `istari-agent --log-level X run` wins over the config's log_level.
+    flag = click.get_current_context().find_root().params.get("log_level")
+    logs.configure(flag or settings.log_level)
     return settings
 
 

@@ -67,10 +67,10 @@ async def upload_log(ctx: JobContext, job: Job, workdir: WorkDir) -> Uploaded | 
         return None
     name = f"job-{safe_name(job.id)}.log"
     named = workdir.uploads / name
-    await asyncio.to_thread(shutil.copyfile, workdir.log_file, named)
     try:
+        await asyncio.to_thread(shutil.copyfile, workdir.log_file, named)
         resource = await _create(ctx, job, named, "artifact", "Job log")
-    except RegistryError as e:
+    except (RegistryError, OSError) as e:
         log.warning("job.log_upload_failed", error=str(e))
         return None
     return Uploaded("job log", "artifact", resource.id, name)
