@@ -3,7 +3,9 @@
 Jobs only `set` a status; one long-lived task sends them in order, retrying while the registry
 is unreachable, so a job never waits for its agent's bookkeeping and the registry ends up
 showing the true status even after an outage. When many are pending (a long outage), the
-oldest are dropped: only the recent history and the current status matter.
+oldest are dropped: only the recent history and the current status matter. With several
+jobs running at once the status follows the latest phase move, and says Idle only when the
+last running job has ended.
 """
 
 from __future__ import annotations
@@ -34,6 +36,18 @@ class AgentStatusReporter:
         self._wake = asyncio.Event()
         self._flushed = asyncio.Event()
         self._flushed.set()
+        self._running = 0
+
+    def job_started(self) -> None:
+        """A job began: the agent is not Idle until it (and every other job) has ended."""
+        self._running += 1
+
+    def job_ended(self, status: AgentStatus) -> None:
+        """A job ended with `status` (ExecutionSuccess/Failed); Idle follows if it was the last."""
+        self._running = max(0, self._running - 1)
+        self.set(status)
+        if self._running == 0:
+            self.set(AgentStatus.IDLE)
 
     def set(self, status: AgentStatus) -> None:
         """Queue `status` to be reported (returns at once)."""

@@ -11,7 +11,7 @@ import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
     AnyHttpUrl,
@@ -19,16 +19,19 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
 )
 
 from agent.errors import AgentError
+from agent.push.broker import Broker, BrokerURLError
 
 ENV_PREFIX = "ISTARI_DIGITAL_AGENT_"
 DEFAULT_MODULES_PATH = Path("/opt/local/istari_agent/istari_modules")
@@ -80,6 +83,23 @@ class Settings(BaseSettings):
     retry_budget: float = Field(default=60.0, gt=0)  # per registry call during a job
     status_retry_budget: float = Field(default=300.0, gt=0)  # for the final status report
 
+    # Concurrency and pools.
+    max_concurrent_jobs: int = Field(default=1, ge=1, le=1024)
+    min_free_memory_mb: int = Field(default=0, ge=0)  # 0: no memory check before a claim
+    max_load_per_cpu: float = Field(default=0.0, ge=0)  # 0: no load check before a claim
+    agent_pools: Annotated[tuple[str, ...], NoDecode] = ()  # ids or names
+
+    # Push wake-ups (MQTT). Without mqtt_url the agent polls every poll_interval.
+    mqtt_url: str | None = None
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_client_id: str | None = Field(default=None, min_length=1, max_length=128)
+    mqtt_ca_file: Path | None = None
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
+    push_poll_interval: float = Field(default=30.0, gt=0)  # first idle poll with push healthy
+    push_poll_max_interval: float = Field(default=600.0, gt=0)  # idle polls back off to this
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -100,6 +120,45 @@ class Settings(BaseSettings):
             msg = "must not be empty"
             raise ValueError(msg)
         return v
+
+    @field_validator("agent_pools", mode="before")
+    @classmethod
+    def _split_pools(cls, v: object) -> object:
+        # The environment gives "a, b"; TOML gives a list.
+        if isinstance(v, str):
+            return tuple(p.strip() for p in v.split(",") if p.strip())
+        return v
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url_usable(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                Broker.from_url(v)
+            except BrokerURLError as e:
+                raise ValueError(str(e)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _push_intervals_ordered(self) -> Settings:
+        if self.push_poll_max_interval < self.push_poll_interval:
+            msg = "push_poll_max_interval must be at least push_poll_interval"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def broker(self) -> Broker | None:
+        """The MQTT broker to take wake-ups from, or None to poll only."""
+        if self.mqtt_url is None:
+            return None
+        return Broker.from_url(
+            self.mqtt_url,
+            username=self.mqtt_username,
+            password=self.mqtt_password.get_secret_value() if self.mqtt_password else None,
+            ca_file=self.mqtt_ca_file,
+            cert_file=self.mqtt_cert_file,
+            key_file=self.mqtt_key_file,
+        )
 
     @property
     def registry_url(self) -> str:

@@ -1,30 +1,37 @@
-"""The daemon: announce the agent, then claim and run jobs until told to stop.
+"""The daemon: claim and run jobs in `max_concurrent_jobs` slots until told to stop.
 
-One `asyncio.TaskGroup` owns the long-lived tasks (the dispatch loop and the job it runs).
-The dispatch loop is the only place that lists and claims jobs; the poll timer (and, later,
-push messages) only wake it. `run --once` and `run --until-idle` are the same loop with an
-exit condition. A registry that cannot be reached is logged once per outage and retried; a
-job that fails never stops the daemon.
+One `asyncio.TaskGroup` owns the long-lived tasks: the agent-status reporter, the push
+listener, the dispatch loop and each running job. The dispatch loop is the only place that
+lists and claims jobs; the poll timer, push notices and finished jobs only wake it (each
+claim is logged with the reason it looked). With push healthy, idle polls back off from
+`push_poll_interval` to `push_poll_max_interval`; without it they come every `poll_interval`.
+`run --once` and `run --until-idle` are the same loop with an exit condition. A registry
+that cannot be reached is logged once per outage and retried; a failing job never stops it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import random
 import time
 from enum import StrEnum
 
 import structlog
 
+from agent import resources
 from agent.jobs.context import JobContext
 from agent.jobs.dispatch import claim_next
 from agent.jobs.outcome import Outcome, Reason
 from agent.jobs.runner import JobRunner
+from agent.push.listener import PushListener
 from agent.registry.errors import RegistryError
 from agent.stopping import Stop
-from agent.wakeup import Wakeup
+from agent.wakeup import Wake, Wakeup
 
 log = structlog.get_logger(__name__)
+
+CLAIM_JITTER = 0.02  # seconds: after losing claim races, spread the next look over this
+_STOPPED = Outcome(Reason.AGENT_STOPPING, "the agent stopped before the job finished")
 
 
 class Mode(StrEnum):
@@ -32,17 +39,30 @@ class Mode(StrEnum):
 
     SERVE = "serve"  # until stopped
     ONCE = "once"  # at most one job
-    UNTIL_IDLE = "until-idle"  # until no job is offered
+    UNTIL_IDLE = "until-idle"  # until no job is offered and none is running
 
 
 class Daemon:
     """Claims and runs jobs for one announced agent."""
 
-    def __init__(self, ctx: JobContext, stop: Stop | None = None) -> None:
+    def __init__(
+        self,
+        ctx: JobContext,
+        stop: Stop | None = None,
+        *,
+        wakeup: Wakeup | None = None,
+        push: PushListener | None = None,
+    ) -> None:
         self.ctx = ctx
         self.stop = stop or Stop()
-        self.wakeup = Wakeup()
+        self.wakeup = wakeup or Wakeup()
+        self.push = push
         self.outcomes: list[Outcome] = []
+        self._jobs: dict[asyncio.Task[Outcome], JobRunner] = {}
+        self._claimed_any = False
+        self._lost_races = 0
+        self._quiet_polls = 0  # idle polls in a row while push is healthy
+        self._short_of: str | None = None  # why the last resource check said wait
         self._registry_down = False
         self._down_since = 0.0
         self._mode = Mode.SERVE
@@ -56,36 +76,65 @@ class Daemon:
         self._mode = mode
         async with asyncio.TaskGroup() as tg:
             reporter = tg.create_task(self.ctx.agent_status.run(), name="agent status")
+            listener = tg.create_task(self.push.run(), name="push") if self.push else None
             await tg.create_task(self._dispatch(tg, mode), name="dispatch")
+            if self.push is not None and listener is not None:
+                await self.push.close()
+                listener.cancel()
             await self.ctx.agent_status.flushed()
             reporter.cancel()
         return self.outcomes
 
     async def _dispatch(self, tg: asyncio.TaskGroup, mode: Mode) -> None:
+        reason = Wake.START
         while not self.stop.stopping:
-            job_found = await self._take_one(tg)
-            if mode is Mode.ONCE and (job_found or not self._registry_down):
-                return
-            if job_found:
-                continue  # more may be waiting: look again at once
-            if mode is Mode.UNTIL_IDLE and not self._registry_down:
-                return
-            await self._pause()
+            looked = self._may_claim(mode)
+            if looked and await self._look(tg, reason):
+                reason = Wake.MORE  # more may be waiting: look again at once
+                continue
+            if self._done(mode, looked=looked):
+                break
+            reason = await self._pause()
+            log.debug("dispatch.woken", reason=reason.value, running=len(self._jobs))
+        await self._drain()
         log.info("agent.drained")
 
-    async def _take_one(self, tg: asyncio.TaskGroup) -> bool:
-        """Claim and run one job; False when none was offered (or the registry is down)."""
+    def _may_claim(self, mode: Mode) -> bool:
+        """A free slot, the mode allows another job, and the machine has room for it."""
+        if len(self._jobs) >= self.ctx.settings.max_concurrent_jobs:
+            return False
+        if mode is Mode.ONCE and self._claimed_any:
+            return False
+        settings = self.ctx.settings
+        short = None
+        if settings.min_free_memory_mb or settings.max_load_per_cpu:
+            now = resources.sample()
+            short = resources.shortage(now, settings.min_free_memory_mb, settings.max_load_per_cpu)
+        if short and not self._short_of:
+            log.warning("agent.resources_low", why=short, running=len(self._jobs))
+        elif self._short_of and not short:
+            log.info("agent.resources_ok")
+        self._short_of = short
+        return short is None
+
+    def _done(self, mode: Mode, *, looked: bool) -> bool:
+        """Whether a one-shot mode has nothing more to do (a job may still be running)."""
+        offered_nothing = looked and not self._registry_down
+        if mode is Mode.ONCE:
+            return self._claimed_any or offered_nothing
+        if mode is Mode.UNTIL_IDLE:
+            return offered_nothing and not self._jobs
+        return False
+
+    async def _look(self, tg: asyncio.TaskGroup, reason: Wake) -> bool:
+        """List offered jobs and start the first we win; False when none (or registry down)."""
+        if self._lost_races and reason is Wake.PUSH:
+            # Others in our pool were woken by the same notice: do not all claim at once.
+            await asyncio.sleep(random.uniform(0, CLAIM_JITTER))
         try:
-            job = await claim_next(self.ctx)
+            job, self._lost_races = await claim_next(self.ctx, woken_by=reason)
         except RegistryError as e:
-            if not e.retryable:
-                raise
-            now = time.monotonic()
-            if not self._registry_down:
-                log.warning("registry.unavailable", error=str(e))
-                self._registry_down, self._down_since = True, now
-            if self._mode is not Mode.SERVE and now - self._down_since > self._budget:
-                raise
+            self._registry_failed(e)
             return False
         if self._registry_down:
             log.info("registry.available")
@@ -96,32 +145,71 @@ class Daemon:
             return False
         runner = JobRunner(self.ctx, job)
         task = tg.create_task(runner.run(), name=f"job {job.id}")
-        self.outcomes.append(await self._await_job(runner, task))
+        self._jobs[task] = runner
+        task.add_done_callback(self._job_done)
+        self._claimed_any = True
+        self._quiet_polls = 0
         return True
 
-    @property
-    def _budget(self) -> float:
-        return self.ctx.settings.retry_budget
+    def _registry_failed(self, error: RegistryError) -> None:
+        if not error.retryable:
+            raise error
+        now = time.monotonic()
+        if not self._registry_down:
+            log.warning("registry.unavailable", error=str(error))
+            self._registry_down, self._down_since = True, now
+        if self._mode is not Mode.SERVE and now - self._down_since > self.ctx.settings.retry_budget:
+            raise error
 
-    async def _await_job(self, runner: JobRunner, task: asyncio.Task[Outcome]) -> Outcome:
-        """The job's outcome; a forced stop interrupts the tool (or the phase) first."""
-        forced = asyncio.create_task(self.stop.forced.wait(), name="forced")
-        try:
-            await asyncio.wait({task, forced}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            forced.cancel()
-        if not task.done() and not await runner.stop(Reason.AGENT_STOPPING):
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            return await task
-        return Outcome(Reason.AGENT_STOPPING, "the agent stopped before the job finished")
+    def _job_done(self, task: asyncio.Task[Outcome]) -> None:
+        self._jobs.pop(task, None)
+        if task.cancelled():
+            self.outcomes.append(_STOPPED)
+        elif task.exception() is None:  # an exception is a bug: the TaskGroup ends the daemon
+            self.outcomes.append(task.result())
+        self.wakeup.set(Wake.JOB_FINISHED)
 
-    async def _pause(self) -> None:
-        """Sleep until the next poll, a wake-up, or a stop request."""
+    async def _pause(self) -> Wake:
+        """Sleep until the next poll, a wake-up, or a stop request; why it woke."""
+        next_poll = self._next_poll()
+        log.debug("dispatch.idle", next_poll=next_poll, running=len(self._jobs))
         stopping = asyncio.create_task(self.stop.draining.wait(), name="draining")
-        waking = asyncio.create_task(self.wakeup.wait(self.ctx.settings.poll_interval))
+        waking = asyncio.create_task(self.wakeup.wait(next_poll), name="wakeup")
         try:
             await asyncio.wait({stopping, waking}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
             waking.cancel()
+        reason = waking.result() if waking.done() and not waking.cancelled() else Wake.POLL
+        if reason is Wake.POLL and self.push is not None and self.push.healthy:
+            self._quiet_polls += 1
+        elif reason is not Wake.POLL:
+            self._quiet_polls = 0
+        return reason
+
+    def _next_poll(self) -> float | None:
+        """Seconds until the next poll; None when every slot is busy (a finished job wakes us)."""
+        settings = self.ctx.settings
+        if self._short_of is None and len(self._jobs) >= settings.max_concurrent_jobs:
+            return None
+        if self._short_of is None and self.push is not None and self.push.healthy:
+            backoff = settings.push_poll_interval * 2.0 ** min(self._quiet_polls, 20)
+            return min(settings.push_poll_max_interval, backoff)
+        return settings.poll_interval
+
+    async def _drain(self) -> None:
+        """Let running jobs finish; a forced stop interrupts their tools (or phases) first."""
+        forced = asyncio.create_task(self.stop.forced.wait(), name="forced")
+        try:
+            while self._jobs and not forced.done():
+                await asyncio.wait({*self._jobs, forced}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            forced.cancel()
+        if not self._jobs:
+            return
+        running = dict(self._jobs)
+        stopped = await asyncio.gather(*(r.stop(Reason.AGENT_STOPPING) for r in running.values()))
+        for task, tool_stopped in zip(running, stopped, strict=True):
+            if not tool_stopped:
+                task.cancel()
+        await asyncio.wait(running)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import structlog
 
+from agent import pools
 from agent.agentstatus import AgentStatusReporter
 from agent.announce import announce
 from agent.config import Settings
@@ -21,8 +22,10 @@ from agent.hostos import detect
 from agent.jobs.context import JobContext
 from agent.jobs.outcome import Outcome
 from agent.modules.catalog import scan
+from agent.push.listener import PushListener
 from agent.registry.client import RegistryClient
 from agent.stopping import Stop
+from agent.wakeup import Wakeup
 
 log = structlog.get_logger(__name__)
 
@@ -37,8 +40,9 @@ async def serve(
 ) -> list[Outcome]:
     """Run the agent until `mode` says it is done or `stop` is requested; its job outcomes.
 
-    Raises HostOSError when the host OS is unknown and RegistryError when the registry cannot
-    be used at start (unreachable for the retry budget, or the token refused).
+    Raises HostOSError when the host OS is unknown, PoolError when a configured pool cannot be
+    joined, and RegistryError when the registry cannot be used at start (unreachable for the
+    retry budget, or the token refused).
     """
     host = detect(settings.host_os)
     if not host.exact:
@@ -48,13 +52,27 @@ async def serve(
     token = settings.registry_api_token.get_secret_value()
     async with RegistryClient(settings.registry_url, token) as client:
         agent_id = await announce(settings, client, catalog, host.name)
+        pool_ids = await pools.join(client, agent_id, settings.agent_pools, settings.retry_budget)
         reporter = AgentStatusReporter(client, agent_id, settings.retry_budget)
         ctx = JobContext(
             settings, client, catalog, host.name, agent_id, LocalBackend(), tool_env, reporter
         )
+        wakeup = Wakeup()
+        push = _push_listener(settings, agent_id, pool_ids, wakeup)
         if handle_signals:
             _install_signal_handlers(stop)
-        return await Daemon(ctx, stop).run(mode)
+        return await Daemon(ctx, stop, wakeup=wakeup, push=push).run(mode)
+
+
+def _push_listener(
+    settings: Settings, agent_id: str, pool_ids: list[str], wakeup: Wakeup
+) -> PushListener | None:
+    broker = settings.broker
+    if broker is None:
+        log.info("push.disabled", polling_every=settings.poll_interval)
+        return None
+    client_id = settings.mqtt_client_id or f"istari-agent-{agent_id}"
+    return PushListener(broker, client_id, agent_id, pool_ids, wakeup)
 
 
 def _install_signal_handlers(stop: Stop) -> None:

@@ -12,7 +12,8 @@ import subprocess
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
-from urllib.parse import quote
+
+from agent.push.broker import Broker
 
 STARTUP_DEADLINE = 10.0
 STOP_DEADLINE = 10.0
@@ -62,9 +63,13 @@ class Mosquitto:
 
     @property
     def url(self) -> str:
-        """`mqtt://user:password@host:port`, credentials percent-encoded."""
-        user, password = quote(self.username, safe=""), quote(self.password, safe="")
-        return f"mqtt://{user}:{password}@{self.host}:{self.port}"
+        """`mqtt://host:port` (credentials are separate: `username`, `password`)."""
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def broker(self) -> Broker:
+        """How the agent and the registry reach this broker, credentials included."""
+        return Broker(self.host, self.port, username=self.username, password=self.password)
 
     @property
     def running(self) -> bool:

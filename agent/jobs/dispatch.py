@@ -2,10 +2,15 @@
 
 A claim is `PUT status=Claimed`. A 409 is a lost race unless re-reading the job shows our own
 claim (the answer to an earlier attempt was lost); a claim whose answer never came back is
-re-read the same way, so a flaky network neither loses a job nor runs one twice.
+re-read the same way, so a flaky network neither loses a job nor runs one twice. A lost
+claim is never retried: the agent moves on, and after its first loss in a look it tries the
+rest of the page in random order, so agents of a pool woken together spread over the queue
+instead of all chasing its head.
 """
 
 from __future__ import annotations
+
+import random
 
 import structlog
 
@@ -20,17 +25,25 @@ log = structlog.get_logger(__name__)
 PAGE_SIZE = 10
 
 
-async def claim_next(ctx: JobContext) -> Job | None:
-    """Claim one offered job, or None when there is none (RegistryError if it cannot list)."""
-    page = await ctx.client.available_jobs(ctx.agent_id, size=PAGE_SIZE)
-    for job in page.items:
-        claimed = await claim(ctx, job)
+async def claim_next(ctx: JobContext, woken_by: str = "poll") -> tuple[Job | None, int]:
+    """Claim one offered job (None when none is left) and count the claims lost to others.
+
+    Raises RegistryError when the registry cannot list jobs. `woken_by` says why the agent
+    looked; it is logged with the claim.
+    """
+    candidates = list((await ctx.client.available_jobs(ctx.agent_id, size=PAGE_SIZE)).items)
+    lost = 0
+    while candidates:
+        claimed = await claim(ctx, candidates.pop(0), woken_by)
         if claimed is not None:
-            return claimed
-    return None
+            return claimed, lost
+        if not lost:
+            random.shuffle(candidates)  # contention: spread out (not a security matter)
+        lost += 1
+    return None, lost
 
 
-async def claim(ctx: JobContext, job: Job) -> Job | None:
+async def claim(ctx: JobContext, job: Job, woken_by: str = "poll") -> Job | None:
     """Claim `job`; None when another agent has it. Retried while the registry fails."""
 
     async def attempt() -> Job | None:
@@ -46,10 +59,16 @@ async def claim(ctx: JobContext, job: Job) -> Job | None:
             if current.status is JobStatus.PENDING:
                 raise  # nobody holds it: claim again after a pause
         else:
-            log.info("job.claimed", job_id=job.id, function=job.function.name)
+            log.info("job.claimed", job_id=job.id, function=job.function.name, woken_by=woken_by)
             return claimed
         if current.status is JobStatus.CLAIMED and current.claimed_by == ctx.agent_id:
-            log.info("job.claimed", job_id=job.id, function=job.function.name, recovered=True)
+            log.info(
+                "job.claimed",
+                job_id=job.id,
+                function=job.function.name,
+                woken_by=woken_by,
+                recovered=True,
+            )
             return current
         log.debug("job.claim_lost", job_id=job.id, status=current.status.value)
         return None

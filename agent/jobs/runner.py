@@ -23,7 +23,7 @@ from agent.jobs.errors import JobCanceled, JobError
 from agent.jobs.execute import execute
 from agent.jobs.outcome import Outcome, Reason
 from agent.jobs.outputs import read_outputs
-from agent.jobs.states import AGENT_STATUS_FOR_PHASE, AgentStatus, JobStatus
+from agent.jobs.states import AGENT_STATUS_FOR_PHASE, JobStatus
 from agent.jobs.upload import upload_log, upload_outputs
 from agent.jobs.validate import validate
 from agent.jobs.workdir import WorkDir
@@ -52,6 +52,7 @@ class JobRunner:
         """Work the job through its phases; always returns (or is cancelled) having reported."""
         started = time.monotonic()
         outcome = _STOPPED
+        self.ctx.agent_status.job_started()
         with structlog.contextvars.bound_contextvars(job_id=self.job.id):
             try:
                 outcome = await self._phases()
@@ -130,8 +131,7 @@ class JobRunner:
             await upload_log(self.ctx, self.job, self.workdir)
         if outcome.reason is not Reason.CANCELED_BY_USER:
             await self._report(outcome)
-        self.ctx.agent_status.set(AGENT_STATUS_FOR_PHASE[outcome.status])
-        self.ctx.agent_status.set(AgentStatus.IDLE)
+        self.ctx.agent_status.job_ended(AGENT_STATUS_FOR_PHASE[outcome.status])
         self._tidy(outcome)
         log.info(
             "job.finished",

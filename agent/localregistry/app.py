@@ -22,6 +22,7 @@ from agent.localregistry.db import connect
 from agent.localregistry.errors import HTTPProblem, Unauthorized
 from agent.localregistry.http import reply
 from agent.localregistry.state import MAX_JSON_KEY, PRINCIPAL_KEY, REGISTRY_KEY, Registry
+from agent.push.broker import Broker
 from agent.secretfiles import load_or_create_secret
 
 log = structlog.get_logger("agent.localregistry")
@@ -42,6 +43,7 @@ class RegistrySettings:
     max_blob_size: int = 64 * GiB
     url_ttl: int = 900
     public_url: str | None = None
+    mqtt: Broker | None = None  # where to publish push notices; None publishes nothing
 
 
 @web.middleware

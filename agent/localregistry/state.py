@@ -12,8 +12,9 @@ from aiohttp import web
 from agent.localregistry.auth import Principal, TokenStore
 from agent.localregistry.blobs import BlobStore
 
-# Called after a change that may interest agents: (event, details). The MQTT notifier of a
-# later issue hangs off this; today nothing needs more than a list of callables.
+# Called after a change that may interest agents was committed: (event, details). The MQTT
+# notifier (notify.py) is one; it maps job.available, job.status, pool.restored and
+# pool.member_added to push notices. A listener must not block: it runs inside the handler.
 Listener = Callable[[str, dict[str, Any]], None]
 
 REGISTRY_KEY: web.AppKey[Registry] = web.AppKey("registry")

@@ -194,6 +194,11 @@ class RegistryClient:
         body = {"name": name, "description": description}
         return await self._model(AgentPool, "POST", "/api/v2/agent_pools", json_body=body)
 
+    async def list_pools(self, page: int = 1, size: int = 100) -> Page[AgentPool]:
+        """`GET /api/v2/agent_pools` (archived ones too)."""
+        params = {"page": page, "size": size, "archive_status": "all"}
+        return await self._model(Page[AgentPool], "GET", "/api/v2/agent_pools", params=params)
+
     async def add_pool_agent(self, pool_id: str, agent_id: str) -> AgentPool:
         """`PUT /api/v2/agent_pools/{id}/agents`."""
         path = f"/api/v2/agent_pools/{_seg(pool_id)}/agents"

@@ -106,6 +106,7 @@ class AgentPool(Wire):
     id: str
     name: str
     description: str | None = None
+    archive_status: str | None = None
 
 
 class Resource(Wire):

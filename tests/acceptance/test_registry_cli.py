@@ -5,16 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import aiomqtt
+import pytest
+
 from agent.jobs.states import JobStatus
+from agent.push import protocol
+from agent.push.protocol import State
 from agent.registry.client import RegistryClient
 from agent.registry.transfer import download_revision, upload_revision
 from tests.conftest import RegistryProcess, start_registry_process, stop_registry_process
 from tests.integration.helpers import FUNCTION, MANIFEST, agent_with_module
+from tests.mosquitto import Mosquitto
 
 
 def _serve_with_generated_token(data_dir: Path) -> RegistryProcess:
@@ -209,3 +216,43 @@ async def _upload_and_collect_signatures(reg: RegistryProcess, path: Path) -> li
         download = await client.download_url(digest.sha)
         await client.get_blob(download.url, path.with_suffix(".back"), digest.sha, digest.salt)
         return [parse_qs(urlsplit(u).query)["signature"][0] for u in (target.url, download.url)]
+
+
+def test_a_bad_mqtt_url_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "agent", "registry", "serve", "--port", "0",
+         "--data-dir", str(tmp_path / "data"), "--mqtt-url", "http://broker:1883"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    error = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert error == ["Error: MQTT URL must start with mqtt:// or mqtts://, not 'http'"]
+    assert not (tmp_path / "data").exists()  # refused before anything was set up
+
+
+async def test_serve_with_mqtt_url_says_offline_on_sigterm_and_its_will_does_on_a_kill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Mosquitto(tmp_path / "mosquitto") as broker:
+        monkeypatch.setenv("ISTARI_LOCAL_REGISTRY_MQTT_USERNAME", broker.username)
+        monkeypatch.setenv("ISTARI_LOCAL_REGISTRY_MQTT_PASSWORD", broker.password)
+        async with aiomqtt.Client(
+            broker.host, broker.port, username=broker.username, password=broker.password
+        ) as watcher:
+            await watcher.subscribe(protocol.REGISTRY_PRESENCE, qos=1)
+            for stop in (signal.SIGTERM, signal.SIGKILL):  # a clean goodbye, then the will
+                reg = start_registry_process(tmp_path / "data", "tok", "--mqtt-url", broker.url)
+                try:
+                    assert await _presence(watcher) is State.ONLINE
+                    reg.process.send_signal(stop)
+                    assert await _presence(watcher) is State.OFFLINE
+                    assert reg.process.wait(timeout=10) == (0 if stop is signal.SIGTERM else -9)
+                finally:
+                    stop_registry_process(reg)
+
+
+async def _presence(watcher: aiomqtt.Client) -> State | None:
+    async with asyncio.timeout(10):
+        message = await anext(watcher.messages)
+    assert isinstance(message.payload, bytes)
+    return protocol.decode(message.payload).state

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,12 +67,17 @@ class AgentHarness:
         *,
         model_name: str = "part.txt",
         content: bytes = b"hello model",
+        pool_id: str | None = None,
+        agent_id: str | None = None,
     ) -> Job:
         await self.client.publish_module(module.manifest())
         model = self.root / "models" / model_name
         model.parent.mkdir(parents=True, exist_ok=True)
         model.write_bytes(content)
-        return await submit(self.client, Submission(model, module.fn(behaviour), params or {}))
+        submission = Submission(
+            model, module.fn(behaviour), params or {}, pool_id=pool_id, agent_id=agent_id
+        )
+        return await submit(self.client, submission)
 
     async def run(
         self, mode: Mode = Mode.UNTIL_IDLE, stop: Stop | None = None, **overrides: Any
@@ -120,3 +127,20 @@ async def wait_for_status(
                 await reached.wait()
     finally:
         listeners.remove(listen)
+
+
+@asynccontextmanager
+async def serving(harness: AgentHarness, **overrides: Any) -> AsyncIterator[list[Outcome]]:
+    """Run the agent as a daemon for the block; drains it at the end (its outcomes fill in)."""
+    stop = Stop()
+    outcomes: list[Outcome] = []
+
+    async def serve_until_stopped() -> None:
+        outcomes.extend(await harness.run(Mode.SERVE, stop, **overrides))
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(serve_until_stopped(), name="agent")
+        try:
+            yield outcomes
+        finally:
+            stop.request("the test is over")

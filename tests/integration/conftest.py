@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from agent.localregistry.server import RunningRegistry
+from agent.localregistry.app import RegistrySettings
+from agent.localregistry.server import RunningRegistry, running
 from agent.registry.client import RegistryClient
 from tests.integration.agent_harness import AgentHarness
 from tests.mosquitto import Mosquitto
@@ -26,3 +28,30 @@ async def mosquitto(tmp_path: Path) -> AsyncIterator[Mosquitto]:
     """A real mosquitto broker on a free loopback port, password-protected, for one test."""
     async with Mosquitto(tmp_path / "mosquitto") as broker:
         yield broker
+
+
+@pytest.fixture
+async def push_registry(tmp_path: Path, mosquitto: Mosquitto) -> AsyncIterator[RunningRegistry]:
+    """An in-process registry that publishes push notices to the test's broker."""
+    settings = RegistrySettings(data_dir=tmp_path / "push-registry", mqtt=mosquitto.broker)
+    async with running(settings) as reg:
+        yield reg
+
+
+@pytest.fixture
+async def push_harness(
+    push_registry: RunningRegistry, mosquitto: Mosquitto, tmp_path: Path
+) -> AsyncIterator[AgentHarness]:
+    """An agent harness whose agent takes push wake-ups from the test's broker."""
+    async with RegistryClient(push_registry.url, push_registry.token) as c:
+        yield AgentHarness(push_registry, c, tmp_path / "agent", overrides=mqtt_settings(mosquitto))
+
+
+def mqtt_settings(broker: Mosquitto, **more: Any) -> dict[str, Any]:
+    """The agent settings that point it at `broker`."""
+    return {
+        "mqtt_url": broker.url,
+        "mqtt_username": broker.username,
+        "mqtt_password": broker.password,
+        **more,
+    }

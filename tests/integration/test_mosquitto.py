@@ -7,6 +7,7 @@ import asyncio
 import aiomqtt
 import pytest
 
+from agent.push.broker import Broker
 from tests.mosquitto import Mosquitto
 
 DEADLINE = 5.0
@@ -40,10 +41,12 @@ async def test_subscriber_receives_qos1_publish(mosquitto: Mosquitto) -> None:
     assert message.qos == 1
 
 
-def test_url_carries_credentials(mosquitto: Mosquitto) -> None:
-    assert mosquitto.url == (
-        f"mqtt://{mosquitto.username}:{mosquitto.password}@127.0.0.1:{mosquitto.port}"
+def test_broker_settings_round_trip_through_the_url(mosquitto: Mosquitto) -> None:
+    parsed = Broker.from_url(
+        mosquitto.url, username=mosquitto.username, password=mosquitto.password
     )
+    assert parsed == mosquitto.broker
+    assert mosquitto.password not in repr(parsed)
 
 
 async def test_wrong_password_is_refused(mosquitto: Mosquitto) -> None:

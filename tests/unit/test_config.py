@@ -243,3 +243,55 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(ValidationError, match="frozen"):
         s.poll_interval = 1.0  # type: ignore[misc]
     assert s.poll_interval == 5.0
+
+
+def needed(**values: str) -> dict[str, str]:
+    """An environment with the required settings and `values`."""
+    return env(REGISTRY_API_URL="http://registry.lab", REGISTRY_API_TOKEN="t", **values)
+
+
+def test_agent_pools_from_env_are_comma_separated_and_from_toml_a_list(tmp_path: Path) -> None:
+    from_env = load_settings(None, {}, needed(AGENT_POOLS=" gpu , render-farm,,"))
+    assert from_env.agent_pools == ("gpu", "render-farm")
+    config = write_toml(tmp_path, 'agent_pools = ["a", "b"]')
+    assert load_settings(config, {}, needed()).agent_pools == ("a", "b")
+
+
+def test_mqtt_settings_build_the_broker_with_the_password_kept_secret() -> None:
+    settings = load_settings(
+        None,
+        {},
+        needed(MQTT_URL="mqtts://broker.lab:8884", MQTT_USERNAME="agent", MQTT_PASSWORD="s3cret"),
+    )
+    broker = settings.broker
+    assert broker is not None
+    assert (broker.host, broker.port, broker.tls, broker.username) == (
+        "broker.lab",
+        8884,
+        True,
+        "agent",
+    )
+    assert broker.password == "s3cret"
+    assert "s3cret" not in repr(settings) and "s3cret" not in repr(broker)
+    assert load_settings(None, {}, needed()).broker is None
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://broker:1883", "must start with mqtt:// or mqtts://"),
+        ("mqtt://agent:pw@broker", "put the MQTT password in its own setting"),
+        ("mqtt://broker:99999", "port is not a number"),
+        ("mqtt:///nohost", "mqtt://HOST[:PORT]"),
+    ],
+)
+def test_a_bad_mqtt_url_names_the_key_and_the_problem(url: str, problem: str) -> None:
+    line = one_line_error(None, {}, needed(MQTT_URL=url))
+    assert line.startswith("config error: mqtt_url: ")
+    assert problem in line
+    assert "agent:pw" not in line
+
+
+def test_push_polls_cannot_back_off_below_their_start() -> None:
+    line = one_line_error(None, {}, needed(PUSH_POLL_INTERVAL="60", PUSH_POLL_MAX_INTERVAL="30"))
+    assert "push_poll_max_interval must be at least push_poll_interval" in line

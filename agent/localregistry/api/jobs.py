@@ -324,7 +324,17 @@ async def available_jobs(request: web.Request) -> web.Response:
     return _page_of_jobs(conn, where, args, page_no, size)
 
 
-async def _assign(request: web.Request, column: str, value: str | None, event: str) -> web.Response:
+def _emit_available(request: web.Request, row: sqlite3.Row) -> None:
+    """Tell listeners a Pending job may be claimable, by whom its assignment says."""
+    if row["status"] == JobStatus.PENDING and not row["archived"]:
+        registry(request).emit(
+            "job.available",
+            {"job_id": row["id"], "agent_id": row["assigned_agent_id"],
+             "agent_pool_id": row["assigned_agent_pool_id"]},
+        )  # fmt: skip
+
+
+async def _assign(request: web.Request, column: str, value: str | None) -> web.Response:
     reg = registry(request)
     job_id = path_id(request, "job_id")
     with transaction(reg.conn) as c:
@@ -333,32 +343,33 @@ async def _assign(request: web.Request, column: str, value: str | None, event: s
             msg = f"job {job_id} is {job['status']}; only a Pending job can be reassigned"
             raise Conflict(msg)
         c.execute(f"UPDATE jobs SET {column} = ? WHERE id = ?", (value, job_id))  # noqa: S608
-    reg.emit(event, {"job_id": job_id, "agent_id": None, "agent_pool_id": None, column: value})
-    return reply(job_doc(reg.conn, job_row(reg.conn, job_id)))
+    row = job_row(reg.conn, job_id)  # the whole assignment after the change, both columns
+    _emit_available(request, row)
+    return reply(job_doc(reg.conn, row))
 
 
 @routes.put("/api/v2/jobs/{job_id}/assigned_agent")
 async def assign_agent(request: web.Request) -> web.Response:
     new = await body(request, AssignedAgentIn)
     agent_row(registry(request).conn, new.agent_id)
-    return await _assign(request, "assigned_agent_id", new.agent_id, "job.available")
+    return await _assign(request, "assigned_agent_id", new.agent_id)
 
 
 @routes.delete("/api/v2/jobs/{job_id}/assigned_agent")
 async def unassign_agent(request: web.Request) -> web.Response:
-    return await _assign(request, "assigned_agent_id", None, "job.available")
+    return await _assign(request, "assigned_agent_id", None)
 
 
 @routes.put("/api/v2/jobs/{job_id}/assigned_agent_pool")
 async def assign_pool(request: web.Request) -> web.Response:
     new = await body(request, AssignedPoolIn)
     pool_row(registry(request).conn, new.agent_pool_id)
-    return await _assign(request, "assigned_agent_pool_id", new.agent_pool_id, "job.available")
+    return await _assign(request, "assigned_agent_pool_id", new.agent_pool_id)
 
 
 @routes.delete("/api/v2/jobs/{job_id}/assigned_agent_pool")
 async def unassign_pool(request: web.Request) -> web.Response:
-    return await _assign(request, "assigned_agent_pool_id", None, "job.available")
+    return await _assign(request, "assigned_agent_pool_id", None)
 
 
 async def _archive(request: web.Request, archived: int) -> web.Response:
@@ -367,7 +378,10 @@ async def _archive(request: web.Request, archived: int) -> web.Response:
     await optional_body(request, ArchiveIn)
     with transaction(reg.conn) as c:
         c.execute("UPDATE jobs SET archived = ? WHERE id = ?", (archived, job_id))
-    return reply(job_doc(reg.conn, job_row(reg.conn, job_id)))
+    row = job_row(reg.conn, job_id)
+    if not archived:
+        _emit_available(request, row)
+    return reply(job_doc(reg.conn, row))
 
 
 @routes.delete("/api/v2/jobs/{job_id}")

@@ -124,6 +124,7 @@ async def add_agent(request: web.Request) -> web.Response:
             (new_id(), pool_id, agent_id, now(), principal(request).id),
         )
     reg.emit("agent.updated", {"agent_id": agent_id})
+    reg.emit("pool.member_added", {"agent_id": agent_id, "agent_pool_id": pool_id})
     return reply(pool_doc(reg.conn, pool_id))
 
 

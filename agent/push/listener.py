@@ -1,0 +1,166 @@
+"""The agent's side of push: stay subscribed to its notices and turn them into wake-ups.
+
+One long-lived task (`run`) keeps a connection to the broker: it subscribes to the agent's
+own topic, its pools' topics, the broadcast topic and the registry's presence, announces the
+agent online (retained, with a last will saying offline), and sets the dispatch loop's
+wake-up for each job notice. It never decides anything: the dispatch loop lists and claims.
+A broker that is down, unreachable or refusing the agent is logged once per outage and
+retried with jittered backoff while the agent polls; every (re)connect wakes one catch-up poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+
+import aiomqtt
+import structlog
+
+from agent.push import protocol
+from agent.push.broker import Backoff, Broker, raise_if_cancelled
+from agent.push.protocol import BadNotice, Event, State
+from agent.wakeup import Wake, Wakeup
+
+log = structlog.get_logger(__name__)
+
+AUTH_RETRY_CAP = 300.0  # seconds between attempts while the broker refuses our credentials
+BAD_NOTICE_LOG_EVERY = 60.0  # seconds: a flood of garbage logs one line a minute
+CLOSE_DEADLINE = 2.0
+
+
+class PushListener:
+    """Keeps the agent subscribed to its notices; `healthy` says whether push can be trusted."""
+
+    def __init__(
+        self, broker: Broker, client_id: str, agent_id: str, pools: Sequence[str], wakeup: Wakeup
+    ) -> None:
+        self.broker = broker
+        self.client_id = client_id
+        self.agent_id = agent_id
+        self.pools = tuple(pools)
+        self.wakeup = wakeup
+        self._client: aiomqtt.Client | None = None
+        self._registry_online = False
+        self._outage_logged = False
+        self._bad_logged_at = -BAD_NOTICE_LOG_EVERY
+        self._bad_suppressed = 0
+
+    @property
+    def healthy(self) -> bool:
+        """Connected, and the registry says it publishes: polls can be rare."""
+        return self._client is not None and self._registry_online
+
+    @property
+    def topics(self) -> list[str]:
+        """Everything the agent subscribes to."""
+        own = [protocol.agent_topic(self.agent_id), protocol.BROADCAST]
+        return [*own, *map(protocol.pool_topic, self.pools), protocol.REGISTRY_PRESENCE]
+
+    async def run(self) -> None:
+        """Stay connected until cancelled; broker problems are logged and retried, never raised."""
+        backoff = Backoff()
+        while True:
+            try:
+                async with self.broker.client(self.client_id, will=self._will()) as client:
+                    raise_if_cancelled()
+                    await self._subscribe(client)
+                    backoff.reset()
+                    async for message in client.messages:
+                        self._handle(str(message.topic), message.payload)
+            except aiomqtt.MqttError as e:
+                self._lost(e, backoff)
+            finally:
+                self._client = None
+                self._registry_online = False
+            raise_if_cancelled()  # aiomqtt's wait_for may have swallowed our cancellation
+            delay = backoff.next_delay()
+            log.debug("push.retry", broker=self.broker.url, delay=round(delay, 3))
+            await asyncio.sleep(delay)
+
+    async def close(self) -> None:
+        """Say offline (retained) while still connected; the will only covers crashes."""
+        client = self._client
+        if client is None:
+            return
+        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+            async with asyncio.timeout(CLOSE_DEADLINE):
+                await client.publish(*self._presence(State.OFFLINE), qos=protocol.QOS, retain=True)
+
+    def _will(self) -> aiomqtt.Will:
+        topic, payload = self._presence(State.OFFLINE)
+        return aiomqtt.Will(topic, payload, qos=protocol.QOS, retain=True)
+
+    def _presence(self, state: State) -> tuple[str, bytes]:
+        topic = protocol.agent_presence_topic(self.agent_id)
+        return topic, protocol.presence(state, agent_id=self.agent_id)
+
+    async def _subscribe(self, client: aiomqtt.Client) -> None:
+        await client.subscribe([(t, protocol.QOS) for t in self.topics])
+        raise_if_cancelled()
+        await client.publish(*self._presence(State.ONLINE), qos=protocol.QOS, retain=True)
+        raise_if_cancelled()
+        self._client = client
+        event = "push.reconnected" if self._outage_logged else "push.connected"
+        log.info(event, broker=self.broker.url, topics=len(self.topics))
+        self._outage_logged = False
+        self.wakeup.set(Wake.PUSH_CONNECTED)  # catch up on anything missed while away
+
+    def _lost(self, error: aiomqtt.MqttError, backoff: Backoff) -> None:
+        refused = _is_auth_failure(error)
+        backoff.cap = AUTH_RETRY_CAP if refused else Backoff().cap
+        if self._client is not None:
+            self.wakeup.set(Wake.PUSH_LOST)  # re-plan: polls are frequent again
+        if self._outage_logged:
+            return
+        self._outage_logged = True
+        if refused:
+            log.error(
+                "push.refused",
+                broker=self.broker.url,
+                error=str(error),
+                hint="the broker refused the agent's credentials: check mqtt_username and "
+                "mqtt_password; the agent polls meanwhile",
+            )
+        else:
+            log.warning("push.unavailable", broker=self.broker.url, error=str(error))
+
+    def _handle(self, topic: str, payload: object) -> None:
+        if not isinstance(payload, bytes):
+            payload = str(payload).encode()
+        try:
+            notice = protocol.decode(payload)
+        except BadNotice as e:
+            self._bad_notice(topic, str(e))
+            return
+        if notice.event is Event.PRESENCE:
+            if topic == protocol.REGISTRY_PRESENCE:
+                self._registry_presence(notice.state)
+            return
+        if notice.event is Event.JOB_STATUS:
+            log.debug("push.job_status", job_id=notice.job_id, status=notice.status)
+            return
+        log.debug("push.job_available", topic=topic, job_id=notice.job_id)
+        self.wakeup.set(Wake.PUSH)
+
+    def _registry_presence(self, state: State | None) -> None:
+        online = state is State.ONLINE
+        if online != self._registry_online:
+            log.info("push.registry_presence", state=state)
+            self._registry_online = online
+            self.wakeup.set(Wake.REGISTRY_ONLINE if online else Wake.PUSH_LOST)
+
+    def _bad_notice(self, topic: str, reason: str) -> None:
+        now = time.monotonic()
+        if now - self._bad_logged_at < BAD_NOTICE_LOG_EVERY:
+            self._bad_suppressed += 1
+            return
+        log.warning("push.bad_notice", topic=topic, reason=reason, suppressed=self._bad_suppressed)
+        self._bad_logged_at, self._bad_suppressed = now, 0
+
+
+def _is_auth_failure(error: aiomqtt.MqttError) -> bool:
+    """A CONNACK refusing our credentials (MQTT 3.1.1 codes 4 and 5, or MQTT 5's wording)."""
+    rc = getattr(error, "rc", None)
+    return rc in (4, 5) or "authori" in str(error).lower()

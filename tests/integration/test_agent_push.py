@@ -1,0 +1,135 @@
+"""Push wake-ups end to end: a real mosquitto, the registry publishing, the agent listening.
+
+Poll intervals are set to an hour wherever a test must show that a wake-up came by push: the
+claim's logged `woken_by` is then the proof, not a timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from agent.jobs.states import JobStatus
+from agent.push import protocol
+from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
+from tests.integration.conftest import mqtt_settings
+from tests.logwatch import LogWatch, watch_logs
+from tests.mosquitto import Mosquitto
+
+HOUR = 3600.0
+PUSH_ONLY = {"poll_interval": HOUR, "push_poll_interval": HOUR, "push_poll_max_interval": HOUR}
+DEADLINE = 15.0
+
+
+async def settled(logs: LogWatch, since: int = 0) -> None:
+    """Wait until the agent sees the registry online and has gone idle after catching up.
+
+    The catch-up wakes are all set before the presence is logged; the first look after it
+    consumes them, so once that look is over only a new notice (or a timer) can wake it.
+    """
+    presence = await logs.wait_for("push.registry_presence", since, state="online")
+    woken = await logs.wait_for("dispatch.woken", logs.position(presence))
+    await logs.wait_for("dispatch.idle", logs.position(woken))
+
+
+async def claimed_by_push(harness: AgentHarness, logs: LogWatch) -> str:
+    """Submit an echo job, wait for it to complete; how the agent came to claim it."""
+    job = await harness.submit("echo", {"label": "pushed"})
+    await wait_for_status(harness, job.id, JobStatus.COMPLETED, DEADLINE)
+    claimed = await logs.wait_for("job.claimed", job_id=job.id)
+    return str(claimed["woken_by"])
+
+
+async def test_a_submit_wakes_the_idle_agent_over_mqtt(push_harness: AgentHarness) -> None:
+    with watch_logs() as logs:
+        async with serving(push_harness, **PUSH_ONLY):
+            await settled(logs)
+            assert await claimed_by_push(push_harness, logs) == "push"
+            assert await claimed_by_push(push_harness, logs) == "push"
+
+
+async def test_the_broker_dies_jobs_complete_by_polling_and_push_resumes_after(
+    push_harness: AgentHarness, mosquitto: Mosquitto
+) -> None:
+    with watch_logs() as logs:
+        async with serving(push_harness, **{**PUSH_ONLY, "poll_interval": 0.2}):
+            await settled(logs)
+            assert await claimed_by_push(push_harness, logs) == "push"
+
+            outage = logs.mark()
+            await mosquitto.stop()
+            await logs.wait_for("push.unavailable", outage)
+            for _ in range(2):
+                assert await claimed_by_push(push_harness, logs) in {"poll", "push_lost"}
+            await logs.wait_for("push.retry", outage, count=2)  # still trying, quietly
+
+            back = logs.mark()
+            await mosquitto.start()
+            await logs.wait_for("push.reconnected", back)
+            await settled(logs, back)
+            assert await claimed_by_push(push_harness, logs) == "push"
+    assert len(logs.find("push.unavailable", outage)) == 1  # logged once per outage
+
+
+async def test_garbage_notices_are_ignored_and_a_stray_one_costs_one_request(
+    push_harness: AgentHarness, mosquitto: Mosquitto
+) -> None:
+    with watch_logs() as logs:
+        async with serving(push_harness, **PUSH_ONLY):
+            await settled(logs)
+            agent_id = str((await logs.wait_for("agent.ready"))["agent_id"])
+            before = logs.mark()
+            async with mosquitto.broker.client("test-publisher") as mqtt:
+                topic = protocol.agent_topic(agent_id)
+                for garbage in (
+                    b"\xff\xfe not json",
+                    b"[1, 2]",
+                    b'{"v": 99, "event": "job.available"}',
+                    b'{"v": 1, "event": "job.available", "pad": "' + b"x" * 5000 + b'"}',
+                ):
+                    await mqtt.publish(topic, garbage, qos=1)
+                stray = protocol.encode(protocol.Event.JOB_AVAILABLE, job_id="not-a-job-of-ours")
+                await mqtt.publish(protocol.BROADCAST, stray, qos=1)
+            woken = await logs.wait_for("dispatch.woken", before, reason="push")
+            idle = await logs.wait_for("dispatch.idle", logs.position(woken))
+            look = logs.entries[logs.position(woken) : logs.position(idle)]
+            assert await claimed_by_push(push_harness, logs) == "push"  # still listening
+    bad = logs.find("push.bad_notice", before)
+    assert len(bad) == 1  # the first is logged; the flood after it is counted, not logged
+    assert "not JSON" in bad[0]["reason"]
+    assert len(logs.find("dispatch.woken", before, reason="push")) == 2  # stray + real
+    requests = [e["path"] for e in look if e["event"] == "registry.request"]
+    assert requests == [f"/api/v2/agents/{agent_id}/available_jobs"]  # one look, nothing more
+
+
+async def test_refused_broker_credentials_are_one_clear_error_and_polling_goes_on(
+    push_harness: AgentHarness, mosquitto: Mosquitto
+) -> None:
+    wrong = mqtt_settings(mosquitto, mqtt_password="not-the-password")
+    with watch_logs() as logs:
+        async with serving(push_harness, **wrong):
+            refused = await logs.wait_for("push.refused")
+            assert "mqtt_password" in refused["hint"]
+            assert await claimed_by_push(push_harness, logs) in {"poll", "start"}
+            await logs.wait_for("push.retry", count=2)
+    assert len(logs.find("push.refused")) == 1
+    assert all("not-the-password" not in repr(e) for e in logs.entries)
+
+
+async def test_presence_is_retained_online_while_serving_and_offline_after(
+    push_harness: AgentHarness, mosquitto: Mosquitto
+) -> None:
+    async def presence_of(agent_id: str) -> str:
+        async with mosquitto.broker.client("test-presence") as mqtt:
+            await mqtt.subscribe(protocol.agent_presence_topic(agent_id), qos=1)
+            async with asyncio.timeout(DEADLINE):
+                message = await anext(aiter(mqtt.messages))
+        assert message.retain
+        assert isinstance(message.payload, bytes)
+        return str(protocol.decode(message.payload).state)
+
+    with watch_logs() as logs:
+        async with serving(push_harness, **PUSH_ONLY):
+            await settled(logs)
+            agent_id = str((await logs.wait_for("agent.ready"))["agent_id"])
+            assert await presence_of(agent_id) == "online"
+    assert await presence_of(agent_id) == "offline"

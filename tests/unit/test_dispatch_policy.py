@@ -1,0 +1,71 @@
+"""The pure parts of dispatch: the wake-up latch, the resource check, resolving pools."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agent.pools import PoolError, resolve
+from agent.registry.models import AgentPool
+from agent.resources import Sample, sample, shortage
+from agent.wakeup import Wake, Wakeup
+
+
+async def test_a_wake_up_keeps_its_first_reason_until_it_is_taken() -> None:
+    wakeup = Wakeup()
+    wakeup.set(Wake.PUSH)
+    wakeup.set(Wake.JOB_FINISHED)  # coalesced into the pending wake-up
+    assert await wakeup.wait(10) is Wake.PUSH
+    wakeup.set(Wake.JOB_FINISHED)
+    assert await wakeup.wait(10) is Wake.JOB_FINISHED
+
+
+async def test_a_timer_that_runs_out_is_a_poll_and_none_means_no_timer() -> None:
+    wakeup = Wakeup()
+    assert await wakeup.wait(0) is Wake.POLL
+    waiting = asyncio.create_task(wakeup.wait(None))
+    await asyncio.sleep(0)  # let it start waiting: it must not end by itself
+    assert not waiting.done()
+    wakeup.set(Wake.PUSH_LOST)
+    assert await waiting is Wake.PUSH_LOST
+
+
+def test_shortage_names_the_limit_it_hit_and_zero_turns_a_check_off() -> None:
+    tight = Sample(available_mb=500, load_per_cpu=3.0)
+    assert shortage(tight, 0, 0) is None
+    memory = shortage(tight, 1000, 0)
+    assert memory is not None and "500 MB" in memory and "min_free_memory_mb (1000)" in memory
+    load = shortage(tight, 100, 2.0)
+    assert load is not None and "load 3.00 per CPU" in load
+    assert shortage(Sample(available_mb=5000, load_per_cpu=0.5), 1000, 2.0) is None
+
+
+def test_a_real_sample_is_plausible() -> None:
+    now = sample()
+    assert now.available_mb > 0
+    assert now.load_per_cpu >= 0
+
+
+POOLS = [
+    AgentPool(id="p-1", name="gpu"),
+    AgentPool(id="p-2", name="cpu"),
+    AgentPool(id="p-3", name="cpu"),
+]
+
+
+def test_pools_resolve_by_id_or_unique_name_in_the_order_given() -> None:
+    assert [p.id for p in resolve(["p-2", "gpu"], POOLS)] == ["p-2", "p-1"]
+    assert resolve([], POOLS) == []
+
+
+@pytest.mark.parametrize(
+    ("wanted", "problem"),
+    [
+        ("tpu", "no pool has the id or name 'tpu'"),
+        ("cpu", "'cpu' names 2 pools (p-2, p-3); give the id instead"),
+    ],
+)
+def test_an_unknown_or_ambiguous_pool_says_what_to_write(wanted: str, problem: str) -> None:
+    with pytest.raises(PoolError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        resolve([wanted], POOLS)
