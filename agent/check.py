@@ -1,7 +1,8 @@
 """`istari-agent check`: is this agent ready to run jobs? Every finding says what to do.
 
 It checks what the daemon needs at start (host OS, modules, writable directories, the
-registry and the token) without registering or claiming anything.
+registry and the token, the configured pools, the MQTT broker) without registering, joining
+or claiming anything.
 """
 
 from __future__ import annotations
@@ -11,9 +12,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiomqtt
+
 from agent.config import Settings
 from agent.hostos import HostOSError, detect
 from agent.modules.catalog import scan
+from agent.pools import PoolError, resolve
+from agent.push.listener import describe_failure, registry_presence
+from agent.push.protocol import State
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError, Unauthorized
 
@@ -34,6 +40,8 @@ async def check(settings: Settings) -> list[Finding]:
     findings += [_writable("output_path", settings.output_path)]
     findings += [_writable("state_path", settings.state_path)]
     findings += [await _registry(settings)]
+    findings += [await _pools(settings)] if settings.agent_pools else []
+    findings += [await _push(settings)]
     return findings
 
 
@@ -89,3 +97,30 @@ async def _registry(settings: Settings) -> Finding:
     except RegistryError as e:
         return Finding(False, "registry", f"{url} cannot be used: {e}")
     return Finding(True, "registry", f"{url} is reachable and accepts the token")
+
+
+async def _pools(settings: Settings) -> Finding:
+    token = settings.registry_api_token.get_secret_value()
+    try:
+        async with RegistryClient(settings.registry_url, token) as client:
+            found = resolve(settings.agent_pools, (await client.list_pools(1, 100)).items)
+    except (RegistryError, PoolError) as e:
+        return Finding(False, "pools", str(e))
+    return Finding(True, "pools", "will join " + ", ".join(f"{p.name} ({p.id})" for p in found))
+
+
+async def _push(settings: Settings) -> Finding:
+    broker = settings.broker
+    polls = f"the agent polls every {settings.poll_interval:g} s"
+    if broker is None:
+        return Finding(True, "push", f"no mqtt_url: {polls}")
+    try:
+        state = await registry_presence(broker, f"istari-agent-check-{os.getpid()}")
+    except aiomqtt.MqttError as e:
+        return Finding(False, "push", f"{broker.url}: {describe_failure(e)}; meanwhile {polls}")
+    if state is not State.ONLINE:
+        detail = (
+            f"{broker.url} accepts the agent, but the registry is not publishing there; {polls}"
+        )
+        return Finding(False, "push", detail)
+    return Finding(True, "push", f"{broker.url} accepts the agent and the registry publishes there")

@@ -20,6 +20,7 @@ from agent.jobs.outcome import EXIT_CODES, Reason, exit_code
 from agent.jobs.states import JobStatus
 from agent.localregistry.app import GiB, RegistrySettings
 from agent.localregistry.server import serve_forever
+from agent.pools import PoolError
 from agent.push.broker import Broker, BrokerURLError
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
@@ -209,6 +210,9 @@ _FLAGS: list[tuple[str, Any, str]] = [
     ("poll_interval", float, "Seconds between polls for jobs."),
     ("process_timeout", float, "Seconds a tool may run."),
     ("display_name", str, "Name shown for this agent in the registry."),
+    ("max_concurrent_jobs", int, "Jobs run at once."),
+    ("agent_pools", str, "Agent pools to join (comma-separated ids or names)."),
+    ("mqtt_url", str, "MQTT broker for push wake-ups: mqtt[s]://HOST[:PORT]."),
     ("host_os", str, 'OS reported to the registry, e.g. "Ubuntu 22.04".'),
 ]
 
@@ -240,7 +244,7 @@ def run_command(once: bool, until_idle: bool, config_file: Path | None, **flags:
         outcomes = asyncio.run(
             serve(settings, tool_environment(os.environ), mode, handle_signals=True)
         )
-    except (RegistryError, HostOSError) as e:
+    except (RegistryError, HostOSError, PoolError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_CODES[Reason.AGENT_ERROR])
     if mode is Mode.ONCE:

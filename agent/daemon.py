@@ -34,6 +34,11 @@ CLAIM_JITTER = 0.02  # seconds: after losing claim races, spread the next look o
 _STOPPED = Outcome(Reason.AGENT_STOPPING, "the agent stopped before the job finished")
 
 
+def push_poll_delay(first: float, cap: float, quiet_polls: int) -> float:
+    """Seconds to the next safety-net poll with push healthy: doubling, capped (not below first)."""
+    return min(max(first, cap), first * 2.0 ** min(quiet_polls, 30))
+
+
 class Mode(StrEnum):
     """How long the daemon runs."""
 
@@ -193,8 +198,8 @@ class Daemon:
         if self._short_of is None and len(self._jobs) >= settings.max_concurrent_jobs:
             return None
         if self._short_of is None and self.push is not None and self.push.healthy:
-            backoff = settings.push_poll_interval * 2.0 ** min(self._quiet_polls, 20)
-            return min(settings.push_poll_max_interval, backoff)
+            cap = settings.push_poll_max_interval
+            return push_poll_delay(settings.push_poll_interval, cap, self._quiet_polls)
         return settings.poll_interval
 
     async def _drain(self) -> None:

@@ -28,6 +28,7 @@ log = structlog.get_logger(__name__)
 AUTH_RETRY_CAP = 300.0  # seconds between attempts while the broker refuses our credentials
 BAD_NOTICE_LOG_EVERY = 60.0  # seconds: a flood of garbage logs one line a minute
 CLOSE_DEADLINE = 2.0
+PRESENCE_WAIT = 2.0  # seconds for a retained presence to arrive after subscribing
 
 
 class PushListener:
@@ -116,13 +117,8 @@ class PushListener:
             return
         self._outage_logged = True
         if refused:
-            log.error(
-                "push.refused",
-                broker=self.broker.url,
-                error=str(error),
-                hint="the broker refused the agent's credentials: check mqtt_username and "
-                "mqtt_password; the agent polls meanwhile",
-            )
+            hint = describe_failure(error) + "; the agent polls meanwhile"
+            log.error("push.refused", broker=self.broker.url, error=str(error), hint=hint)
         else:
             log.warning("push.unavailable", broker=self.broker.url, error=str(error))
 
@@ -158,6 +154,32 @@ class PushListener:
             return
         log.warning("push.bad_notice", topic=topic, reason=reason, suppressed=self._bad_suppressed)
         self._bad_logged_at, self._bad_suppressed = now, 0
+
+
+async def registry_presence(
+    broker: Broker, client_id: str, wait: float = PRESENCE_WAIT
+) -> State | None:
+    """Connect once and read the registry's retained presence (None if none comes in `wait`).
+
+    Raises aiomqtt.MqttError when the broker cannot be reached or refuses the credentials.
+    """
+    async with broker.client(client_id) as client:
+        await client.subscribe(protocol.REGISTRY_PRESENCE, qos=protocol.QOS)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                async for message in client.messages:
+                    payload = message.payload
+                    with contextlib.suppress(BadNotice):
+                        if isinstance(payload, bytes):
+                            return protocol.decode(payload).state
+    return None
+
+
+def describe_failure(error: aiomqtt.MqttError) -> str:
+    """What a connection failure means for the operator, in a sentence."""
+    if _is_auth_failure(error):
+        return "the broker refused the agent's credentials: check mqtt_username and mqtt_password"
+    return f"the broker cannot be reached ({error})"
 
 
 def _is_auth_failure(error: aiomqtt.MqttError) -> bool:

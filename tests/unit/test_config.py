@@ -290,8 +290,3 @@ def test_a_bad_mqtt_url_names_the_key_and_the_problem(url: str, problem: str) ->
     assert line.startswith("config error: mqtt_url: ")
     assert problem in line
     assert "agent:pw" not in line
-
-
-def test_push_polls_cannot_back_off_below_their_start() -> None:
-    line = one_line_error(None, {}, needed(PUSH_POLL_INTERVAL="60", PUSH_POLL_MAX_INTERVAL="30"))
-    assert "push_poll_max_interval must be at least push_poll_interval" in line

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from agent.daemon import push_poll_delay
 from agent.pools import PoolError, resolve
 from agent.registry.models import AgentPool
 from agent.resources import Sample, sample, shortage
@@ -69,3 +70,12 @@ def test_pools_resolve_by_id_or_unique_name_in_the_order_given() -> None:
 def test_an_unknown_or_ambiguous_pool_says_what_to_write(wanted: str, problem: str) -> None:
     with pytest.raises(PoolError, match=problem.replace("(", r"\(").replace(")", r"\)")):
         resolve([wanted], POOLS)
+
+
+def test_safety_net_polls_double_from_the_first_to_the_cap_and_never_go_below_the_first() -> None:
+    delays = [push_poll_delay(30, 600, quiet) for quiet in range(7)]
+    assert delays == [30, 60, 120, 240, 480, 600, 600]
+    assert push_poll_delay(3600, 600, 0) == 3600  # a cap below the first is no cap
+    assert push_poll_delay(30, 600, 10_000) == 600  # no overflow after days idle
+    per_hour_steady = 3600 / push_poll_delay(30, 600, 100)
+    assert per_hour_steady == 6  # the idle cost the defaults buy: 6 requests an hour

@@ -1,0 +1,144 @@
+"""`istari-agent run` and `check` as processes, with push, pools and slots set by environment."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.registry.client import RegistryClient
+from agent.submit import Submission, submit
+from tests.acceptance.test_agent_cli import agent, agent_env
+from tests.conftest import RegistryProcess, start_registry_process, stop_registry_process
+from tests.mosquitto import Mosquitto
+from tests.tools import module
+
+DEADLINE = 30.0
+
+
+@pytest.fixture
+async def broker(tmp_path: Path) -> AsyncIterator[Mosquitto]:
+    async with Mosquitto(tmp_path / "mosquitto") as b:
+        yield b
+
+
+@pytest.fixture
+def pushing_registry(
+    broker: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RegistryProcess]:
+    monkeypatch.setenv("ISTARI_LOCAL_REGISTRY_MQTT_USERNAME", broker.username)
+    monkeypatch.setenv("ISTARI_LOCAL_REGISTRY_MQTT_PASSWORD", broker.password)
+    reg = start_registry_process(tmp_path / "registry", "tok", "--mqtt-url", broker.url)
+    yield reg
+    stop_registry_process(reg)
+
+
+def push_env(reg: RegistryProcess, broker: Mosquitto, root: Path, **more: str) -> dict[str, str]:
+    module.install(root / "modules")
+    values = {
+        "MQTT_URL": broker.url,
+        "MQTT_USERNAME": broker.username,
+        "MQTT_PASSWORD": broker.password,
+        **more,
+    }
+    extra = {f"ISTARI_DIGITAL_AGENT_{k}": v for k, v in values.items()}
+    return {**agent_env(reg, root), **extra}
+
+
+class AgentProcess:
+    """`istari-agent run` as a child process whose JSON log lines can be waited for."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.events: list[dict[str, Any]] = []
+
+    async def wait_for(self, event: str, count: int = 1, **fields: Any) -> dict[str, Any]:
+        def found() -> list[dict[str, Any]]:
+            return [
+                e
+                for e in self.events
+                if e.get("event") == event and all(e.get(k) == v for k, v in fields.items())
+            ]
+
+        assert self.process.stderr is not None
+        async with asyncio.timeout(DEADLINE):
+            while len(found()) < count:
+                line = await self.process.stderr.readline()
+                assert line, f"the agent exited before logging {event}: {self.events[-3:]}"
+                try:
+                    self.events.append(json.loads(line))
+                except ValueError:
+                    self.events.append({"event": "(not JSON)", "line": line.decode()})
+        return found()[count - 1]
+
+
+@asynccontextmanager
+async def running_agent(env: dict[str, str]) -> AsyncIterator[AgentProcess]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "agent", "run", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        yield AgentProcess(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_env_sets_push_pools_and_slots_for_a_real_agent_process(
+    pushing_registry: RegistryProcess, broker: Mosquitto, tmp_path: Path
+) -> None:
+    reg = pushing_registry
+    async with RegistryClient(reg.url, reg.token) as client:
+        pool = await client.create_pool("workstations", None)
+        await client.publish_module(module.manifest())
+        env = push_env(
+            reg,
+            broker,
+            tmp_path,
+            AGENT_POOLS="workstations",
+            MAX_CONCURRENT_JOBS="2",
+            POLL_INTERVAL="3600",
+            PUSH_POLL_INTERVAL="3600",
+        )
+        async with running_agent(env) as run:
+            ready = await run.wait_for("agent.ready")
+            await run.wait_for("push.registry_presence", state="online")
+            model = tmp_path / "part.txt"
+            model.write_text("model")
+            jobs = [
+                await submit(
+                    client, Submission(model, module.fn("sleep"), {"seconds": 1}, pool_id=pool.id)
+                )
+                for _ in range(2)
+            ]
+            for job in jobs:
+                claimed = await run.wait_for("job.claimed", job_id=job.id)
+                assert claimed["woken_by"] in {"push", "more"}  # the second may follow the first
+            await run.wait_for("job.tool_started", count=2)
+            assert not [e for e in run.events if e["event"] == "job.finished"]  # two at once
+            await run.wait_for("job.finished", count=2, status="Completed")
+            run.process.send_signal(signal.SIGTERM)
+            assert await run.process.wait() == 0
+        assert (await client.get_agent(ready["agent_id"])).agent_pools == [pool.id]
+
+
+def test_check_reports_the_broker_and_whether_the_registry_publishes_there(
+    pushing_registry: RegistryProcess, broker: Mosquitto, tmp_path: Path
+) -> None:
+    env = push_env(pushing_registry, broker, tmp_path)
+    ok = agent(env, "check")
+    assert ok.returncode == 0, ok.stdout
+    assert "accepts the agent and the registry publishes there" in ok.stdout
+
+    wrong = agent({**env, "ISTARI_DIGITAL_AGENT_MQTT_PASSWORD": "nope"}, "check")
+    assert wrong.returncode == 1
+    assert "refused the agent's credentials: check mqtt_username and mqtt_password" in wrong.stdout
+    assert broker.password not in wrong.stdout + wrong.stderr
