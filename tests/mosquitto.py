@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from agent.push.broker import Broker
+from tests.certs import Pki
 
 STARTUP_DEADLINE = 10.0
 STOP_DEADLINE = 10.0
@@ -49,8 +50,11 @@ class Mosquitto:
 
     host = "127.0.0.1"
 
-    def __init__(self, directory: Path, username: str = "istari-test") -> None:
+    def __init__(
+        self, directory: Path, username: str = "istari-test", tls: Pki | None = None
+    ) -> None:
         self.directory = directory
+        self.tls = tls
         self.username = username
         self.password = secrets.token_urlsafe(16)
         self.port = _free_port(self.host)
@@ -63,13 +67,23 @@ class Mosquitto:
 
     @property
     def url(self) -> str:
-        """`mqtt://host:port` (credentials are separate: `username`, `password`)."""
-        return f"mqtt://{self.host}:{self.port}"
+        """`mqtt[s]://host:port` (credentials are separate: `username`, `password`)."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
     @property
     def broker(self) -> Broker:
-        """How the agent and the registry reach this broker, credentials included."""
-        return Broker(self.host, self.port, username=self.username, password=self.password)
+        """How the agent and the registry reach this broker, credentials (and certs) included."""
+        tls = self.tls
+        return Broker(
+            self.host,
+            self.port,
+            tls=tls is not None,
+            username=self.username,
+            password=self.password,
+            ca_file=tls.ca if tls else None,
+            cert_file=tls.client_cert if tls else None,
+            key_file=tls.client_key if tls else None,
+        )
 
     @property
     def running(self) -> bool:
@@ -88,8 +102,15 @@ class Mosquitto:
             capture_output=True,
         )  # fmt: skip
         passwords.chmod(0o600)
+        tls = (
+            f"cafile {self.tls.ca}\ncertfile {self.tls.server_cert}\n"
+            f"keyfile {self.tls.server_key}\nrequire_certificate true\n"
+            if self.tls
+            else ""
+        )
         self.config_path.write_text(
             f"listener {self.port} {self.host}\n"
+            f"{tls}"
             "allow_anonymous false\n"
             f"password_file {passwords}\n"
             "persistence false\n"

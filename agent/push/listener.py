@@ -43,6 +43,7 @@ class PushListener:
         self.pools = tuple(pools)
         self.wakeup = wakeup
         self._client: aiomqtt.Client | None = None
+        self._closing = False
         self._registry_online = False
         self._outage_logged = False
         self._bad_logged_at = -BAD_NOTICE_LOG_EVERY
@@ -82,6 +83,7 @@ class PushListener:
 
     async def close(self) -> None:
         """Say offline (retained) while still connected; the will only covers crashes."""
+        self._closing = True
         client = self._client
         if client is None:
             return
@@ -100,9 +102,12 @@ class PushListener:
     async def _subscribe(self, client: aiomqtt.Client) -> None:
         await client.subscribe([(t, protocol.QOS) for t in self.topics])
         raise_if_cancelled()
-        await client.publish(*self._presence(State.ONLINE), qos=protocol.QOS, retain=True)
-        raise_if_cancelled()
+        # Known as connected before "online" goes out: a stop from here on says "offline"
+        # after it, on the same connection, so the retained presence ends offline.
         self._client = client
+        if not self._closing:
+            await client.publish(*self._presence(State.ONLINE), qos=protocol.QOS, retain=True)
+            raise_if_cancelled()
         event = "push.reconnected" if self._outage_logged else "push.connected"
         log.info(event, broker=self.broker.url, topics=len(self.topics))
         self._outage_logged = False

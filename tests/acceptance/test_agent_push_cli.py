@@ -11,8 +11,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
 
+from agent.push import protocol
+from agent.push.protocol import State
 from agent.registry.client import RegistryClient
 from agent.submit import Submission, submit
 from tests.acceptance.test_agent_cli import agent, agent_env
@@ -142,3 +145,24 @@ def test_check_reports_the_broker_and_whether_the_registry_publishes_there(
     assert wrong.returncode == 1
     assert "refused the agent's credentials: check mqtt_username and mqtt_password" in wrong.stdout
     assert broker.password not in wrong.stdout + wrong.stderr
+
+
+async def test_presence_says_offline_on_a_clean_stop_and_by_the_will_on_a_kill(
+    pushing_registry: RegistryProcess, broker: Mosquitto, tmp_path: Path
+) -> None:
+    env = push_env(pushing_registry, broker, tmp_path)
+    async with broker.broker.client("test-presence-watcher") as watcher:
+        await watcher.subscribe(protocol.agent_presence_topic("+"), qos=1)
+        for stop in (signal.SIGTERM, signal.SIGKILL):
+            async with running_agent(env) as run:
+                assert await next_presence(watcher) is State.ONLINE
+                run.process.send_signal(stop)
+                assert await next_presence(watcher) is State.OFFLINE, stop
+                assert await run.process.wait() == (0 if stop is signal.SIGTERM else -9)
+
+
+async def next_presence(watcher: aiomqtt.Client) -> State | None:
+    async with asyncio.timeout(DEADLINE):
+        message = await anext(watcher.messages)
+    assert isinstance(message.payload, bytes)
+    return protocol.decode(message.payload).state
