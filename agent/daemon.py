@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import deque
 from enum import StrEnum
 
 import structlog
@@ -30,6 +31,7 @@ from agent.wakeup import Wake, Wakeup
 
 log = structlog.get_logger(__name__)
 
+KEEP_OUTCOMES = 10_000
 CLAIM_JITTER = 0.02  # seconds: after losing claim races, spread the next look over this
 _STOPPED = Outcome(Reason.AGENT_STOPPING, "the agent stopped before the job finished")
 
@@ -62,7 +64,9 @@ class Daemon:
         self.stop = stop or Stop()
         self.wakeup = wakeup or Wakeup()
         self.push = push
-        self.outcomes: list[Outcome] = []
+        # The one-shot modes' exit codes come from these; a daemon serving for months keeps
+        # only the recent ones.
+        self.outcomes: deque[Outcome] = deque(maxlen=KEEP_OUTCOMES)
         self._jobs: dict[asyncio.Task[Outcome], JobRunner] = {}
         self._claimed_any = False
         self._lost_races = 0
@@ -73,7 +77,7 @@ class Daemon:
         self._mode = Mode.SERVE
 
     async def run(self, mode: Mode = Mode.SERVE) -> list[Outcome]:
-        """Serve jobs in `mode`; returns the outcomes of the jobs it ran.
+        """Serve jobs in `mode`; returns the outcomes of the jobs it ran (the last 10,000).
 
         In the one-shot modes a registry that stays unreachable for the retry budget is an
         error (RegistryUnavailable); the serving daemon waits for it however long it takes.
@@ -88,7 +92,7 @@ class Daemon:
                 listener.cancel()
             await self.ctx.agent_status.flushed()
             reporter.cancel()
-        return self.outcomes
+        return list(self.outcomes)
 
     async def _dispatch(self, tg: asyncio.TaskGroup, mode: Mode) -> None:
         reason = Wake.START
@@ -197,7 +201,8 @@ class Daemon:
         settings = self.ctx.settings
         if self._short_of is None and len(self._jobs) >= settings.max_concurrent_jobs:
             return None
-        if self._short_of is None and self.push is not None and self.push.healthy:
+        push_healthy = self.push is not None and self.push.healthy
+        if self._short_of is None and push_healthy and not self._registry_down:
             cap = settings.push_poll_max_interval
             return push_poll_delay(settings.push_poll_interval, cap, self._quiet_polls)
         return settings.poll_interval
