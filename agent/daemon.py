@@ -33,6 +33,7 @@ log = structlog.get_logger(__name__)
 
 KEEP_OUTCOMES = 10_000
 CLAIM_JITTER = 0.02  # seconds: after losing claim races, spread the next look over this
+CONTENDED = 0.5  # recent lost races above which an agent tries its page in random order
 _STOPPED = Outcome(Reason.AGENT_STOPPING, "the agent stopped before the job finished")
 
 
@@ -69,7 +70,8 @@ class Daemon:
         self.outcomes: deque[Outcome] = deque(maxlen=KEEP_OUTCOMES)
         self._jobs: dict[asyncio.Task[Outcome], JobRunner] = {}
         self._claimed_any = False
-        self._lost_races = 0
+        self._lost_races = 0  # claims lost to other agents in the last look
+        self._contention = 0.0  # lost races, halving with each look: spread claims while high
         self._quiet_polls = 0  # idle polls in a row while push is healthy
         self._short_of: str | None = None  # why the last resource check said wait
         self._registry_down = False
@@ -141,7 +143,9 @@ class Daemon:
             # Others in our pool were woken by the same notice: do not all claim at once.
             await asyncio.sleep(random.uniform(0, CLAIM_JITTER))
         try:
-            job, self._lost_races = await claim_next(self.ctx, woken_by=reason)
+            spread = self._contention >= CONTENDED
+            job, self._lost_races = await claim_next(self.ctx, woken_by=reason, spread=spread)
+            self._contention = self._contention / 2 + self._lost_races
         except RegistryError as e:
             self._registry_failed(e)
             return False

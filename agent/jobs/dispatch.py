@@ -2,7 +2,9 @@
 
 A claim is `PUT status=Claimed`. A 409 is a lost race unless re-reading the job shows our own
 claim (the answer to an earlier attempt was lost); a claim whose answer never came back is
-re-read the same way, so a flaky network neither loses a job nor runs one twice. A lost
+re-read the same way, so a flaky network neither loses a job nor runs one twice; a 409 to a
+request sent only once, with no unanswered attempt before it, is a lost race without a
+re-read (the cheap common case in a busy pool). A lost
 claim is never retried: the agent moves on, and after its first loss in a look it tries the
 rest of the page in random order, so agents of a pool woken together spread over the queue
 instead of all chasing its head.
@@ -25,13 +27,18 @@ log = structlog.get_logger(__name__)
 PAGE_SIZE = 10
 
 
-async def claim_next(ctx: JobContext, woken_by: str = "poll") -> tuple[Job | None, int]:
+async def claim_next(
+    ctx: JobContext, woken_by: str = "poll", *, spread: bool = False
+) -> tuple[Job | None, int]:
     """Claim one offered job (None when none is left) and count the claims lost to others.
 
     Raises RegistryError when the registry cannot list jobs. `woken_by` says why the agent
-    looked; it is logged with the claim.
+    looked; it is logged with the claim. With `spread` (the agent lost races lately) the page
+    is tried in random order from the start.
     """
     candidates = list((await ctx.client.available_jobs(ctx.agent_id, size=PAGE_SIZE)).items)
+    if spread:
+        random.shuffle(candidates)
     lost = 0
     while candidates:
         claimed = await claim(ctx, candidates.pop(0), woken_by)
@@ -46,14 +53,23 @@ async def claim_next(ctx: JobContext, woken_by: str = "poll") -> tuple[Job | Non
 async def claim(ctx: JobContext, job: Job, woken_by: str = "poll") -> Job | None:
     """Claim `job`; None when another agent has it. Retried while the registry fails."""
 
+    unanswered = False  # an earlier attempt may have claimed it without our hearing so
+
     async def attempt() -> Job | None:
+        nonlocal unanswered
         try:
             claimed = await ctx.client.update_job_status(job.id, JobStatus.CLAIMED, ctx.agent_id)
-        except Conflict:
+        except Conflict as e:
+            if not (e.resent or unanswered):
+                # The registry refused our one and only request: another agent has it. The
+                # common case in a busy pool, so it costs no second request.
+                log.debug("job.claim_lost", job_id=job.id)
+                return None
             current = await ctx.client.get_job(job.id)  # a lost race, or our own earlier claim
         except RegistryError as e:
             if not e.retryable:
                 raise
+            unanswered = True
             log.warning("job.claim_unanswered", job_id=job.id, error=str(e))
             current = await ctx.client.get_job(job.id)  # the claim may or may not have happened
             if current.status is JobStatus.PENDING:

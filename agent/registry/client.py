@@ -8,10 +8,11 @@ query string (where presigned signatures live).
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 from pathlib import Path
-from types import TracebackType
+from types import SimpleNamespace, TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -89,6 +90,7 @@ class RegistryClient:
             self._session = aiohttp.ClientSession(
                 headers={"User-Agent": f"istari-agent/{__version__}"},
                 timeout=_API_TIMEOUT,
+                trace_configs=[_count_sends()],
             )
         return self
 
@@ -119,6 +121,8 @@ class RegistryClient:
         query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
         data = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
         headers = {**self._auth, "Accept": "application/json", "Content-Type": "application/json"}
+        sends = [0] if self._owns_session else [2]  # a foreign session: unknown, assume resent
+        _SENDS.set(sends)
         try:
             async with self.session.request(
                 method,
@@ -130,7 +134,8 @@ class RegistryClient:
             ) as resp:
                 text = await resp.text()
                 if resp.status >= 400:
-                    raise rejected(method, path, resp.status, _detail(text))
+                    detail = _detail(text)
+                    raise rejected(method, path, resp.status, detail, resent=sends[0] > 1)
                 return json.loads(text) if text else None
         except (aiohttp.ClientError, TimeoutError, ValueError) as e:
             msg = f"{method} {path} failed: {type(e).__name__}: {e}"
@@ -320,6 +325,26 @@ class RegistryClient:
             msg = f"downloaded bytes do not match sha {sha[:16]}..."
             raise IntegrityError(msg)
         return size
+
+
+# How many times aiohttp sent the request of the current `_call` (it resends an idempotent
+# request once when a kept-alive connection turns out closed).
+_SENDS: contextvars.ContextVar[list[int]] = contextvars.ContextVar("registry_sends")
+
+
+def _count_sends() -> aiohttp.TraceConfig:
+    async def sent(
+        session: aiohttp.ClientSession,
+        ctx: SimpleNamespace,
+        params: aiohttp.TraceRequestHeadersSentParams,
+    ) -> None:
+        sends = _SENDS.get(None)
+        if sends is not None:
+            sends[0] += 1
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(sent)
+    return trace
 
 
 def _is_azure(url: str) -> bool:

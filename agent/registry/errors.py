@@ -20,8 +20,14 @@ class RegistryUnavailable(RegistryError):
 class RegistryRejected(RegistryError):
     """The registry refused a request."""
 
-    def __init__(self, method: str, path: str, status: int, detail: str) -> None:
+    def __init__(
+        self, method: str, path: str, status: int, detail: str, *, resent: bool = True
+    ) -> None:
         self.method, self.path, self.status, self.detail = method, path, status, detail
+        # Whether the request may have been sent more than once (aiohttp resends an
+        # idempotent request once when a kept-alive connection drops): the refusal may then
+        # answer our own earlier copy. True when unknown.
+        self.resent = resent
         super().__init__(f"{method} {path} -> {status}: {detail}")
 
 
@@ -47,7 +53,9 @@ class IntegrityError(RegistryError):
     """Downloaded bytes do not match their sha."""
 
 
-def rejected(method: str, path: str, status: int, detail: str) -> RegistryError:
+def rejected(
+    method: str, path: str, status: int, detail: str, *, resent: bool = True
+) -> RegistryError:
     """The error for a refused request, by status code."""
     if status >= 500:
         return RegistryUnavailable(f"{method} {path} -> {status}: {detail}")
@@ -58,4 +66,4 @@ def rejected(method: str, path: str, status: int, detail: str) -> RegistryError:
         409: Conflict,
         429: Throttled,
     }.get(status, RegistryRejected)
-    return kind(method, path, status, detail)
+    return kind(method, path, status, detail, resent=resent)

@@ -20,6 +20,7 @@ from agent.localregistry.server import running
 from agent.registry.client import RegistryClient
 from tests.faultproxy import Fault, FaultProxy
 from tests.integration.agent_harness import AgentHarness
+from tests.logwatch import watch_logs
 
 GOOD = {"label": "fine"}
 OUTPUTS = {"copy-part.txt", "record.json"}
@@ -76,6 +77,22 @@ async def test_lost_answers_create_nothing_twice(faulty: AgentHarness, proxy: Fa
     assert [e.name for e in done.status_history].count(JobStatus.CLAIMED) == 1
     names = await artifact_names(faulty, job.id)
     assert names == sorted([*OUTPUTS, f"job-{job.id}.log"])
+
+
+async def test_a_claim_whose_answer_was_lost_and_resent_is_still_ours(
+    faulty: AgentHarness, proxy: FaultProxy
+) -> None:
+    # Once only: aiohttp resends the PUT on a fresh connection, the registry answers 409 (the
+    # first copy claimed it), and the agent must see that the claim is its own.
+    job = await faulty.submit("echo", GOOD)
+    claim_lost = proxy.inject(Fault("PUT", r"/jobs/[^/]+/status$", "drop_response", times=1))
+    with watch_logs() as logs:
+        outcomes = await faulty.run()
+    assert [o.reason for o in outcomes] == [Reason.COMPLETED]
+    await proxy.wait_used(claim_lost, timeout=1)
+    assert logs.find("job.claimed", job_id=job.id, recovered=True)
+    done = await faulty.job(job.id)
+    assert [e.name for e in done.status_history].count(JobStatus.CLAIMED) == 1
 
 
 async def test_connection_dropped_mid_upload_is_retried_intact(

@@ -22,17 +22,18 @@ async def test_eight_clients_racing_for_200_jobs_claim_each_exactly_once(
     jobs = await submit_jobs(client, tmp_path, 200)
     agents = [await agent_with_module(client) for _ in range(8)]
     wins: Counter[str] = Counter()
-    lost = 0
+    lost = resent = 0
 
     async def race(agent_id: str) -> None:
-        nonlocal lost
+        nonlocal lost, resent
         # Each racer has its own connection pool, like a separate agent process.
         async with RegistryClient(local_registry.url, local_registry.token) as own:
             for job in jobs:  # everyone goes after every job, in the same order
                 try:
                     await own.update_job_status(job.id, JobStatus.CLAIMED, agent_id)
-                except Conflict:
+                except Conflict as e:
                     lost += 1
+                    resent += e.resent
                 else:
                     wins[job.id] += 1
 
@@ -40,6 +41,7 @@ async def test_eight_clients_racing_for_200_jobs_claim_each_exactly_once(
     assert len(wins) == 200
     assert set(wins.values()) == {1}
     assert lost == 200 * 7
+    assert resent == 0  # each 409 answered the one request sent: a lost race, no re-read needed
     claimed = await client.list_jobs(status_name="Claimed", size=100)
     assert claimed.total == 200
 
