@@ -86,7 +86,7 @@ class Rig:
     registry: subprocess.Popen[str]
     log_path: Path  # the registry's stderr: JSON lines, one `registry.request` per request
     client: RegistryClient
-    model_id: str = ""
+    part: NewRevision | None = None  # the model file every job runs on
     params: NewRevision | None = None
 
     def mqtt(self, **more: Any) -> dict[str, Any]:
@@ -104,10 +104,19 @@ class Rig:
         }  # fmt: skip
         return {**base, **{AGENT_ENV + k.upper(): str(v) for k, v in values.items()}}
 
-    async def submit(self, function: str, **query: str | None) -> str:
-        """Submit one job on the rig's model; its id."""
+    async def model(self) -> str:
+        """A new model (one request: the file is uploaded once); its id.
+
+        Each job gets its own model: a model's document lists all its artifacts, so one model
+        shared by thousands of jobs makes the agents' `GET /models/{id}` slower as a run goes.
+        """
+        assert self.part is not None
+        return (await self.client.create_model(self.part)).id
+
+    async def submit(self, function: str, model_id: str, **query: str | None) -> str:
+        """Submit one job on `model_id`; its id."""
         assert self.params is not None
-        return (await self.client.submit_job(self.model_id, function, self.params, **query)).id
+        return (await self.client.submit_job(model_id, function, self.params, **query)).id
 
 
 # -- processes and logs ---------------------------------------------------------------------
@@ -219,13 +228,13 @@ async def rig_running(root: Path) -> AsyncIterator[Rig]:
 
 
 async def prepare(rig: Rig) -> None:
-    """Publish both tool modules; upload the one model and parameters file every job uses."""
+    """Publish both tool modules; upload the model and parameters files every job uses."""
     for manifest in (stamp.manifest(), ledger.manifest()):
         await rig.client.publish_module(manifest)
     part, params = rig.root / "part.txt", rig.root / "parameters.json"
     part.write_text("one model for every job")
     params.write_text("{}")
-    rig.model_id = (await rig.client.create_model(await upload_revision(rig.client, part))).id
+    rig.part = await upload_revision(rig.client, part)
     rig.params = await upload_revision(rig.client, params)
 
 
@@ -268,9 +277,10 @@ async def pickup(rig: Rig, name: str, n: int, gap: Callable[[], float], **settin
 
 
 async def one_pickup(rig: Rig, module_dir: Path, gap: float) -> dict[str, float]:
+    model_id = await rig.model()
     await asyncio.sleep(gap)
     t0 = time.time()
-    job_id = await rig.submit(stamp.FUNCTION)
+    job_id = await rig.submit(stamp.FUNCTION, model_id)
     # The file system, not the registry, so that waiting adds no load to what is measured.
     async with asyncio.timeout(60):
         while True:
@@ -303,7 +313,7 @@ def percentiles(samples: list[dict[str, float]]) -> dict[str, float]:
 
 async def throughput(rig: Rig, n: int, concurrency: int) -> dict[str, float]:
     """jobs/s of `run --until-idle` over `n` pre-submitted jobs, by the registry's clock."""
-    ids = [await rig.submit(stamp.FUNCTION) for _ in range(n)]
+    ids = [await rig.submit(stamp.FUNCTION, await rig.model()) for _ in range(n)]
     home = rig.root / f"throughput-{concurrency}"
     stamp.install(home / "modules")
     env = rig.env(home, max_concurrent_jobs=concurrency, log_level="warning")
@@ -352,21 +362,23 @@ async def idle(rig: Rig, plan: Plan) -> dict[str, Any]:
         "push_compressed": rig.mqtt(**COMPRESSED),
         "poll_only": {},
     }
-    started = {
-        g: await workers(rig, rig.root / g, 1, plan.idle_agents, **s) for g, s in groups.items()
-    }
     n = plan.idle_agents
-    for g, (_, logs) in started.items():
-        event = "push.disabled" if g == "poll_only" else "push.registry_presence"
-        await wait_logged(logs, event, n, **({} if g == "poll_only" else {"state": "online"}))
-    settled = time.time()
-    windows = {
-        "push_real": (settled + REAL_SETTLE, plan.real_window),
-        "push_compressed": (settled + COMPRESSED_SETTLE, COMPRESSED_WINDOW),
-        "poll_only": (settled + REAL_SETTLE, plan.real_window),
-    }
-    await asyncio.sleep(max(s + w for s, w in windows.values()) - time.time() + 0.5)
-    await stop([p for procs, _ in started.values() for p in procs])
+    started = {g: await workers(rig, rig.root / g, 1, n, **s) for g, s in groups.items()}
+    try:
+        for g, (_, logs) in started.items():
+            ready = {"state": "online"} if g != "poll_only" else {}
+            await wait_logged(
+                logs, "push.registry_presence" if ready else "push.disabled", n, **ready
+            )
+        settled = time.time()
+        windows = {
+            "push_real": (settled + REAL_SETTLE, plan.real_window),
+            "push_compressed": (settled + COMPRESSED_SETTLE, COMPRESSED_WINDOW),
+            "poll_only": (settled + REAL_SETTLE, plan.real_window),
+        }
+        await asyncio.sleep(max(s + w for s, w in windows.values()) - time.time() + 0.5)
+    finally:
+        await stop([p for procs, _ in started.values() for p in procs])
     return {g: idle_figures(rig, g, *windows[g], n) for g in groups}
 
 
@@ -396,13 +408,14 @@ async def pool(rig: Rig, plan: Plan) -> dict[str, Any]:
     module_dir = ledger.install(home / "modules")
     pool_id = (await rig.client.create_pool("bench", "push benchmark")).id
     per, count = plan.agents_per_worker, plan.pool_workers
+    models = [await rig.model() for _ in range(plan.pool_jobs)]
     procs, logs = await workers(rig, home, count, per, **rig.mqtt(agent_pools=pool_id))
     try:
         await wait_logged(logs, "push.registry_presence", per * count, state="online")
         cpu0 = cpu_seconds(rig, procs)
         t0 = time.time()
-        ids = [await rig.submit(ledger.FUNCTION, assigned_agent_pool_id=pool_id)
-               for _ in range(plan.pool_jobs)]  # fmt: skip
+        ids = [await rig.submit(ledger.FUNCTION, m, assigned_agent_pool_id=pool_id)
+               for m in models]  # fmt: skip
         submitted = time.time()
         await all_completed(rig.client, pool_id, len(ids))
         await asyncio.sleep(1.0)  # the last agents report Idle and look once more

@@ -71,9 +71,13 @@ class JobRunner:
 
     async def _phases(self) -> Outcome:
         ctx, job = self.ctx, self.job
-        await self._move(JobStatus.VALIDATING)
         self.workdir = WorkDir.create(ctx.settings.output_path, job.id)
-        validated = await validate(ctx, job, self.workdir)
+        # Inputs download while the registry hears of Validating: one round trip less before
+        # the tool starts. The state table guards the order (a Failed that overtakes a late
+        # Validating leaves the job Failed; the Validating is refused).
+        _, validated = await both(
+            self._move(JobStatus.VALIDATING), validate(ctx, job, self.workdir)
+        )
         self._tool_phase = True  # a stop from here on goes to the tool, once it starts
         try:
             await self._move(JobStatus.RUNNING)
