@@ -11,6 +11,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+from agent.concurrently import both
 from agent.registry.client import RegistryClient
 from agent.registry.models import FileRevision, NewRevision, Token
 from agent.storage import digest_file, extension_of, mime_of, properties_document
@@ -33,15 +34,17 @@ async def upload_revision(
     description: str | None = None,
     display_name: str | None = None,
 ) -> NewRevision:
-    """Upload a file (properties blob, then content) and return the revision to create."""
+    """Upload a file (properties blob and content) and return the revision to create."""
     name = name or path.name
     size = path.stat().st_size
     props = properties_document(name, size, description=description, display_name=display_name)
     with tempfile.TemporaryDirectory(prefix="istari-props-") as tmp:
         props_path = Path(tmp) / "properties.json"
         props_path.write_bytes(props)
-        properties_token = await upload_blob(client, props_path)
-    content_token = await upload_blob(client, path)
+        # Side by side: two small round trips become one for a typical output.
+        properties_token, content_token = await both(
+            upload_blob(client, props_path), upload_blob(client, path)
+        )
     return NewRevision(
         content_token=content_token,
         properties_token=properties_token,
