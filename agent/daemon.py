@@ -24,6 +24,7 @@ from agent.jobs.context import JobContext
 from agent.jobs.dispatch import claim_next
 from agent.jobs.outcome import Outcome, Reason
 from agent.jobs.runner import JobRunner
+from agent.jobs.states import JobStatus
 from agent.push.listener import PushListener
 from agent.registry.errors import RegistryError
 from agent.stopping import Stop
@@ -65,6 +66,8 @@ class Daemon:
         self.stop = stop or Stop()
         self.wakeup = wakeup or Wakeup()
         self.push = push
+        if push is not None:
+            push.on_job_status = self._job_status_hint
         # The one-shot modes' exit codes come from these; a daemon serving for months keeps
         # only the recent ones.
         self.outcomes: deque[Outcome] = deque(maxlen=KEEP_OUTCOMES)
@@ -173,6 +176,17 @@ class Daemon:
             self._registry_down, self._down_since = True, now
         if self._mode is not Mode.SERVE and now - self._down_since > self.ctx.settings.retry_budget:
             raise error
+
+    def _job_status_hint(self, job_id: str, status: str | None) -> None:
+        """A push notice says one of our jobs was canceled: its watch looks now (and decides).
+
+        Our own phase moves come back as notices too; only a cancel is worth a look.
+        """
+        if status != JobStatus.CANCELED:
+            return
+        for runner in self._jobs.values():
+            if runner.job.id == job_id:
+                runner.watch.hint()
 
     def _job_done(self, task: asyncio.Task[Outcome]) -> None:
         self._jobs.pop(task, None)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,7 +21,7 @@ class LogWatch:
         self._changed = asyncio.Event()
 
     def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
-        self.entries.append(dict(event_dict))
+        self.entries.append({**event_dict, "_at": time.monotonic()})  # when it was logged
         self._changed.set()
         return event_dict
 
@@ -62,3 +63,12 @@ def watch_logs() -> Iterator[LogWatch]:
             yield watch
     finally:
         structlog.configure(wrapper_class=wrapper)
+
+
+async def eventually(check: Callable[[], bool], deadline: float = 15.0) -> None:
+    """Wait until `check()` holds (for states nothing announces, like a file a tool writes)."""
+    async with asyncio.timeout(deadline):
+        while True:
+            if check():
+                return
+            await asyncio.sleep(0.02)  # polling: nothing tells us when a tool writes a file

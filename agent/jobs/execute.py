@@ -14,7 +14,7 @@ from pathlib import Path
 
 from agent.execution.base import ExitInfo, LaunchError, LaunchSpec, Running
 from agent.jobs.context import JobContext
-from agent.jobs.errors import AgentStopping, ToolFailed, ToolTimedOut
+from agent.jobs.errors import AgentStopping, JobCanceled, ToolFailed, ToolTimedOut
 from agent.jobs.outcome import Reason
 from agent.jobs.validate import ValidatedJob
 
@@ -55,6 +55,9 @@ async def execute(
             f"was stopped{_tail_suffix(v.workdir.log_file)}"
         )
         raise ToolTimedOut(msg, exit_code=info.exit_code, signal=info.signal)
+    if info.interrupted == Reason.CANCELED_BY_USER:
+        msg = "canceled by a user"
+        raise JobCanceled(msg, exit_code=info.exit_code, signal=info.signal)
     if info.interrupted == Reason.AGENT_STOPPING:
         msg = "the agent was stopped while the tool ran; submit the job again"
         raise AgentStopping(msg, exit_code=info.exit_code, signal=info.signal)

@@ -26,6 +26,7 @@ from agent.jobs.outputs import read_outputs
 from agent.jobs.states import AGENT_STATUS_FOR_PHASE, JobStatus
 from agent.jobs.upload import upload_log, upload_outputs
 from agent.jobs.validate import validate
+from agent.jobs.watch import CancelWatch
 from agent.jobs.workdir import WorkDir
 from agent.registry.errors import Conflict, RegistryError
 from agent.registry.models import Job
@@ -47,6 +48,7 @@ class JobRunner:
         self.running: Running | None = None  # the tool, once started
         self._stop_reason: Reason | None = None
         self._tool_phase = False  # from just before the tool starts until it ended
+        self.watch = CancelWatch(ctx, job.id)
 
     async def run(self) -> Outcome:
         """Work the job through its phases; always returns (or is cancelled) having reported."""
@@ -55,7 +57,7 @@ class JobRunner:
         self.ctx.agent_status.job_started()
         with structlog.contextvars.bound_contextvars(job_id=self.job.id):
             try:
-                outcome = await self._phases()
+                outcome = await self._watched()
             except JobError as e:
                 outcome = Outcome(e.reason, str(e), e.exit_code, e.signal)
             except RegistryError as e:
@@ -68,6 +70,27 @@ class JobRunner:
             finally:
                 await _uncancellable(self._finish(outcome, time.monotonic() - started))
         return outcome
+
+    async def _watched(self) -> Outcome:
+        """The phases, with a watch for a user's cancel beside them (it stops them if seen)."""
+        phases = asyncio.create_task(self._phases(), name=f"phases {self.job.id}")
+        watch = asyncio.create_task(self.watch.until_canceled(), name=f"watch {self.job.id}")
+        try:
+            await asyncio.wait({phases, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if not phases.done():
+                log.info("job.canceling")
+                if not await self.stop(Reason.CANCELED_BY_USER):
+                    phases.cancel()  # not in the tool: validating or uploading stops here
+                await asyncio.wait({phases})
+        finally:
+            watch.cancel()
+            if not phases.done():  # we are being cancelled ourselves (a forced stop)
+                phases.cancel()
+                await asyncio.wait({phases})
+        if self._stop_reason is Reason.CANCELED_BY_USER:
+            msg = "canceled by a user"
+            raise JobCanceled(msg)
+        return phases.result()
 
     async def _phases(self) -> Outcome:
         ctx, job = self.ctx, self.job

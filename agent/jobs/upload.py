@@ -18,8 +18,9 @@ import structlog
 
 from agent.concurrently import all_of
 from agent.jobs.context import JobContext
-from agent.jobs.errors import UploadFailed
+from agent.jobs.errors import JobCanceled, UploadFailed
 from agent.jobs.outputs import ProducedOutput
+from agent.jobs.states import JobStatus
 from agent.jobs.workdir import WorkDir, safe_name
 from agent.registry.errors import Conflict, RegistryError
 from agent.registry.models import Job, NewRevision, Resource
@@ -52,6 +53,9 @@ async def _upload_one(ctx: JobContext, job: Job, workdir: WorkDir, out: Produced
     try:
         resource = await _create(ctx, job, path, kind, out.schema.display_name)
     except Conflict as e:
+        if (await ctx.client.get_job(job.id)).status is JobStatus.CANCELED:
+            msg = "canceled by a user (the registry refused its outputs)"
+            raise JobCanceled(msg) from None
         msg = f"the registry refused output {out.name}: {e.detail}"
         raise UploadFailed(msg) from None
     except RegistryError as e:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import aiomqtt
 import structlog
@@ -44,6 +44,8 @@ class PushListener:
         self.wakeup = wakeup
         self._client: aiomqtt.Client | None = None
         self._closing = False
+        # Told of each job.status notice (job id, status): a hint to look at that job now.
+        self.on_job_status: Callable[[str, str | None], None] | None = None
         self._registry_online = False
         self._outage_logged = False
         self._bad_logged_at = -BAD_NOTICE_LOG_EVERY
@@ -141,6 +143,8 @@ class PushListener:
             return
         if notice.event is Event.JOB_STATUS:
             log.debug("push.job_status", job_id=notice.job_id, status=notice.status)
+            if notice.job_id and self.on_job_status is not None:
+                self.on_job_status(notice.job_id, notice.status)
             return
         log.debug("push.job_available", topic=topic, job_id=notice.job_id)
         self.wakeup.set(Wake.PUSH)
