@@ -5,7 +5,8 @@ is unreachable, so a job never waits for its agent's bookkeeping and the registr
 showing the true status even after an outage. When many are pending (a long outage), the
 oldest are dropped: only the recent history and the current status matter. With several
 jobs running at once the status follows the latest phase move, and says Idle only when the
-last running job has ended.
+last running job has ended. An agent that drains or stops says Paused (the registry's "not
+accepting jobs"): there is no offline status, and Paused stays true until it starts again.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class AgentStatusReporter:
         self._flushed = asyncio.Event()
         self._flushed.set()
         self._running = 0
+        self._accepting = True
 
     def job_started(self) -> None:
         """A job began: the agent is not Idle until it (and every other job) has ended."""
@@ -46,8 +48,19 @@ class AgentStatusReporter:
         """A job ended with `status` (ExecutionSuccess/Failed); Idle follows if it was the last."""
         self._running = max(0, self._running - 1)
         self.set(status)
-        if self._running == 0:
+        if self._running == 0 and self._accepting:
             self.set(AgentStatus.IDLE)
+
+    def stop_accepting(self) -> None:
+        """The agent claims nothing more: once its jobs end it says Paused, not Idle."""
+        self._accepting = False
+        if self._running == 0:
+            self.set(AgentStatus.PAUSED)
+
+    def stopped(self) -> None:
+        """The agent is stopping: Paused ("not accepting jobs") is what the registry keeps."""
+        self._accepting = False
+        self.set(AgentStatus.PAUSED)
 
     def set(self, status: AgentStatus) -> None:
         """Queue `status` to be reported (returns at once)."""

@@ -92,6 +92,7 @@ class Daemon:
             reporter = tg.create_task(self.ctx.agent_status.run(), name="agent status")
             listener = tg.create_task(self.push.run(), name="push") if self.push else None
             await tg.create_task(self._dispatch(tg, mode), name="dispatch")
+            self.ctx.agent_status.stopped()
             if self.push is not None and listener is not None:
                 await self.push.close()
                 listener.cancel()
@@ -110,6 +111,7 @@ class Daemon:
                 break
             reason = await self._pause()
             log.debug("dispatch.woken", reason=reason.value, running=len(self._jobs))
+        self.ctx.agent_status.stop_accepting()
         await self._drain()
         log.info("agent.drained")
 
