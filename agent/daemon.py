@@ -90,6 +90,7 @@ class Daemon:
         self._mode = mode
         async with asyncio.TaskGroup() as tg:
             reporter = tg.create_task(self.ctx.agent_status.run(), name="agent status")
+            owed = tg.create_task(self.ctx.owed.run(self.ctx.settings.poll_interval), name="owed")
             listener = tg.create_task(self.push.run(), name="push") if self.push else None
             await tg.create_task(self._dispatch(tg, mode), name="dispatch")
             self.ctx.agent_status.stopped()
@@ -98,6 +99,8 @@ class Daemon:
                 listener.cancel()
             await self.ctx.agent_status.flushed()
             reporter.cancel()
+            await self.ctx.owed.flush()  # a last round; what is left waits for the next start
+            owed.cancel()
         return list(self.outcomes)
 
     async def _dispatch(self, tg: asyncio.TaskGroup, mode: Mode) -> None:

@@ -24,6 +24,8 @@ from agent.jobs.outcome import Outcome
 from agent.modules.catalog import scan
 from agent.push.listener import PushListener
 from agent.registry.client import RegistryClient
+from agent.runs.journal import Journal
+from agent.runs.owed import OwedUpdates
 from agent.stopping import Stop
 from agent.wakeup import Wakeup
 
@@ -54,14 +56,19 @@ async def serve(
         agent_id = await announce(settings, client, catalog, host.name)
         pool_ids = await pools.join(client, agent_id, settings.agent_pools, settings.retry_budget)
         reporter = AgentStatusReporter(client, agent_id, settings.retry_budget)
+        journal = Journal(settings.state_path / "journal.sqlite3")
+        owed = OwedUpdates(client, journal, settings.status_retry_budget)
         ctx = JobContext(
-            settings, client, catalog, host.name, agent_id, LocalBackend(), tool_env, reporter
+            settings, client, catalog, host.name, agent_id, LocalBackend(), tool_env, reporter, owed
         )
         wakeup = Wakeup()
         push = _push_listener(settings, agent_id, pool_ids, wakeup)
         if handle_signals:
             _install_signal_handlers(stop)
-        return await Daemon(ctx, stop, wakeup=wakeup, push=push).run(mode)
+        try:
+            return await Daemon(ctx, stop, wakeup=wakeup, push=push).run(mode)
+        finally:
+            journal.close()
 
 
 def _push_listener(

@@ -10,6 +10,7 @@ from agent.config import Settings
 from agent.execution.base import Backend
 from agent.modules.catalog import Catalog
 from agent.registry.client import RegistryClient
+from agent.runs.owed import OwedUpdates
 
 
 @dataclass(frozen=True)
@@ -24,3 +25,4 @@ class JobContext:
     backend: Backend
     tool_env: Mapping[str, str]  # the environment tools start with (no agent secrets)
     agent_status: AgentStatusReporter
+    owed: OwedUpdates  # final statuses: journaled, sent, re-sent until they land

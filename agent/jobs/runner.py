@@ -31,6 +31,7 @@ from agent.jobs.workdir import WorkDir
 from agent.registry.errors import Conflict, RegistryError
 from agent.registry.models import Job
 from agent.registry.retry import with_retries
+from agent.runs.journal import Owed
 
 log = structlog.get_logger(__name__)
 
@@ -170,21 +171,11 @@ class JobRunner:
         )
 
     async def _report(self, outcome: Outcome) -> None:
-        """Report the terminal status, retrying for the long status budget."""
+        """Report the terminal status: journaled first, retried, delivered later if need be."""
         message = outcome.message
         if len(message) > MAX_MESSAGE:
             message = message[: MAX_MESSAGE - 20] + "\n[... truncated]"
-        try:
-            await with_retries(
-                lambda: self.ctx.client.update_job_status(
-                    self.job.id, outcome.status, self.ctx.agent_id, message
-                ),
-                budget=self.ctx.settings.status_retry_budget,
-                what=f"report {outcome.status.value}",
-            )
-        except RegistryError as e:
-            # The message says it all; a traceback would only repeat the retry loop.
-            log.error("job.report_failed", status=outcome.status.value, error=str(e))  # noqa: TRY400
+        await self.ctx.owed.report(Owed(self.job.id, self.ctx.agent_id, outcome.status, message))
 
     def _tidy(self, outcome: Outcome) -> None:
         keep = self.ctx.settings.keep_work_dirs

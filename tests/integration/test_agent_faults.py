@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,3 +122,35 @@ async def test_registry_that_keeps_failing_uploads_fails_that_job_only(
     assert "could not be uploaded" in (failed.status_history[-1].message or "")
     assert "-> 500: injected fault" in (failed.status_history[-1].message or "")
     assert (await faulty.job(good.id)).status is JobStatus.COMPLETED
+
+
+async def test_a_final_status_the_registry_could_not_take_is_delivered_after_a_restart(
+    faulty: AgentHarness, proxy: FaultProxy
+) -> None:
+    job = await faulty.submit("echo", GOOD)
+    down = Fault("PUT", r"/jobs/[^/]+/status$", "status", times=10_000, status=503)
+
+    def refuse_final_reports(event: str, details: dict[str, Any]) -> None:
+        # From Uploading on, the registry is "down" for job status reports, for longer than
+        # the agent's status retry budget.
+        if event == "job.status" and details["status"] == JobStatus.UPLOADING:
+            proxy.inject(down)
+
+    faulty.registry.registry.listeners.append(refuse_final_reports)
+    with watch_logs() as logs:
+        outcomes = await faulty.run(status_retry_budget=0.5)
+    assert [o.reason for o in outcomes] == [Reason.COMPLETED]  # the agent knows how it ended
+    assert logs.find("job.report_owed", job_id=job.id)
+    assert (await faulty.job(job.id)).status is JobStatus.UPLOADING  # the registry does not
+    assert (faulty.root / "state" / "journal.sqlite3").stat().st_mode & 0o777 == 0o600
+
+    faulty.registry.registry.listeners.remove(refuse_final_reports)
+    proxy.clear()  # the registry is back; the agent starts again with nothing new to run
+    with watch_logs() as logs:
+        assert await faulty.run() == []
+    assert logs.find("job.report_delivered", job_id=job.id)
+    done = await faulty.job(job.id)
+    assert done.status is JobStatus.COMPLETED
+    assert [e.name for e in done.status_history].count(JobStatus.COMPLETED) == 1
+    names = await artifact_names(faulty, job.id)
+    assert names == sorted([*OUTPUTS, f"job-{job.id}.log"])  # uploaded once, before the outage

@@ -1,0 +1,1 @@
+"""What the agent keeps on disk about its runs: the journal of owed registry updates."""

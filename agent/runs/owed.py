@@ -1,0 +1,82 @@
+"""Delivering final statuses: journaled first, sent with retries, and re-sent until they land.
+
+`report` is what a finishing job calls: the status is written to the journal, then sent for
+the status retry budget. An outage longer than that leaves it in the journal; `run` (one of
+the daemon's tasks) sends what is owed at start, left over from an earlier run or a crash,
+and again every poll interval while anything is owed. A registry that refuses the status for
+good (409: the job is already final, or canceled; 404: gone) settles the debt too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+
+import structlog
+
+from agent.registry.client import RegistryClient
+from agent.registry.errors import RegistryError
+from agent.registry.retry import with_retries
+from agent.runs.journal import Journal, Owed
+
+log = structlog.get_logger(__name__)
+
+RETRY_BUDGET = 5.0  # seconds per owed status per round of the delivery loop
+
+
+class OwedUpdates:
+    """Final statuses on their way to the registry."""
+
+    def __init__(self, client: RegistryClient, journal: Journal, budget: float) -> None:
+        self._client = client
+        self._journal = journal
+        self._budget = budget
+        self._owing = asyncio.Event()
+
+    async def report(self, owed: Owed) -> bool:
+        """Journal `owed`, then send it; False when it is left for the delivery loop."""
+        try:
+            self._journal.owe(owed)
+        except (sqlite3.Error, OSError) as e:  # a full disk must not cost the report itself
+            log.error("journal.write_failed", job_id=owed.job_id, error=str(e))  # noqa: TRY400
+        if await self._send(owed, self._budget):
+            return True
+        log.warning("job.report_owed", job_id=owed.job_id, status=owed.status.value)
+        self._owing.set()
+        return False
+
+    async def run(self, interval: float) -> None:
+        """Deliver what is owed, now and every `interval` while anything is; never returns."""
+        while True:
+            await self.flush()
+            self._owing.clear()
+            wait = interval if self._journal.owed() else None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._owing.wait()
+
+    async def flush(self) -> None:
+        """One round: send what is owed, oldest first, until the registry fails to take one."""
+        for owed in self._journal.owed():
+            if not await self._send(owed, RETRY_BUDGET):
+                return  # the registry is still away: next round
+            log.info("job.report_delivered", job_id=owed.job_id, status=owed.status.value)
+
+    async def _send(self, owed: Owed, budget: float) -> bool:
+        """True once the registry has the status, or has refused it for good."""
+        try:
+            await with_retries(
+                lambda: self._client.update_job_status(
+                    owed.job_id, owed.status, owed.agent_id, owed.message
+                ),
+                budget=budget,
+                what=f"report {owed.status.value}",
+            )
+        except RegistryError as e:
+            if e.retryable:
+                return False
+            # Already final (an earlier copy got through, or a user canceled it) or gone.
+            log.warning("job.report_refused", job_id=owed.job_id, error=str(e))
+        self._journal.paid(owed.job_id)
+        return True
