@@ -26,6 +26,7 @@ from agent.push.listener import PushListener
 from agent.registry.client import RegistryClient
 from agent.runs.journal import Journal
 from agent.runs.owed import OwedUpdates
+from agent.runs.recover import recover
 from agent.stopping import Stop
 from agent.wakeup import Wakeup
 
@@ -59,8 +60,18 @@ async def serve(
         journal = Journal(settings.state_path / "journal.sqlite3")
         owed = OwedUpdates(client, journal, settings.status_retry_budget)
         ctx = JobContext(
-            settings, client, catalog, host.name, agent_id, LocalBackend(), tool_env, reporter, owed
+            settings,
+            client,
+            catalog,
+            host.name,
+            agent_id,
+            LocalBackend(),
+            tool_env,
+            reporter,
+            owed,
+            journal,
         )
+        await recover(journal, settings.kill_grace)
         wakeup = Wakeup()
         push = _push_listener(settings, agent_id, pool_ids, wakeup)
         if handle_signals:

@@ -54,6 +54,11 @@ class Running(Protocol):
         """How the backend names it (a pid, a Slurm job id), for logs and records."""
         ...
 
+    @property
+    def pid(self) -> int | None:
+        """The local process that leads the tool, or None when it is not a local process."""
+        ...
+
     async def wait(self) -> ExitInfo:
         """Wait for the end, stopping the tool when its time limit passes."""
         ...

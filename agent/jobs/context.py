@@ -10,6 +10,7 @@ from agent.config import Settings
 from agent.execution.base import Backend
 from agent.modules.catalog import Catalog
 from agent.registry.client import RegistryClient
+from agent.runs.journal import Journal
 from agent.runs.owed import OwedUpdates
 
 
@@ -26,3 +27,4 @@ class JobContext:
     tool_env: Mapping[str, str]  # the environment tools start with (no agent secrets)
     agent_status: AgentStatusReporter
     owed: OwedUpdates  # final statuses: journaled, sent, re-sent until they land
+    journal: Journal  # jobs in progress, so a restarted agent knows what was left

@@ -9,10 +9,12 @@ with a long retry budget, and tidies the work directory: a job is never left wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Coroutine
 from typing import Any
 
+import psutil
 import structlog
 
 from agent.concurrently import both
@@ -56,6 +58,7 @@ class JobRunner:
         started = time.monotonic()
         outcome = _STOPPED
         self.ctx.agent_status.job_started()
+        self.ctx.journal.begin(self.job.id, self.ctx.agent_id)
         with structlog.contextvars.bound_contextvars(job_id=self.job.id):
             try:
                 outcome = await self._watched()
@@ -132,6 +135,10 @@ class JobRunner:
 
     async def _started(self, running: Running) -> None:
         self.running = running
+        if running.pid is not None:
+            with contextlib.suppress(psutil.Error):  # gone already: nothing to find later
+                since = psutil.Process(running.pid).create_time()
+                self.ctx.journal.tool(self.job.id, running.pid, since)
         log.info("job.tool_started", tool=running.ident)
         if self._stop_reason is not None:
             await running.interrupt(self._stop_reason.value)
@@ -153,12 +160,14 @@ class JobRunner:
             msg = f"the registry refused the move to {status.value}: {e.detail}"
             raise JobError(msg) from None
         self.ctx.agent_status.set(AGENT_STATUS_FOR_PHASE[status])
+        self.ctx.journal.phase(self.job.id, status)
 
     async def _finish(self, outcome: Outcome, seconds: float) -> None:
         if self.workdir is not None and outcome.reason in (Reason.TOOL_FAILED, Reason.TIMEOUT):
             await upload_log(self.ctx, self.job, self.workdir)
         if outcome.reason is not Reason.CANCELED_BY_USER:
             await self._report(outcome)
+        self.ctx.journal.end(self.job.id)  # after the final status is owed: never a gap
         self.ctx.agent_status.job_ended(AGENT_STATUS_FOR_PHASE[outcome.status])
         self._tidy(outcome)
         log.info(
