@@ -20,7 +20,7 @@ from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import running
 from agent.registry.client import RegistryClient
 from tests.faultproxy import Fault, FaultProxy
-from tests.integration.agent_harness import AgentHarness
+from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
 from tests.logwatch import watch_logs
 
 GOOD = {"label": "fine"}
@@ -154,3 +154,22 @@ async def test_a_final_status_the_registry_could_not_take_is_delivered_after_a_r
     assert [e.name for e in done.status_history].count(JobStatus.COMPLETED) == 1
     names = await artifact_names(faulty, job.id)
     assert names == sorted([*OUTPUTS, f"job-{job.id}.log"])  # uploaded once, before the outage
+
+
+async def test_a_registry_down_for_longer_than_the_retry_budget_is_waited_out(
+    faulty: AgentHarness, proxy: FaultProxy
+) -> None:
+    # The serving daemon never gives up on its registry: it says so once, keeps polling, and
+    # takes work again when the registry is back, however long that took.
+    with watch_logs() as logs:
+        async with serving(faulty, retry_budget=0.3, poll_interval=0.1):
+            await logs.wait_for("dispatch.idle")  # started: an outage at start is an error
+            outage = logs.mark()
+            proxy.inject(Fault("*", r".*", "status", times=1_000_000, status=503))
+            await logs.wait_for("registry.unavailable", outage)
+            await logs.wait_for("dispatch.woken", outage, count=10)  # well past the budget
+            proxy.clear()
+            await logs.wait_for("registry.available", outage)
+            job = await faulty.submit("echo", GOOD)
+            await wait_for_status(faulty, job.id, JobStatus.COMPLETED)
+    assert len(logs.find("registry.unavailable", outage)) == 1
