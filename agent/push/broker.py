@@ -20,6 +20,7 @@ import aiomqtt
 SCHEMES = {"mqtt": 1883, "mqtts": 8883}
 KEEPALIVE = 30  # seconds; the broker publishes a last will after 1.5x this without traffic
 CONNECT_TIMEOUT = 10.0
+RETRY_CAP = 30.0  # seconds: the longest wait between reconnect attempts
 
 
 class BrokerURLError(ValueError):
@@ -115,7 +116,7 @@ class Broker:
 class Backoff:
     """Delays for reconnecting: a random half-to-all of a doubling ceiling, capped."""
 
-    def __init__(self, first: float = 0.5, cap: float = 30.0) -> None:
+    def __init__(self, first: float = 0.5, cap: float = RETRY_CAP) -> None:
         self.first = first
         self.cap = cap
         self.attempts = 0

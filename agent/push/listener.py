@@ -19,7 +19,7 @@ import aiomqtt
 import structlog
 
 from agent.push import protocol
-from agent.push.broker import Backoff, Broker, raise_if_cancelled
+from agent.push.broker import RETRY_CAP, Backoff, Broker, raise_if_cancelled
 from agent.push.protocol import BadNotice, Event, State
 from agent.wakeup import Wake, Wakeup
 
@@ -117,7 +117,7 @@ class PushListener:
 
     def _lost(self, error: aiomqtt.MqttError, backoff: Backoff) -> None:
         refused = _is_auth_failure(error)
-        backoff.cap = AUTH_RETRY_CAP if refused else Backoff().cap
+        backoff.cap = AUTH_RETRY_CAP if refused else RETRY_CAP
         if self._client is not None:
             self.wakeup.set(Wake.PUSH_LOST)  # re-plan: polls are frequent again
         if self._outage_logged:
