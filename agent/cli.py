@@ -249,7 +249,8 @@ def run_command(once: bool, until_idle: bool, config_file: Path | None, **flags:
         sys.exit(EXIT_CODES[Reason.AGENT_ERROR])
     if mode is Mode.ONCE:
         sys.exit(exit_code(outcomes[0] if outcomes else None))
-    sys.exit(0 if all(o.ok for o in outcomes) else 1)
+    # A served agent that was stopped exits 0 (systemd must not read a stop as a failure).
+    sys.exit(0 if mode is Mode.SERVE or all(o.ok for o in outcomes) else 1)
 
 
 @main.command("check")

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     state_path: Path = DEFAULT_STATE_PATH
     host_os: str | None = Field(default=None, min_length=1)
     kill_grace: float = Field(default=10.0, ge=0, le=600)
+    drain_timeout: float | None = Field(default=None, gt=0)  # None: a drain waits for the jobs
     cancel_check_interval: float = Field(default=10.0, gt=0)  # push makes it immediate
     keep_work_dirs: KeepWorkDirs = KeepWorkDirs.FAILED
     publish_modules: bool = True

@@ -7,6 +7,7 @@ claim is logged with the reason it looked). With push healthy, idle polls back o
 `push_poll_interval` to `push_poll_max_interval`; without it they come every `poll_interval`.
 `run --once` and `run --until-idle` are the same loop with an exit condition. A registry
 that cannot be reached is logged once per outage and retried; a failing job never stops it.
+Jobs an earlier run left unfinished (`resume`) take their slots before anything is claimed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from agent.jobs.runner import JobRunner
 from agent.jobs.states import JobStatus
 from agent.push.listener import PushListener
 from agent.registry.errors import RegistryError
+from agent.runs.recover import Resume
 from agent.stopping import Stop
 from agent.wakeup import Wake, Wakeup
 
@@ -81,8 +83,12 @@ class Daemon:
         self._down_since = 0.0
         self._mode = Mode.SERVE
 
-    async def run(self, mode: Mode = Mode.SERVE) -> list[Outcome]:
+    async def run(
+        self, mode: Mode = Mode.SERVE, resume: list[Resume] | None = None
+    ) -> list[Outcome]:
         """Serve jobs in `mode`; returns the outcomes of the jobs it ran (the last 10,000).
+
+        `resume` are jobs an earlier run of the agent left unfinished: they go on first.
 
         In the one-shot modes a registry that stays unreachable for the retry budget is an
         error (RegistryUnavailable); the serving daemon waits for it however long it takes.
@@ -92,6 +98,8 @@ class Daemon:
             reporter = tg.create_task(self.ctx.agent_status.run(), name="agent status")
             owed = tg.create_task(self.ctx.owed.run(self.ctx.settings.poll_interval), name="owed")
             listener = tg.create_task(self.push.run(), name="push") if self.push else None
+            for r in resume or []:
+                self._start(tg, JobRunner(self.ctx, r.job, r.active))
             await tg.create_task(self._dispatch(tg, mode), name="dispatch")
             self.ctx.agent_status.stopped()
             if self.push is not None and listener is not None:
@@ -164,13 +172,15 @@ class Daemon:
         self._mode = Mode.SERVE
         if job is None:
             return False
-        runner = JobRunner(self.ctx, job)
-        task = tg.create_task(runner.run(), name=f"job {job.id}")
+        self._start(tg, JobRunner(self.ctx, job))
+        self._quiet_polls = 0
+        return True
+
+    def _start(self, tg: asyncio.TaskGroup, runner: JobRunner) -> None:
+        task = tg.create_task(runner.run(), name=f"job {runner.job.id}")
         self._jobs[task] = runner
         task.add_done_callback(self._job_done)
         self._claimed_any = True
-        self._quiet_polls = 0
-        return True
 
     def _registry_failed(self, error: RegistryError) -> None:
         if not error.retryable:
@@ -194,9 +204,10 @@ class Daemon:
                 runner.watch.hint()
 
     def _job_done(self, task: asyncio.Task[Outcome]) -> None:
-        self._jobs.pop(task, None)
+        runner = self._jobs.pop(task, None)
         if task.cancelled():
-            self.outcomes.append(_STOPPED)
+            if runner is None or not runner.detached:  # a detached job has no outcome yet
+                self.outcomes.append(_STOPPED)
         elif task.exception() is None:  # an exception is a bug: the TaskGroup ends the daemon
             self.outcomes.append(task.result())
         self.wakeup.set(Wake.JOB_FINISHED)
@@ -231,16 +242,33 @@ class Daemon:
         return settings.poll_interval
 
     async def _drain(self) -> None:
-        """Let running jobs finish; a forced stop interrupts their tools (or phases) first."""
+        """Let running jobs finish; a forced stop interrupts their tools (or phases) first.
+
+        A detach leaves them: each runner lets go of its job (the tool runs on) and ends.
+        """
         forced = asyncio.create_task(self.stop.forced.wait(), name="forced")
+        detaching = asyncio.create_task(self.stop.detaching.wait(), name="detaching")
+        deadline = self.ctx.settings.drain_timeout
         try:
-            while self._jobs and not forced.done():
-                await asyncio.wait({*self._jobs, forced}, return_when=asyncio.FIRST_COMPLETED)
+            async with asyncio.timeout(deadline):
+                while self._jobs and not (forced.done() or detaching.done()):
+                    await asyncio.wait(
+                        {*self._jobs, forced, detaching}, return_when=asyncio.FIRST_COMPLETED
+                    )
+        except TimeoutError:
+            log.warning("agent.drain_timeout", seconds=deadline, running=len(self._jobs))
         finally:
             forced.cancel()
+            detaching.cancel()
         if not self._jobs:
             return
         running = dict(self._jobs)
+        if self.stop.detaching.is_set():
+            for task, runner in running.items():
+                runner.detach()
+                task.cancel()
+            await asyncio.wait(running)
+            return
         stopped = await asyncio.gather(*(r.stop(Reason.AGENT_STOPPING) for r in running.values()))
         for task, tool_stopped in zip(running, stopped, strict=True):
             if not tool_stopped:

@@ -26,7 +26,7 @@ from agent.push.listener import PushListener
 from agent.registry.client import RegistryClient
 from agent.runs.journal import Journal
 from agent.runs.owed import OwedUpdates
-from agent.runs.recover import recover
+from agent.runs.recover import unfinished
 from agent.stopping import Stop
 from agent.wakeup import Wakeup
 
@@ -71,13 +71,13 @@ async def serve(
             owed,
             journal,
         )
-        await recover(journal, settings.kill_grace)
+        resume = await unfinished(ctx)
         wakeup = Wakeup()
         push = _push_listener(settings, agent_id, pool_ids, wakeup)
         if handle_signals:
             _install_signal_handlers(stop)
         try:
-            return await Daemon(ctx, stop, wakeup=wakeup, push=push).run(mode)
+            return await Daemon(ctx, stop, wakeup=wakeup, push=push).run(mode, resume)
         finally:
             journal.close()
 
@@ -97,3 +97,5 @@ def _install_signal_handlers(stop: Stop) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.request, sig.name)
+    # For upgrades: exit at once and leave running tools to the next start (docs/agent.md).
+    loop.add_signal_handler(signal.SIGUSR2, stop.detach, signal.SIGUSR2.name)

@@ -3,6 +3,9 @@
 The first request drains: claim nothing new, let the running job finish. The second forces:
 running jobs are cancelled (they report `agent_stopping`) and the daemon exits. `request` is
 a plain method, so tests and the CLI's signal handlers call the same thing.
+
+`detach` is the third way, for upgrades: claim nothing new, stop working the running jobs at
+once without ending them, and exit; their tools run on and the next start re-attaches.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ class Stop:
     def __init__(self) -> None:
         self.draining = asyncio.Event()
         self.forced = asyncio.Event()
+        self.detaching = asyncio.Event()
 
     def request(self, why: str = "requested") -> None:
         """First call: drain. Any later call: force."""
@@ -29,6 +33,13 @@ class Stop:
         elif not self.forced.is_set():
             log.warning("agent.forcing_stop", why=why)
             self.forced.set()
+
+    def detach(self, why: str = "requested") -> None:
+        """Exit now, leaving running tools to the next start of the agent."""
+        if not self.detaching.is_set():
+            log.info("agent.detaching", why=why)
+            self.detaching.set()
+            self.draining.set()
 
     @property
     def stopping(self) -> bool:

@@ -2,7 +2,8 @@
 
 A backend turns a `LaunchSpec` into a `Running` handle. `wait` enforces the time limit
 itself; `interrupt` asks the whole tool to stop (SIGTERM or the scheduler's equivalent), waits
-out the grace period, then kills it; it is idempotent and remembers the first reason.
+out the grace period, then kills it; it is idempotent and remembers the first reason. Tools
+outlive the agent: `adopt` re-attaches to one after a restart, `detach` leaves one running.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class LaunchSpec:
     log_path: Path  # stdout and stderr, appended
     timeout: float  # seconds of wall time before the tool is stopped
     grace: float  # seconds between the polite stop and the kill
+    status_dir: Path  # where the tool's supervisor records its pid and exit status
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,18 @@ class Running(Protocol):
         """Stop the tool: polite signal, grace period, then kill (idempotent)."""
         ...
 
+    def detach(self) -> None:
+        """Leave the tool running when the wait is cancelled (a later agent re-attaches)."""
+        ...
+
 
 class Backend(Protocol):
     """Starts tools."""
 
     async def start(self, spec: LaunchSpec) -> Running:
         """Start the tool; LaunchError when it cannot start."""
+        ...
+
+    def adopt(self, pid: int, spec: LaunchSpec) -> Running:
+        """Re-attach to a tool an earlier run of the agent started (`pid` leads it)."""
         ...

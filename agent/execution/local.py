@@ -1,10 +1,13 @@
-"""Tools as local subprocesses, each in its own session and process group.
+"""Tools as local processes, each under a supervisor in its own session and process group.
 
 Stopping a tool stops its whole tree: SIGTERM to the process group and to every descendant
-found (a child that moved to its own group is still found through the parent chain while the
-tool lives), then after the grace period SIGKILL to all of them. When the tool exits on its own,
+found, then after the grace period SIGKILL to all of them. When the tool exits on its own,
 whatever it left running in its group is killed too, so no job leaves processes behind.
 Output goes straight to the job's log file, never through the agent's memory.
+
+Because the supervisor records the exit status (supervisor.py), a tool outlives the agent
+that started it: `adopt` re-attaches a restarted agent to it, and `detach` lets an agent that
+is stopping for an upgrade leave it running.
 """
 
 from __future__ import annotations
@@ -12,19 +15,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import time
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
 
 import psutil
 import structlog
 
 from agent.execution.base import ExitInfo, LaunchError, LaunchSpec
+from agent.execution.supervisor import command, read_status
+from agent.execution.tree import ProcessTree
 
 log = structlog.get_logger(__name__)
 
 # Environment variables a tool never inherits from the agent (they hold its credentials).
 _PRIVATE_PREFIXES = ("ISTARI_", "NOTIFY_SOCKET")
+POLL_EXIT = 0.5  # seconds between looks at an adopted tool where pidfds are unavailable
 
 
 def tool_environment(base: Mapping[str, str]) -> dict[str, str]:
@@ -33,14 +42,16 @@ def tool_environment(base: Mapping[str, str]) -> dict[str, str]:
 
 
 class LocalBackend:
-    """Runs tools as child processes of the agent."""
+    """Runs tools as supervised processes of their own."""
 
     async def start(self, spec: LaunchSpec) -> LocalProcess:
+        _check_executable(spec)
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        spec.status_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             with spec.log_path.open("ab") as out:
                 proc = await asyncio.create_subprocess_exec(
-                    *spec.argv,
+                    *command(spec.status_dir, spec.argv),
                     cwd=spec.cwd,
                     env=dict(spec.env),
                     stdin=asyncio.subprocess.DEVNULL,
@@ -51,47 +62,162 @@ class LocalBackend:
         except OSError as e:
             msg = f"cannot start {spec.argv[0]}: {e.strerror or e}"
             raise LaunchError(msg) from None
-        return LocalProcess(proc, spec)
+        return LocalProcess(_Child(proc), spec)
+
+    def adopt(self, pid: int, spec: LaunchSpec) -> LocalProcess:
+        """Re-attach to a supervisor an earlier run of the agent started (not our child)."""
+        return LocalProcess(_Adopted(pid), spec)
 
 
-class LocalProcess:
-    """A running tool process and its descendants."""
+def _check_executable(spec: LaunchSpec) -> None:
+    """Fail the way exec would, before the supervisor hides it in an exit status of 127."""
+    program = spec.argv[0]
+    if os.sep in program:
+        path = Path(program) if Path(program).is_absolute() else spec.cwd / program
+        found = path.is_file() and os.access(path, os.X_OK)
+        why = "No such file or directory" if not path.exists() else "Permission denied"
+    else:
+        found = shutil.which(program, path=spec.env.get("PATH", os.defpath)) is not None
+        why = "not found on the tool's PATH"
+    if not found:
+        msg = f"cannot start {program}: {why}"
+        raise LaunchError(msg)
 
-    def __init__(self, proc: asyncio.subprocess.Process, spec: LaunchSpec) -> None:
-        self._proc = proc
-        self._spec = spec
-        self._started = time.monotonic()
-        self._seen: dict[int, psutil.Process] = {}
-        self._interrupted: str | None = None
-        self._stopping: asyncio.Task[None] | None = None
-        self._timed_out = False
+
+class _Leader(Protocol):
+    """The supervisor process, as far as waiting for it goes."""
+
+    async def wait(self) -> None: ...
 
     @property
-    def ident(self) -> str:
-        return f"pid {self._proc.pid}"
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    @property
+    def ended(self) -> bool: ...
+
+
+class _Child:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+
+    async def wait(self) -> None:
+        await self._proc.wait()
 
     @property
     def pid(self) -> int:
         return self._proc.pid
 
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.returncode
+
+    @property
+    def ended(self) -> bool:
+        return self._proc.returncode is not None
+
+
+class _Adopted:
+    """A process that is not our child: its end is seen through a pidfd (or by polling)."""
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    async def wait(self) -> None:
+        try:
+            fd = os.pidfd_open(self._pid)
+        except ProcessLookupError:
+            return
+        except OSError:  # no pidfds here (old kernel, or a sandbox): look now and then
+            while not self.ended:  # noqa: ASYNC110 (nothing to wait on but the process table)
+                await asyncio.sleep(POLL_EXIT)
+            return
+        loop = asyncio.get_running_loop()
+        gone: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            if not gone.done():
+                gone.set_result(None)
+
+        loop.add_reader(fd, readable)
+        try:
+            await gone
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+
+    @property
+    def returncode(self) -> int | None:
+        return None  # only its parent learns that; the supervisor's record says it
+
+    @property
+    def ended(self) -> bool:
+        try:
+            return psutil.Process(self._pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return True
+
+
+class LocalProcess:
+    """A running tool: its supervisor, the tool and their descendants."""
+
+    def __init__(self, leader: _Leader, spec: LaunchSpec) -> None:
+        self._leader = leader
+        self._spec = spec
+        self._tree = ProcessTree(leader.pid)
+        self._started = time.monotonic()
+        self._interrupted: str | None = None
+        self._stopping: asyncio.Task[None] | None = None
+        self._timed_out = False
+        self._detached = False
+
+    @property
+    def ident(self) -> str:
+        return f"pid {self.pid}"
+
+    @property
+    def pid(self) -> int:
+        return self._leader.pid
+
     async def wait(self) -> ExitInfo:
         try:
             async with asyncio.timeout(self._spec.timeout):
-                await self._proc.wait()
+                await self._leader.wait()
         except TimeoutError:
             self._timed_out = True
             await self.interrupt("timeout")
         except asyncio.CancelledError:
-            # Nobody is left to wait out a grace period: kill the tree now, then propagate.
-            self._signal_tree(signal.SIGKILL)
+            if not self._detached:
+                # Nobody is left to wait out a grace period: kill the tree now, then propagate.
+                self._tree.signal(signal.SIGKILL)
             raise
         if self._stopping is not None:
             await self._stopping
-        self._kill_group_leftovers()
-        code = self._proc.returncode
+        if self._tree.kill_group():
+            log.info("tool.leftovers_killed", pid=self.pid)
+        return self._exit_info()
+
+    def detach(self) -> None:
+        """Leave the tool running when our wait is cancelled (the next start adopts it)."""
+        self._detached = True
+
+    def _exit_info(self) -> ExitInfo:
+        status = read_status(self._spec.status_dir)
+        if status is not None:
+            code, sig = status.exit_code, status.signal
+        else:  # the supervisor was killed before it could record anything
+            rc = self._leader.returncode
+            code = rc if rc is not None and rc >= 0 else None
+            sig = -rc if rc is not None and rc < 0 else None
         return ExitInfo(
-            exit_code=code if code is not None and code >= 0 else None,
-            signal=-code if code is not None and code < 0 else None,
+            exit_code=code,
+            signal=sig,
             timed_out=self._timed_out,
             interrupted=self._interrupted,
             wall_time=time.monotonic() - self._started,
@@ -105,33 +231,11 @@ class LocalProcess:
         await asyncio.shield(self._stopping)
 
     async def _stop(self) -> None:
-        if self._proc.returncode is not None:
+        if self._leader.ended:
             return
-        self._signal_tree(signal.SIGTERM)
+        self._tree.signal(signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._spec.grace):
-                await self._proc.wait()
-        self._signal_tree(signal.SIGKILL)
-        await self._proc.wait()
-
-    def _snapshot(self) -> None:
-        """Remember every live descendant (they are lost once the leader is gone)."""
-        try:
-            leader = psutil.Process(self._proc.pid)
-            for p in [leader, *leader.children(recursive=True)]:
-                self._seen.setdefault(p.pid, p)
-        except psutil.Error:
-            pass
-
-    def _signal_tree(self, sig: signal.Signals) -> None:
-        self._snapshot()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, sig)
-        for p in self._seen.values():
-            with contextlib.suppress(psutil.Error):
-                p.send_signal(sig)  # psutil checks the pid was not reused
-
-    def _kill_group_leftovers(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
-            log.info("tool.leftovers_killed", pid=self._proc.pid)
+                await self._leader.wait()
+        self._tree.signal(signal.SIGKILL)
+        await self._leader.wait()

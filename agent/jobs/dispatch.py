@@ -8,6 +8,9 @@ re-read (the cheap common case in a busy pool). A lost
 claim is never retried: the agent moves on, and after its first loss in a look it tries the
 rest of the page in random order, so agents of a pool woken together spread over the queue
 instead of all chasing its head.
+
+Each claim is journaled before it is sent (and forgotten when it is lost), so an agent killed
+before it heard the answer finds the job at its next start instead of leaving it Claimed.
 """
 
 from __future__ import annotations
@@ -89,4 +92,13 @@ async def claim(ctx: JobContext, job: Job, woken_by: str = "poll") -> Job | None
         log.debug("job.claim_lost", job_id=job.id, status=current.status.value)
         return None
 
-    return await with_retries(attempt, budget=ctx.settings.retry_budget, what="claim")
+    ctx.journal.claiming(job.id, ctx.agent_id)
+    won: Job | None = None
+    try:
+        won = await with_retries(attempt, budget=ctx.settings.retry_budget, what="claim")
+    finally:
+        if won is None:
+            ctx.journal.end(job.id)
+        else:
+            ctx.journal.phase(job.id, JobStatus.CLAIMED)
+    return won

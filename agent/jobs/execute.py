@@ -2,17 +2,21 @@
 
 `ValidatedJob → ExecutionResult`. A tool that exits 0 succeeded as far as this phase can tell
 (its outputs are judged next); any other end is a `ToolFailed` or `ToolTimedOut` whose message
-gives the exit code or signal and the last lines the tool printed.
+gives the exit code or signal and the last lines the tool printed. After a restart the phase
+re-attaches (`Reattach`) to the tool an earlier run of the agent started, or reads how it
+ended while the agent was away, instead of starting it again.
 """
 
 from __future__ import annotations
 
 import signal as signals
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from agent.execution.base import ExitInfo, LaunchError, LaunchSpec, Running
+from agent.execution.supervisor import read_status
 from agent.jobs.context import JobContext
 from agent.jobs.errors import AgentStopping, JobCanceled, ToolFailed, ToolTimedOut
 from agent.jobs.outcome import Reason
@@ -30,25 +34,62 @@ class ExecutionResult:
     exit: ExitInfo
 
 
+@dataclass(frozen=True)
+class Reattach:
+    """The tool an earlier run of the agent started for this job."""
+
+    pid: int | None  # its supervisor, still running; None when it ended while we were away
+    since: float  # when it started (epoch seconds): the time limit counts from here
+
+
 async def execute(
-    ctx: JobContext, v: ValidatedJob, started: Callable[[Running], Awaitable[None]] | None = None
+    ctx: JobContext,
+    v: ValidatedJob,
+    started: Callable[[Running], Awaitable[None]] | None = None,
+    reattach: Reattach | None = None,
 ) -> ExecutionResult:
     """Run the tool to its end; `started` gets the handle (to interrupt it) once it runs."""
+    timeout = ctx.settings.process_timeout
+    if reattach is not None:
+        timeout = max(0.0, timeout - (time.time() - reattach.since))
     spec = LaunchSpec(
         argv=v.argv,
         cwd=v.workdir.temp_dir,
         env=ctx.tool_env,
         log_path=v.workdir.log_file,
-        timeout=ctx.settings.process_timeout,
+        timeout=timeout,
         grace=ctx.settings.kill_grace,
+        status_dir=v.workdir.supervisor,
     )
-    try:
-        running = await ctx.backend.start(spec)
-    except LaunchError as e:
-        raise ToolFailed(str(e)) from None
-    if started is not None:
-        await started(running)
-    info = await running.wait()
+    if reattach is not None and reattach.pid is None:
+        info = _ended_while_away(spec)
+    else:
+        try:
+            if reattach is not None and reattach.pid is not None:
+                running = ctx.backend.adopt(reattach.pid, spec)
+            else:
+                running = await ctx.backend.start(spec)
+        except LaunchError as e:
+            raise ToolFailed(str(e)) from None
+        if started is not None:
+            await started(running)
+        info = await running.wait()
+    return judge(ctx, v, info)
+
+
+def _ended_while_away(spec: LaunchSpec) -> ExitInfo:
+    status = read_status(spec.status_dir)
+    return ExitInfo(
+        exit_code=status.exit_code if status else None,
+        signal=status.signal if status else None,
+        timed_out=False,
+        interrupted=None,
+        wall_time=0.0,
+    )
+
+
+def judge(ctx: JobContext, v: ValidatedJob, info: ExitInfo) -> ExecutionResult:
+    """The tool's end as this phase's result, or the JobError that says what went wrong."""
     if info.timed_out:
         msg = (
             f"the tool ran past the process timeout ({ctx.settings.process_timeout:g} s) and "
@@ -77,6 +118,8 @@ def describe_exit(info: ExitInfo) -> str:
         return f"was killed by {name}"
     if info.interrupted is not None:
         return f"was stopped ({info.interrupted})"
+    if info.exit_code is None:
+        return "ended while the agent was away without recording an exit status (it was killed)"
     return f"exited with code {info.exit_code}"
 
 

@@ -4,6 +4,11 @@ The phases hand values forward (`Job → ValidatedJob → ExecutionResult → ou
 each move to the registry; any failure becomes the outcome. In `finally`, under
 `asyncio.shield`, the runner uploads the log of a failed tool, reports the terminal status
 with a long retry budget, and tidies the work directory: a job is never left without an end.
+
+A registry that is unreachable for longer than the retry budget does not end the job: phase
+moves are told later (phases.py), and validation and upload wait for it. A runner given a
+`Resume` goes on from where an earlier run of the agent stopped (recover.py); a runner told
+to `detach` stops working the job but leaves its tool running for the next start.
 """
 
 from __future__ import annotations
@@ -11,46 +16,53 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import psutil
 import structlog
 
 from agent.concurrently import both
 from agent.config import KeepWorkDirs
+from agent.execution import supervisor
 from agent.execution.base import Running
 from agent.jobs.context import JobContext
 from agent.jobs.errors import JobCanceled, JobError
-from agent.jobs.execute import execute
+from agent.jobs.execute import Reattach, execute
 from agent.jobs.outcome import Outcome, Reason
 from agent.jobs.outputs import read_outputs
+from agent.jobs.phases import PhaseReports
 from agent.jobs.states import AGENT_STATUS_FOR_PHASE, JobStatus
 from agent.jobs.upload import upload_log, upload_outputs
-from agent.jobs.validate import validate
+from agent.jobs.validate import ValidatedJob, resolve, validate
 from agent.jobs.watch import CancelWatch
 from agent.jobs.workdir import WorkDir
-from agent.registry.errors import Conflict, RegistryError
+from agent.registry.errors import RegistryError
 from agent.registry.models import Job
-from agent.registry.retry import with_retries
-from agent.runs.journal import Owed
+from agent.runs.journal import Active, Owed
+
+T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
 
 MAX_MESSAGE = 4000  # characters of a status message (failure messages carry log tails)
 _STOPPED = Outcome(Reason.AGENT_STOPPING, "the agent stopped before the job finished")
+REGISTRY_PAUSE = 1.0  # seconds between attempts of a phase that waits for the registry
 
 
 class JobRunner:
     """Runs one job this agent has claimed."""
 
-    def __init__(self, ctx: JobContext, job: Job) -> None:
+    def __init__(self, ctx: JobContext, job: Job, resume: Active | None = None) -> None:
         self.ctx = ctx
         self.job = job
+        self.resume = resume  # where an earlier run of the agent left the job, if it did
         self.workdir: WorkDir | None = None
         self.running: Running | None = None  # the tool, once started
+        self.phases = PhaseReports(ctx, job.id, job.status if resume else JobStatus.CLAIMED)
         self._stop_reason: Reason | None = None
         self._tool_phase = False  # from just before the tool starts until it ended
+        self._detached = False
         self.watch = CancelWatch(ctx, job.id)
 
     async def run(self) -> Outcome:
@@ -58,7 +70,6 @@ class JobRunner:
         started = time.monotonic()
         outcome = _STOPPED
         self.ctx.agent_status.job_started()
-        self.ctx.journal.begin(self.job.id, self.ctx.agent_id)
         with structlog.contextvars.bound_contextvars(job_id=self.job.id):
             try:
                 outcome = await self._watched()
@@ -72,7 +83,10 @@ class JobRunner:
                 log.exception("job.internal_error")
                 outcome = Outcome(Reason.AGENT_ERROR, f"internal error: {type(e).__name__}: {e}")
             finally:
-                await _uncancellable(self._finish(outcome, time.monotonic() - started))
+                if self._detached:
+                    log.info("job.detached", phase=self.phases.reached.value)
+                else:
+                    await _uncancellable(self._finish(outcome, time.monotonic() - started))
         return outcome
 
     async def _watched(self) -> Outcome:
@@ -98,27 +112,70 @@ class JobRunner:
 
     async def _phases(self) -> Outcome:
         ctx, job = self.ctx, self.job
-        self.workdir = WorkDir.create(ctx.settings.output_path, job.id)
-        # Inputs download while the registry hears of Validating: one round trip less before
-        # the tool starts. The state table guards the order (a Failed that overtakes a late
-        # Validating leaves the job Failed; the Validating is refused).
-        _, validated = await both(
-            self._move(JobStatus.VALIDATING), validate(ctx, job, self.workdir)
-        )
-        self._tool_phase = True  # a stop from here on goes to the tool, once it starts
-        try:
-            await self._move(JobStatus.RUNNING)
-            await execute(ctx, validated, started=self._started)
-        finally:
-            self._tool_phase = False
-        outputs = read_outputs(validated.resolved.variant.function_schema, self.workdir)
-        await self._move(JobStatus.UPLOADING)
+        start, reattach = await self._resume_point()
+        if start is JobStatus.CLAIMED:
+            validated = await self._patiently("validate", self._validate)
+        else:
+            assert self.workdir is not None
+            validated = ValidatedJob(job, resolve(ctx, job), self.workdir, argv=[])
+        if start is not JobStatus.UPLOADING:
+            self._tool_phase = True  # a stop from here on goes to the tool, once it starts
+            try:
+                await self.phases.move(JobStatus.RUNNING)
+                await execute(ctx, validated, started=self._started, reattach=reattach)
+            finally:
+                self._tool_phase = False
+        workdir = validated.workdir
+        outputs = read_outputs(validated.resolved.variant.function_schema, workdir)
+        await self.phases.move(JobStatus.UPLOADING)
         # The log goes up alongside the outputs: it is complete once the tool has exited.
-        uploaded, _ = await both(
-            upload_outputs(ctx, job, self.workdir, outputs), upload_log(ctx, job, self.workdir)
+        uploaded, _ = await self._patiently(
+            "upload",
+            lambda: both(upload_outputs(ctx, job, workdir, outputs), upload_log(ctx, job, workdir)),
         )
         names = ", ".join(f"{u.name} ({u.kind} {u.resource_id})" for u in uploaded) or "none"
         return Outcome(Reason.COMPLETED, f"outputs: {names}", exit_code=0)
+
+    async def _validate(self) -> ValidatedJob:
+        # Inputs download while the registry hears of Validating: one round trip less before
+        # the tool starts. The state table guards the order (a Failed that overtakes a late
+        # Validating leaves the job Failed; the Validating is refused).
+        self.workdir = WorkDir.create(self.ctx.settings.output_path, self.job.id)
+        _, validated = await both(
+            self.phases.move(JobStatus.VALIDATING), validate(self.ctx, self.job, self.workdir)
+        )
+        return validated
+
+    async def _resume_point(self) -> tuple[JobStatus, Reattach | None]:
+        """Where the job goes on: from the start (Claimed), at its tool, or at its upload."""
+        r = self.resume
+        if r is None or r.phase not in (JobStatus.RUNNING, JobStatus.UPLOADING):
+            return JobStatus.CLAIMED, None
+        self.workdir = WorkDir.existing(self.ctx.settings.output_path, self.job.id)
+        if self.workdir is None:
+            msg = "the agent restarted and the job's work directory is gone; submit the job again"
+            raise JobError(msg)
+        if r.phase is JobStatus.UPLOADING:
+            return JobStatus.UPLOADING, None
+        status_dir = self.workdir.supervisor
+        proc = await asyncio.to_thread(supervisor.find, status_dir, r.tool_pid, r.tool_since)
+        if proc is not None:
+            log.info("job.tool_reattached", pid=proc.pid)
+            return JobStatus.RUNNING, Reattach(proc.pid, proc.create_time())
+        if supervisor.was_started(status_dir):
+            return JobStatus.RUNNING, Reattach(None, r.tool_since or time.time())
+        return JobStatus.CLAIMED, None  # the tool never started: begin again
+
+    async def _patiently(self, what: str, work: Callable[[], Awaitable[T]]) -> T:
+        """`work()`, tried again for as long as the registry stays unreachable."""
+        while True:
+            try:
+                return await work()
+            except RegistryError as e:
+                if not e.away:
+                    raise
+                log.warning("job.waiting_for_registry", what=what, error=str(e))
+            await asyncio.sleep(REGISTRY_PAUSE)  # each try already retried for the budget
 
     async def stop(self, reason: Reason) -> bool:
         """Stop the job's tool (polite signal, grace, kill); False when no tool is in play.
@@ -133,8 +190,20 @@ class JobRunner:
             await self.running.interrupt(reason.value)
         return True
 
+    @property
+    def detached(self) -> bool:
+        return self._detached
+
+    def detach(self) -> None:
+        """Stop working the job without ending it: its tool runs on, the journal keeps it."""
+        self._detached = True
+        if self.running is not None:
+            self.running.detach()
+
     async def _started(self, running: Running) -> None:
         self.running = running
+        if self._detached:
+            running.detach()
         if running.pid is not None:
             with contextlib.suppress(psutil.Error):  # gone already: nothing to find later
                 since = psutil.Process(running.pid).create_time()
@@ -143,28 +212,10 @@ class JobRunner:
         if self._stop_reason is not None:
             await running.interrupt(self._stop_reason.value)
 
-    async def _move(self, status: JobStatus) -> None:
-        """Report a phase; a refused move is a cancel when the job now says Canceled."""
-        log.info("job.phase", phase=status.value)
-        try:
-            await with_retries(
-                lambda: self.ctx.client.update_job_status(self.job.id, status, self.ctx.agent_id),
-                budget=self.ctx.settings.retry_budget,
-                what=f"report {status.value}",
-            )
-        except Conflict as e:
-            current = await self.ctx.client.get_job(self.job.id)
-            if current.status is JobStatus.CANCELED:
-                msg = "canceled by a user"
-                raise JobCanceled(msg) from None
-            msg = f"the registry refused the move to {status.value}: {e.detail}"
-            raise JobError(msg) from None
-        self.ctx.agent_status.set(AGENT_STATUS_FOR_PHASE[status])
-        self.ctx.journal.phase(self.job.id, status)
-
     async def _finish(self, outcome: Outcome, seconds: float) -> None:
         if self.workdir is not None and outcome.reason in (Reason.TOOL_FAILED, Reason.TIMEOUT):
-            await upload_log(self.ctx, self.job, self.workdir)
+            with contextlib.suppress(RegistryError):  # the registry is away: the report matters
+                await upload_log(self.ctx, self.job, self.workdir)
         if outcome.reason is not Reason.CANCELED_BY_USER:
             await self._report(outcome)
         self.ctx.journal.end(self.job.id)  # after the final status is owed: never a gap
@@ -184,7 +235,8 @@ class JobRunner:
         message = outcome.message
         if len(message) > MAX_MESSAGE:
             message = message[: MAX_MESSAGE - 20] + "\n[... truncated]"
-        await self.ctx.owed.report(Owed(self.job.id, self.ctx.agent_id, outcome.status, message))
+        owed = Owed(self.job.id, self.ctx.agent_id, outcome.status, message, self.phases.reached)
+        await self.ctx.owed.report(owed)
 
     def _tidy(self, outcome: Outcome) -> None:
         keep = self.ctx.settings.keep_work_dirs

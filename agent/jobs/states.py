@@ -84,6 +84,28 @@ AGENT_ONLY: frozenset[JobStatus] = frozenset(
 )
 
 
+# The phases an agent reports between its claim and the final status, in order.
+PHASES: tuple[JobStatus, ...] = (
+    JobStatus.CLAIMED,
+    JobStatus.VALIDATING,
+    JobStatus.RUNNING,
+    JobStatus.UPLOADING,
+)
+
+
+def catch_up(current: JobStatus, target: JobStatus) -> list[JobStatus]:
+    """The moves that bring a job the registry shows at `current` to `target`, in order.
+
+    Phases the registry missed (it was unreachable when they happened) are reported late but
+    in order, so a job's history never skips a phase: Claimed → Uploading is Validating,
+    Running, Uploading. A phase the registry already shows needs no move (a resumed job does
+    not repeat it); a target that is not a later phase is the one move itself.
+    """
+    if current in PHASES and target in PHASES and PHASES.index(target) >= PHASES.index(current):
+        return list(PHASES[PHASES.index(current) + 1 : PHASES.index(target) + 1])
+    return [target]
+
+
 def can_move(current: JobStatus, new: JobStatus) -> bool:
     """Whether a job in `current` may move to `new`."""
     return new in MOVES[current]

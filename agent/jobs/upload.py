@@ -3,8 +3,11 @@
 `ExecutionResult → UploadedOutputs`. Artifacts are created under the job's model with
 `source_job_id`, so the registry links them to the job. A directory output is zipped first and
 uploaded as `<name>.zip`. Every registry call is retried within the job's retry budget; a
-create that may have succeeded before its answer was lost is looked up before it is repeated,
-so a flaky connection never leaves duplicate artifacts.
+registry still unreachable after that raises the RegistryError (the runner waits and tries
+again; the outputs stay on disk). Each output's revision is journaled before its create is
+sent and its resource id after, so a create that may have succeeded before its answer was
+lost, or before the agent was killed, is looked up before it is repeated: neither a flaky
+connection nor a restart leaves duplicate artifacts.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ async def _upload_one(ctx: JobContext, job: Job, workdir: WorkDir, out: Produced
     path = await _packed(out, workdir)
     kind = out.schema.upload_as or "artifact"
     try:
-        resource = await _create(ctx, job, path, kind, out.schema.display_name)
+        resource_id = await _create(ctx, job, path, kind, out.schema.display_name)
     except Conflict as e:
         if (await ctx.client.get_job(job.id)).status is JobStatus.CANCELED:
             msg = "canceled by a user (the registry refused its outputs)"
@@ -59,25 +62,36 @@ async def _upload_one(ctx: JobContext, job: Job, workdir: WorkDir, out: Produced
         msg = f"the registry refused output {out.name}: {e.detail}"
         raise UploadFailed(msg) from None
     except RegistryError as e:
+        if e.away:
+            raise  # the registry is away: the runner waits for it
         msg = f"output {out.name} could not be uploaded: {e}"
         raise UploadFailed(msg) from None
-    log.info("job.output_uploaded", output=out.name, kind=kind, id=resource.id)
-    return Uploaded(out.name, kind, resource.id, path.name)
+    log.info("job.output_uploaded", output=out.name, kind=kind, id=resource_id)
+    return Uploaded(out.name, kind, resource_id, path.name)
 
 
 async def upload_log(ctx: JobContext, job: Job, workdir: WorkDir) -> Uploaded | None:
-    """Upload the tool's log as an artifact (best effort: a failure is logged, not raised)."""
+    """Upload the tool's log as an artifact.
+
+    Best effort: a refusal or a disk error is logged, not raised; only an unreachable
+    registry raises (RegistryError), so that a caller that can wait for it does.
+    """
     if not workdir.log_file.exists() or job.model_id is None:
         return None
     name = f"job-{safe_name(job.id)}.log"
     named = workdir.uploads / name
     try:
         await asyncio.to_thread(shutil.copyfile, workdir.log_file, named)
-        resource = await _create(ctx, job, named, "artifact", "Job log")
-    except (RegistryError, OSError) as e:
+        resource_id = await _create(ctx, job, named, "artifact", "Job log")
+    except RegistryError as e:
+        if e.away:
+            raise
         log.warning("job.log_upload_failed", error=str(e))
         return None
-    return Uploaded("job log", "artifact", resource.id, name)
+    except OSError as e:
+        log.warning("job.log_upload_failed", error=str(e))
+        return None
+    return Uploaded("job log", "artifact", resource_id, name)
 
 
 async def _packed(out: ProducedOutput, workdir: WorkDir) -> Path:
@@ -91,13 +105,22 @@ async def _packed(out: ProducedOutput, workdir: WorkDir) -> Path:
 
 async def _create(
     ctx: JobContext, job: Job, path: Path, kind: str, display_name: str | None
-) -> Resource:
-    revision = await with_retries(
-        lambda: upload_revision(ctx.client, path, display_name=display_name),
-        budget=ctx.settings.retry_budget,
-        what=f"upload {path.name}",
-    )
-    attempts = 0
+) -> str:
+    """Create the resource for `path` once, whatever happened before; its id."""
+    earlier = ctx.journal.upload(job.id, path.name)
+    if earlier is not None and earlier.resource_id is not None:
+        log.info("job.output_already_uploaded", file=path.name, id=earlier.resource_id)
+        return earlier.resource_id
+    if earlier is not None:  # blobs stored, create sent or about to be: same revision again
+        revision = NewRevision.model_validate_json(earlier.revision)
+    else:
+        revision = await with_retries(
+            lambda: upload_revision(ctx.client, path, display_name=display_name),
+            budget=ctx.settings.retry_budget,
+            what=f"upload {path.name}",
+        )
+        ctx.journal.uploading(job.id, path.name, revision.model_dump_json())
+    attempts = 0 if earlier is None else 1
 
     async def create_once() -> Resource:
         nonlocal attempts
@@ -110,13 +133,15 @@ async def _create(
             return await ctx.client.create_model(revision)
         return await ctx.client.create_artifact(job.model_id, revision, source_job_id=job.id)
 
-    return await with_retries(create_once, budget=ctx.settings.retry_budget, what="create")
+    resource = await with_retries(create_once, budget=ctx.settings.retry_budget, what="create")
+    ctx.journal.uploaded(job.id, path.name, resource.id)
+    return resource.id
 
 
 async def _already_created(
     ctx: JobContext, job: Job, revision: NewRevision, kind: str
 ) -> Resource | None:
-    """The artifact an earlier attempt created, if its answer was lost on the way back.
+    """The artifact an earlier attempt created, if its answer was lost (or the agent killed).
 
     Each upload hashes under a fresh salt, so a content sha names this upload alone: a match
     is our own earlier create, never another job's identical file.

@@ -2,8 +2,9 @@
 
 Layout under `<output_path>/<job id>/`: `in/` (the downloaded model), `parameters.json`, `tmp/` (the
 tool's `{temp_dir}` and working directory), `input.json`, `output.json`, `module_config.json`
-(0600: it may hold credentials), `job.log` (the tool's stdout and stderr) and `upload/`
-(directory outputs zipped for upload). The directory is 0700: inputs may be confidential.
+(0600: it may hold credentials), `job.log` (the tool's stdout and stderr), `supervisor/`
+(the pid and exit status the tool's supervisor records) and `upload/` (directory outputs
+zipped for upload). The directory is 0700: inputs may be confidential.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ class WorkDir:
             (root / sub).mkdir(mode=0o700)
         return cls(root.resolve())
 
+    @classmethod
+    def existing(cls, output_path: Path, job_id: str) -> WorkDir | None:
+        """The work directory an earlier run of the agent made for `job_id`, if it is there."""
+        root = output_path / safe_name(job_id)
+        return cls(root.resolve()) if root.is_dir() else None
+
     @property
     def inputs(self) -> Path:
         return self.root / "in"
@@ -57,6 +64,10 @@ class WorkDir:
     @property
     def module_config(self) -> Path:
         return self.root / "module_config.json"
+
+    @property
+    def supervisor(self) -> Path:
+        return self.root / "supervisor"
 
     @property
     def log_file(self) -> Path:

@@ -8,13 +8,21 @@ from agent.errors import AgentError
 class RegistryError(AgentError):
     """The registry could not be used."""
 
-    retryable = False
+    retryable = False  # the same call may succeed later
+    away = False  # the registry as a whole is unreachable (not one call failing): wait for it
 
 
 class RegistryUnavailable(RegistryError):
-    """The registry could not be reached or answered with a server error; try again later."""
+    """The registry could not be reached, or said it is unavailable (502, 503, 504)."""
 
     retryable = True
+    away = True
+
+
+class ServerError(RegistryUnavailable):
+    """The registry failed this request (a 500): worth retrying, but it is up."""
+
+    away = False
 
 
 class RegistryRejected(RegistryError):
@@ -57,8 +65,10 @@ def rejected(
     method: str, path: str, status: int, detail: str, *, resent: bool = True
 ) -> RegistryError:
     """The error for a refused request, by status code."""
-    if status >= 500:
+    if status in (502, 503, 504):
         return RegistryUnavailable(f"{method} {path} -> {status}: {detail}")
+    if status >= 500:
+        return ServerError(f"{method} {path} -> {status}: {detail}")
     kind: type[RegistryRejected] = {
         401: Unauthorized,
         403: Unauthorized,

@@ -1,7 +1,10 @@
 """The journal: jobs in progress and the registry updates the agent owes, kept durably.
 
-Each job this agent holds is recorded from its claim to its end, with its phase and its
-tool's process identity, so a restarted agent knows what an earlier run left unfinished.
+Each job this agent holds is recorded from just before its claim is sent to its end, with its
+phase and its tool's process identity, so a restarted agent knows what an earlier run left
+unfinished and can pick it up again. Each output's revision is recorded before the registry
+is asked to create it, and its resource id once created, so an upload resumed after a restart
+never registers an artifact twice.
 
 A job's final status is written here (and fsync'd) before the registry is told, and removed
 once it has been told. What the registry could not take (an outage longer than the retry
@@ -38,9 +41,21 @@ CREATE TABLE IF NOT EXISTS owed (
     agent_id TEXT NOT NULL,
     status   TEXT NOT NULL,
     message  TEXT NOT NULL,
-    created  REAL NOT NULL
+    created  REAL NOT NULL,
+    reached  TEXT NOT NULL
 )
 """
+
+_UPLOADS = """
+CREATE TABLE IF NOT EXISTS uploads (
+    job_id      TEXT NOT NULL,
+    file_name   TEXT NOT NULL,
+    revision    TEXT NOT NULL,
+    resource_id TEXT,
+    PRIMARY KEY (job_id, file_name)
+)
+"""
+VERSION = 2  # PRAGMA user_version: journals of an older layout are started afresh
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,15 @@ class Owed:
     agent_id: str
     status: JobStatus
     message: str
+    reached: JobStatus = JobStatus.CLAIMED  # the last phase the job reached here
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An output on its way to becoming a registry resource."""
+
+    revision: str  # the NewRevision, as JSON, whose blobs are uploaded
+    resource_id: str | None  # set once the registry created it
 
 
 @dataclass(frozen=True)
@@ -65,7 +89,7 @@ class Active:
 
 
 class Journal:
-    """The owed updates of one agent's state path."""
+    """The jobs in progress, their uploads and the owed updates of one agent's state path."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,16 +98,25 @@ class Journal:
         self._conn = sqlite3.connect(path, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")  # durable before the registry is told
-        self._conn.execute(_SCHEMA)
-        self._conn.execute(_ACTIVE)
+        (version,) = self._conn.execute("PRAGMA user_version").fetchone()
+        if version != VERSION:
+            for table in ("owed", "active", "uploads"):
+                self._conn.execute(f"DROP TABLE IF EXISTS {table}")
+            self._conn.execute(f"PRAGMA user_version = {VERSION}")
+        for schema in (_SCHEMA, _ACTIVE, _UPLOADS):
+            self._conn.execute(schema)
 
     # -- jobs in progress ---------------------------------------------------------------
 
-    def begin(self, job_id: str, agent_id: str) -> None:
-        """This agent holds the claim on `job_id` from now until `end`."""
+    def claiming(self, job_id: str, agent_id: str) -> None:
+        """This agent is about to claim `job_id` (phase Pending until `phase(Claimed)`).
+
+        Written before the claim is sent, so a claim whose answer a crash swallowed is found
+        at the next start; a lost claim race is `end`ed at once.
+        """
         self._note(
             "INSERT OR REPLACE INTO active VALUES (?, ?, ?, NULL, NULL)",
-            (job_id, agent_id, JobStatus.CLAIMED.value),
+            (job_id, agent_id, JobStatus.PENDING.value),
         )
 
     def phase(self, job_id: str, phase: JobStatus) -> None:
@@ -99,6 +132,7 @@ class Journal:
     def end(self, job_id: str) -> None:
         """The job is over for this agent (its final status, if any, is owed or delivered)."""
         self._note("DELETE FROM active WHERE job_id = ?", (job_id,))
+        self._note("DELETE FROM uploads WHERE job_id = ?", (job_id,))
 
     def _note(self, sql: str, args: tuple[object, ...]) -> None:
         """Write what recovery would want; a full disk is logged, never the job's end."""
@@ -109,16 +143,54 @@ class Journal:
 
     def unfinished(self) -> list[Active]:
         """Jobs an earlier run of the agent began and never ended (it was killed, or crashed)."""
-        rows = self._conn.execute("SELECT * FROM active").fetchall()
-        return [Active(j, a, JobStatus(p), pid, since) for j, a, p, pid, since in rows]
+        rows = self._conn.execute("SELECT job_id FROM active ORDER BY rowid").fetchall()
+        return [a for (job_id,) in rows if (a := self.active(job_id)) is not None]
+
+    def active(self, job_id: str) -> Active | None:
+        """What the journal knows of `job_id` while it is in progress."""
+        row = self._conn.execute("SELECT * FROM active WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        j, a, p, pid, since = row
+        return Active(j, a, JobStatus(p), pid, since)
+
+    # -- outputs on their way up --------------------------------------------------------
+
+    def upload(self, job_id: str, file_name: str) -> Upload | None:
+        """What an earlier attempt recorded for this output file, if anything."""
+        row = self._conn.execute(
+            "SELECT revision, resource_id FROM uploads WHERE job_id = ? AND file_name = ?",
+            (job_id, file_name),
+        ).fetchone()
+        return Upload(row[0], row[1]) if row else None
+
+    def uploading(self, job_id: str, file_name: str, revision: str) -> None:
+        """The output's blobs are stored; the registry is about to be asked to create it."""
+        self._conn.execute(
+            "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, NULL)", (job_id, file_name, revision)
+        )
+
+    def uploaded(self, job_id: str, file_name: str, resource_id: str) -> None:
+        """The registry created the output as `resource_id`."""
+        self._conn.execute(
+            "UPDATE uploads SET resource_id = ? WHERE job_id = ? AND file_name = ?",
+            (resource_id, job_id, file_name),
+        )
 
     # -- owed final statuses ------------------------------------------------------------
 
     def owe(self, owed: Owed) -> None:
         """Record a final status to deliver (replacing an older one for the same job)."""
         self._conn.execute(
-            "INSERT OR REPLACE INTO owed VALUES (?, ?, ?, ?, ?)",
-            (owed.job_id, owed.agent_id, owed.status.value, owed.message, time.time()),
+            "INSERT OR REPLACE INTO owed VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                owed.job_id,
+                owed.agent_id,
+                owed.status.value,
+                owed.message,
+                time.time(),
+                owed.reached.value,
+            ),
         )
 
     def paid(self, job_id: str) -> None:
@@ -128,9 +200,14 @@ class Journal:
     def owed(self) -> list[Owed]:
         """Everything still owed, oldest first."""
         rows = self._conn.execute(
-            "SELECT job_id, agent_id, status, message FROM owed ORDER BY created"
+            "SELECT job_id, agent_id, status, message, reached FROM owed ORDER BY created"
         ).fetchall()
-        return [Owed(j, a, JobStatus(s), m) for j, a, s, m in rows]
+        return [Owed(j, a, JobStatus(s), m, JobStatus(r)) for j, a, s, m, r in rows]
+
+    def owes(self, job_id: str) -> bool:
+        """Whether a final status for `job_id` is still owed."""
+        row = self._conn.execute("SELECT 1 FROM owed WHERE job_id = ?", (job_id,)).fetchone()
+        return row is not None
 
     def close(self) -> None:
         self._conn.close()

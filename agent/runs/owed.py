@@ -4,19 +4,23 @@
 the status retry budget. An outage longer than that leaves it in the journal; `run` (one of
 the daemon's tasks) sends what is owed at start, left over from an earlier run or a crash,
 and again every poll interval while anything is owed. A registry that refuses the status for
-good (409: the job is already final, or canceled; 404: gone) settles the debt too.
+good (409: the job is already final, or canceled; 404: gone) settles the debt too. A 409
+because the registry missed phases while it was away is caught up: the missing phases are
+reported in order (`catch_up`), then the final status again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 
 import structlog
 
+from agent.jobs.states import ACTIVE, catch_up
 from agent.registry.client import RegistryClient
-from agent.registry.errors import RegistryError
+from agent.registry.errors import Conflict, RegistryError
 from agent.registry.retry import with_retries
 from agent.runs.journal import Journal, Owed
 
@@ -66,17 +70,42 @@ class OwedUpdates:
     async def _send(self, owed: Owed, budget: float) -> bool:
         """True once the registry has the status, or has refused it for good."""
         try:
-            await with_retries(
-                lambda: self._client.update_job_status(
-                    owed.job_id, owed.status, owed.agent_id, owed.message
-                ),
-                budget=budget,
-                what=f"report {owed.status.value}",
-            )
+            try:
+                await self._deliver(owed, budget)
+            except Conflict:
+                if not await self._caught_up(owed, budget):
+                    raise
+                await self._deliver(owed, budget)
         except RegistryError as e:
             if e.retryable:
                 return False
             # Already final (an earlier copy got through, or a user canceled it) or gone.
             log.warning("job.report_refused", job_id=owed.job_id, error=str(e))
         self._journal.paid(owed.job_id)
+        return True
+
+    async def _deliver(self, owed: Owed, budget: float) -> None:
+        await with_retries(
+            lambda: self._client.update_job_status(
+                owed.job_id, owed.status, owed.agent_id, owed.message
+            ),
+            budget=budget,
+            what=f"report {owed.status.value}",
+        )
+
+    async def _caught_up(self, owed: Owed, budget: float) -> bool:
+        """Report the phases the registry missed before `owed`; False when it missed none."""
+        job = await self._client.get_job(owed.job_id)
+        if job.status not in ACTIVE or job.claimed_by != owed.agent_id:
+            return False  # final already, canceled, or not ours: the refusal stands
+        missed = [s for s in catch_up(job.status, owed.reached) if s != job.status]
+        if not missed:
+            return False
+        for step in missed:
+            await with_retries(
+                functools.partial(self._client.update_job_status, owed.job_id, step, owed.agent_id),
+                budget=budget,
+                what=f"report {step.value}",
+            )
+        log.info("job.phases_caught_up", job_id=owed.job_id, phases=[s.value for s in missed])
         return True

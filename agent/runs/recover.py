@@ -1,66 +1,102 @@
-"""After a crash: jobs an earlier run began and never ended are failed, their tools stopped.
+"""After a restart: what an earlier run of the agent left unfinished, and how each job goes on.
 
-A tool the dead agent started may still run (it has its own session). Until tools can be
-re-attached to, the honest end is to stop it (SIGTERM to its group and descendants, then
-SIGKILL after the grace period) and owe the registry a Failed saying why, so no job stays
-stuck in Running and no tool runs on unwatched. The pid is only trusted when the process's
-creation time matches the journal's, so a reused pid is never signalled.
+For every job the journal still holds, the registry is asked where the job stands:
+
+- its final status is already owed: the delivery loop has it, nothing is left to do here;
+- the claim was sent but its answer never heard (journal phase Pending): the job is ours if
+  the registry says we claimed it, and is forgotten otherwise;
+- a user canceled it meanwhile, it is already final, gone, or held by another agent: its tool,
+  if it still runs, is stopped, and nothing is reported;
+- otherwise it is resumed: the runner goes on from the phase the journal recorded (it waits
+  for a tool that still runs, reads the exit status of one that ended, starts over a job whose
+  tool never started, and finishes an upload without registering an output twice).
+
+A tool's pid is only trusted with its recorded start time or its supervisor's command line,
+so a reused pid is never signalled.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
+from dataclasses import dataclass
 
 import psutil
 import structlog
 
-from agent.jobs.states import JobStatus
-from agent.runs.journal import Active, Journal, Owed
+from agent.execution import supervisor
+from agent.execution.tree import ProcessTree
+from agent.jobs.context import JobContext
+from agent.jobs.states import ACTIVE, JobStatus
+from agent.jobs.workdir import WorkDir
+from agent.registry.errors import NotFound, RegistryError
+from agent.registry.models import Job
+from agent.registry.retry import with_retries
+from agent.runs.journal import Active
 
 log = structlog.get_logger(__name__)
 
 
-async def recover(journal: Journal, grace: float) -> int:
-    """Fail what an earlier run left unfinished; how many jobs that was."""
-    unfinished = journal.unfinished()
-    for active in unfinished:
-        stopped = await asyncio.to_thread(_stop_tool, active, grace)
-        message = (
-            f"the agent stopped unexpectedly while the job was {active.phase.value}"
-            + ("; its tool was still running and has been stopped" if stopped else "")
-            + "; submit the job again"
-        )
-        journal.owe(Owed(active.job_id, active.agent_id, JobStatus.FAILED, message))
-        journal.end(active.job_id)
-        log.warning("job.recovered", job_id=active.job_id, phase=active.phase.value, tool=stopped)
-    return len(unfinished)
+@dataclass(frozen=True)
+class Resume:
+    """A job to go on with, as the registry and the journal know it."""
+
+    job: Job
+    active: Active
 
 
-def _stop_tool(active: Active, grace: float) -> bool:
-    """Stop the job's tool and its descendants if it still runs; True if it did."""
-    if active.tool_pid is None or active.tool_since is None:
-        return False
+async def unfinished(ctx: JobContext) -> list[Resume]:
+    """The jobs an earlier run left to go on with; the others are settled here."""
+    resumes: list[Resume] = []
+    for active in ctx.journal.unfinished():
+        if ctx.journal.owes(active.job_id):
+            ctx.journal.end(active.job_id)  # only the report was left, and it is owed
+            continue
+        job = await _current(ctx, active.job_id)
+        if job is not None and _ours(job, active):
+            log.info("job.resuming", job_id=job.id, phase=active.phase.value)
+            resumes.append(Resume(job, active))
+            continue
+        stopped = await asyncio.to_thread(stop_orphan, ctx, active)
+        ctx.journal.end(active.job_id)
+        if active.phase is not JobStatus.PENDING or stopped:
+            status = job.status.value if job is not None else "gone"
+            log.warning("job.dropped", job_id=active.job_id, status=status, tool_stopped=stopped)
+    return resumes
+
+
+def _ours(job: Job, active: Active) -> bool:
+    return job.status in ACTIVE and job.claimed_by == active.agent_id
+
+
+async def _current(ctx: JobContext, job_id: str) -> Job | None:
     try:
-        leader = psutil.Process(active.tool_pid)
-        if abs(leader.create_time() - active.tool_since) > 0.01:
-            return False  # the pid was reused by another process
-        tree = [leader, *leader.children(recursive=True)]
-    except psutil.Error:
+        return await with_retries(
+            lambda: ctx.client.get_job(job_id),
+            budget=ctx.settings.status_retry_budget,
+            what="read an unfinished job",
+        )
+    except NotFound:
+        return None
+    except RegistryError as e:
+        if e.retryable:
+            raise
+        return None
+
+
+def stop_orphan(ctx: JobContext, active: Active) -> bool:
+    """Stop the job's tool and its descendants if it still runs; True if it did."""
+    workdir = WorkDir.existing(ctx.settings.output_path, active.job_id)
+    if workdir is None:
         return False
-    _signal_all(active.tool_pid, tree, signal.SIGTERM)
-    _, alive = psutil.wait_procs(tree, timeout=grace)
+    proc = supervisor.find(workdir.supervisor, active.tool_pid, active.tool_since)
+    if proc is None:
+        return False
+    tree = ProcessTree(proc.pid)
+    tree.signal(signal.SIGTERM)
+    _, alive = psutil.wait_procs(tree.alive(), timeout=ctx.settings.kill_grace)
     if alive:
-        _signal_all(active.tool_pid, alive, signal.SIGKILL)
-        psutil.wait_procs(alive, timeout=grace)
+        tree.signal(signal.SIGKILL)
+        psutil.wait_procs(tree.alive(), timeout=ctx.settings.kill_grace)
+    tree.kill_group()
     return True
-
-
-def _signal_all(group: int, procs: list[psutil.Process], sig: signal.Signals) -> None:
-    with contextlib.suppress(OSError):
-        os.killpg(group, sig)
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            p.send_signal(sig)  # psutil checks the pid was not reused

@@ -77,6 +77,17 @@ def echo_like(output_file: Path, temp: Path) -> int:
     return 0
 
 
+def gate(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """Note each start in `runs.txt`, wait until a test creates `go`, then exit with `code`."""
+    with (temp / "runs.txt").open("a") as runs:
+        runs.write(f"{os.getpid()}\n")
+    print("waiting at the gate", flush=True)
+    while not (temp / "go").exists():
+        time.sleep(0.02)
+    code = int(inputs["code"]["value"])
+    return echo_like(output_file, temp) if code == 0 else code
+
+
 def no_output(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     return 0
 
@@ -113,6 +124,7 @@ BEHAVIOURS = {
     "crash": crash,
     "sleep": sleep,
     "spam": spam,
+    "gate": gate,
     "no_output": no_output,
     "bad_output": bad_output,
     "missing_output": missing_output,

@@ -34,6 +34,7 @@ FUNCTIONS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     "crash": ({}, _OUT),
     "sleep": ({"seconds": _param("@number"), "ignore_term": _param("@boolean", True)}, _OUT),
     "spam": ({"megabytes": _param("@number")}, _OUT),
+    "gate": ({"code": _param("@number")}, _OUT),
     "no_output": ({}, _OUT),
     "bad_output": ({}, _OUT),
     "missing_output": ({}, _OUT),
