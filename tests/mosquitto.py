@@ -176,6 +176,15 @@ class Mosquitto:
             process.kill()
             await process.wait()
 
+    async def kill(self) -> None:
+        """SIGKILL the broker (no clean disconnects, no wills sent in order) and wait for it."""
+        process, self._process = self._process, None
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
     async def __aenter__(self) -> Mosquitto:
         await self.start()
         return self

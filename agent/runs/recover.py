@@ -73,7 +73,7 @@ async def _current(ctx: JobContext, job_id: str) -> Job | None:
     try:
         return await with_retries(
             lambda: ctx.client.get_job(job_id),
-            budget=ctx.settings.status_retry_budget,
+            budget=ctx.settings.retry_budget,  # still away after that: the start fails
             what="read an unfinished job",
         )
     except NotFound:

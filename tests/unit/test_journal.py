@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from agent.jobs.states import JobStatus
@@ -27,3 +28,43 @@ def test_owed_statuses_survive_a_reopen_in_order_and_leave_when_paid(tmp_path: P
     assert [o.job_id for o in reopened.owed()] == ["job-1"]
     assert path.stat().st_mode & 0o777 == 0o600
     reopened.close()
+
+
+def test_claims_phases_and_uploads_are_kept_until_the_job_ends(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    journal = Journal(path)
+    journal.claiming("job-1", "agent-a")
+    journal.claiming("job-2", "agent-a")
+    journal.phase("job-1", JobStatus.RUNNING)
+    journal.tool("job-1", 4242, 1700000000.5)
+    journal.uploading("job-1", "receipt.txt", '{"name": "receipt.txt"}')
+    journal.uploaded("job-1", "receipt.txt", "artifact-9")
+    journal.uploading("job-1", "job-1.log", '{"name": "job-1.log"}')
+    journal.close()
+
+    reopened = Journal(path)
+    assert [(a.job_id, a.phase, a.tool_pid) for a in reopened.unfinished()] == [
+        ("job-1", JobStatus.RUNNING, 4242),
+        ("job-2", JobStatus.PENDING, None),  # a claim sent but never answered
+    ]
+    done = reopened.upload("job-1", "receipt.txt")
+    assert done is not None and done.resource_id == "artifact-9"
+    pending = reopened.upload("job-1", "job-1.log")
+    assert pending is not None and pending.resource_id is None
+    assert pending.revision == '{"name": "job-1.log"}'
+    reopened.end("job-1")
+    assert reopened.upload("job-1", "receipt.txt") is None
+    assert [a.job_id for a in reopened.unfinished()] == ["job-2"]
+    reopened.close()
+
+
+def test_a_journal_of_an_older_layout_is_started_afresh(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE owed (job_id TEXT PRIMARY KEY, status TEXT)")  # no user_version
+    old.commit()
+    old.close()
+    journal = Journal(path)
+    journal.owe(Owed("job-1", "agent-a", JobStatus.COMPLETED, "ok", JobStatus.UPLOADING))
+    assert journal.owed()[0].reached is JobStatus.UPLOADING
+    journal.close()

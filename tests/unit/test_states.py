@@ -13,6 +13,7 @@ from agent.jobs.states import (
     TERMINAL,
     JobStatus,
     can_move,
+    catch_up,
     predecessors,
 )
 
@@ -66,3 +67,26 @@ def test_predecessors_is_the_inverse_of_the_table() -> None:
 def test_every_active_phase_has_an_agent_status() -> None:
     assert set(AGENT_STATUS_FOR_PHASE) >= ACTIVE
     assert set(AGENT_STATUS_FOR_PHASE) >= TERMINAL
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "moves"),
+    [
+        ("Claimed", "Uploading", ["Validating", "Running", "Uploading"]),
+        ("Validating", "Running", ["Running"]),
+        ("Running", "Running", []),  # already shown: a resumed job repeats nothing
+        ("Uploading", "Running", ["Running"]),  # not a later phase: the one move (refused)
+        ("Running", "Completed", ["Completed"]),
+        ("Canceled", "Uploading", ["Uploading"]),
+    ],
+)
+def test_catch_up_reports_missed_phases_in_order(
+    current: str, target: str, moves: list[str]
+) -> None:
+    steps = catch_up(JobStatus(current), JobStatus(target))
+    assert [s.value for s in steps] == moves
+    previous = JobStatus(current)
+    if current in ("Claimed", "Validating", "Running"):  # each step is a legal move
+        for step in steps:
+            assert can_move(previous, step), (previous, step)
+            previous = step

@@ -1,0 +1,62 @@
+"""The tool supervisor: the status it records read back, and the real shell running a tool."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.execution.supervisor import Status, command, parse_status, read_status, was_started
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("0\n", Status(0, None)),
+        ("3\n", Status(3, None)),
+        ("128\n", Status(128, None)),
+        ("137\n", Status(None, 9)),  # a shell's 128 + N: killed by SIGKILL
+        ("143", Status(None, 15)),
+        ("", None),  # torn: the shell was killed while writing
+        ("nonsense", None),
+        ("-1", None),
+        ("999", None),
+    ],
+)
+def test_parse_status(text: str, status: Status | None) -> None:
+    assert parse_status(text) == status
+
+
+def run_supervised(tmp_path: Path, code: str) -> subprocess.Popen[bytes]:
+    argv = command(tmp_path, [sys.executable, "-c", code])
+    return subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL)
+
+
+def test_the_shell_records_its_pid_first_and_the_tools_exit_code_last(tmp_path: Path) -> None:
+    proc = run_supervised(tmp_path, "import sys; sys.exit(7)")
+    assert proc.wait(timeout=30) == 7
+    assert was_started(tmp_path)
+    assert int((tmp_path / "pid").read_text()) == proc.pid
+    assert read_status(tmp_path) == Status(7, None)
+
+
+def test_a_stop_signal_to_the_group_ends_the_tool_and_the_shell_records_it(tmp_path: Path) -> None:
+    # The tool reports its SIGTERM disposition (the shell's trap must not leave it ignored),
+    # then waits; the test signals the whole group as the agent does.
+    code = (
+        "import signal, sys, time\n"
+        "print(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    argv = command(tmp_path, [sys.executable, "-c", code])
+    proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == b"True"
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM  # the shell lived on to say so
+    proc.stdout.close()
+    assert read_status(tmp_path) == Status(None, signal.SIGTERM)
