@@ -235,7 +235,15 @@ class JobRunner:
         message = outcome.message
         if len(message) > MAX_MESSAGE:
             message = message[: MAX_MESSAGE - 20] + "\n[... truncated]"
-        owed = Owed(self.job.id, self.ctx.agent_id, outcome.status, message, self.phases.reached)
+        phases = self.phases
+        owed = Owed(
+            self.job.id,
+            self.ctx.agent_id,
+            outcome.status,
+            message,
+            phases.reached,
+            phases.acknowledged,
+        )
         await self.ctx.owed.report(owed)
 
     def _tidy(self, outcome: Outcome) -> None:

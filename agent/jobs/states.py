@@ -98,10 +98,11 @@ def catch_up(current: JobStatus, target: JobStatus) -> list[JobStatus]:
 
     Phases the registry missed (it was unreachable when they happened) are reported late but
     in order, so a job's history never skips a phase: Claimed → Uploading is Validating,
-    Running, Uploading. A phase the registry already shows needs no move (a resumed job does
-    not repeat it); a target that is not a later phase is the one move itself.
+    Running, Uploading. A phase the registry already shows, or is past, needs no move (a job
+    resumed after a restart repeats nothing, even where it starts a phase over); a target
+    that is not a phase (a final status) is the one move itself.
     """
-    if current in PHASES and target in PHASES and PHASES.index(target) >= PHASES.index(current):
+    if current in PHASES and target in PHASES:
         return list(PHASES[PHASES.index(current) + 1 : PHASES.index(target) + 1])
     return [target]
 

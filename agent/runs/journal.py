@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS owed (
     status   TEXT NOT NULL,
     message  TEXT NOT NULL,
     created  REAL NOT NULL,
-    reached  TEXT NOT NULL
+    reached  TEXT NOT NULL,
+    acknowledged TEXT NOT NULL
 )
 """
 
@@ -55,7 +56,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     PRIMARY KEY (job_id, file_name)
 )
 """
-VERSION = 2  # PRAGMA user_version: journals of an older layout are started afresh
+VERSION = 3  # PRAGMA user_version: journals of an older layout are started afresh
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Owed:
     status: JobStatus
     message: str
     reached: JobStatus = JobStatus.CLAIMED  # the last phase the job reached here
+    acknowledged: JobStatus = JobStatus.CLAIMED  # the last phase the registry took
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,7 @@ class Journal:
     def owe(self, owed: Owed) -> None:
         """Record a final status to deliver (replacing an older one for the same job)."""
         self._conn.execute(
-            "INSERT OR REPLACE INTO owed VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO owed VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 owed.job_id,
                 owed.agent_id,
@@ -190,6 +192,7 @@ class Journal:
                 owed.message,
                 time.time(),
                 owed.reached.value,
+                owed.acknowledged.value,
             ),
         )
 
@@ -200,9 +203,12 @@ class Journal:
     def owed(self) -> list[Owed]:
         """Everything still owed, oldest first."""
         rows = self._conn.execute(
-            "SELECT job_id, agent_id, status, message, reached FROM owed ORDER BY created"
+            "SELECT job_id, agent_id, status, message, reached, acknowledged FROM owed"
+            " ORDER BY created"
         ).fetchall()
-        return [Owed(j, a, JobStatus(s), m, JobStatus(r)) for j, a, s, m, r in rows]
+        return [
+            Owed(j, a, JobStatus(s), m, JobStatus(r), JobStatus(k)) for j, a, s, m, r, k in rows
+        ]
 
     def owes(self, job_id: str) -> bool:
         """Whether a final status for `job_id` is still owed."""

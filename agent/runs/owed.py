@@ -4,9 +4,11 @@
 the status retry budget. An outage longer than that leaves it in the journal; `run` (one of
 the daemon's tasks) sends what is owed at start, left over from an earlier run or a crash,
 and again every poll interval while anything is owed. A registry that refuses the status for
-good (409: the job is already final, or canceled; 404: gone) settles the debt too. A 409
-because the registry missed phases while it was away is caught up: the missing phases are
-reported in order (`catch_up`), then the final status again.
+good (409: the job is already final, or canceled; 404: gone) settles the debt too. Phases
+the registry missed while it was away (the job reached Uploading, the registry last took
+Running) are reported first, in order (`catch_up`), so the job's history skips none; a 409
+to the final status is checked the same way (after a restart the agent may not know what
+the registry missed).
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class OwedUpdates:
     async def _send(self, owed: Owed, budget: float) -> bool:
         """True once the registry has the status, or has refused it for good."""
         try:
+            if owed.acknowledged is not owed.reached:
+                await self._caught_up(owed, budget)
             try:
                 await self._deliver(owed, budget)
             except Conflict:
@@ -95,7 +99,9 @@ class OwedUpdates:
 
     async def _caught_up(self, owed: Owed, budget: float) -> bool:
         """Report the phases the registry missed before `owed`; False when it missed none."""
-        job = await self._client.get_job(owed.job_id)
+        job = await with_retries(
+            lambda: self._client.get_job(owed.job_id), budget=budget, what="read the job"
+        )
         if job.status not in ACTIVE or job.claimed_by != owed.agent_id:
             return False  # final already, canceled, or not ours: the refusal stands
         missed = [s for s in catch_up(job.status, owed.reached) if s != job.status]

@@ -8,6 +8,7 @@ the agent's own retry logic needs `times=2`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,32 @@ async def test_a_registry_down_for_longer_than_the_retry_budget_is_waited_out(
             job = await faulty.submit("echo", GOOD)
             await wait_for_status(faulty, job.id, JobStatus.COMPLETED)
     assert len(logs.find("registry.unavailable", outage)) == 1
+
+
+async def test_a_registry_away_for_longer_than_the_retry_budget_mid_job_loses_nothing(
+    faulty: AgentHarness, proxy: FaultProxy
+) -> None:
+    """From the tool's start the registry is unreachable (503 to everything) for longer than
+    the retry budget: the tool runs on, its phases are told late but in order, the upload
+    waits, and once the registry is back the job completes with its outputs, each once."""
+    job = await faulty.submit("echo", GOOD)
+    outage = Fault("*", r".", "status", times=10**6, status=503)
+
+    def go_away_when_running(event: str, details: dict[str, Any]) -> None:
+        if event == "job.status" and details["status"] == JobStatus.RUNNING:
+            proxy.inject(outage)
+
+    faulty.registry.registry.listeners.append(go_away_when_running)
+    with watch_logs() as logs:
+        run = asyncio.create_task(faulty.run(retry_budget=0.3, status_retry_budget=0.3))
+        await logs.wait_for("job.phase_unreported", phase="Uploading")
+        await logs.wait_for("job.waiting_for_registry", what="upload")
+        proxy.clear()  # the registry is back
+        outcomes = await run
+    assert [o.reason for o in outcomes] == [Reason.COMPLETED]
+    done = await faulty.job(job.id)
+    names = [e.name.value for e in done.status_history]
+    assert names == [
+        "Created", "Pending", "Claimed", "Validating", "Running", "Uploading", "Completed"
+    ]  # fmt: skip
+    assert await artifact_names(faulty, job.id) == sorted([*OUTPUTS, f"job-{job.id}.log"])

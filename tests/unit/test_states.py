@@ -75,7 +75,7 @@ def test_every_active_phase_has_an_agent_status() -> None:
         ("Claimed", "Uploading", ["Validating", "Running", "Uploading"]),
         ("Validating", "Running", ["Running"]),
         ("Running", "Running", []),  # already shown: a resumed job repeats nothing
-        ("Uploading", "Running", ["Running"]),  # not a later phase: the one move (refused)
+        ("Uploading", "Running", []),  # the registry is past it (a resumed job starts over)
         ("Running", "Completed", ["Completed"]),
         ("Canceled", "Uploading", ["Uploading"]),
     ],
