@@ -24,6 +24,7 @@ from agent.pools import PoolError
 from agent.push.broker import Broker, BrokerURLError
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
+from agent.runs.lock import StateInUse
 from agent.service import serve
 from agent.submit import Submission, follow, parse_param, submit
 
@@ -244,7 +245,7 @@ def run_command(once: bool, until_idle: bool, config_file: Path | None, **flags:
         outcomes = asyncio.run(
             serve(settings, tool_environment(os.environ), mode, handle_signals=True)
         )
-    except (RegistryError, HostOSError, PoolError) as e:
+    except (RegistryError, HostOSError, PoolError, StateInUse) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_CODES[Reason.AGENT_ERROR])
     if mode is Mode.ONCE:

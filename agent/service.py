@@ -25,6 +25,7 @@ from agent.modules.catalog import scan
 from agent.push.listener import PushListener
 from agent.registry.client import RegistryClient
 from agent.runs.journal import Journal
+from agent.runs.lock import StateLock
 from agent.runs.owed import OwedUpdates
 from agent.runs.recover import unfinished
 from agent.stopping import Stop
@@ -43,15 +44,22 @@ async def serve(
 ) -> list[Outcome]:
     """Run the agent until `mode` says it is done or `stop` is requested; its job outcomes.
 
-    Raises HostOSError when the host OS is unknown, PoolError when a configured pool cannot be
-    joined, and RegistryError when the registry cannot be used at start (unreachable for the
-    retry budget, or the token refused).
+    Raises StateInUse when another agent runs with the same state path, HostOSError when the
+    host OS is unknown, PoolError when a configured pool cannot be joined, and RegistryError
+    when the registry cannot be used at start (unreachable for the retry budget, or the token
+    refused).
     """
+    with StateLock(settings.state_path):
+        return await _serve(settings, tool_env, mode, stop or Stop(), handle_signals)
+
+
+async def _serve(
+    settings: Settings, tool_env: Mapping[str, str], mode: Mode, stop: Stop, handle_signals: bool
+) -> list[Outcome]:
     host = detect(settings.host_os)
     if not host.exact:
         log.info("agent.host_os_mapped", detected=host.detected, reported=host.name)
     catalog = scan(settings.modules_path)
-    stop = stop or Stop()
     token = settings.registry_api_token.get_secret_value()
     async with RegistryClient(settings.registry_url, token) as client:
         agent_id = await announce(settings, client, catalog, host.name)

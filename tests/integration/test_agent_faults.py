@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
+from agent.daemon import Mode
 from agent.jobs.outcome import Reason
 from agent.jobs.states import JobStatus
 from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import running
 from agent.registry.client import RegistryClient
+from agent.stopping import Stop
 from tests.faultproxy import Fault, FaultProxy
 from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
 from tests.logwatch import watch_logs
@@ -202,4 +204,28 @@ async def test_a_registry_away_for_longer_than_the_retry_budget_mid_job_loses_no
     assert names == [
         "Created", "Pending", "Claimed", "Validating", "Running", "Uploading", "Completed"
     ]  # fmt: skip
+    assert await artifact_names(faulty, job.id) == sorted([*OUTPUTS, f"job-{job.id}.log"])
+
+
+async def test_an_upload_cut_off_by_a_restart_registers_nothing_twice(
+    faulty: AgentHarness, proxy: FaultProxy
+) -> None:
+    """The first artifact is created but its answer is lost, and the lookup that would tell
+    fails too; the agent then stops without ending the job (SIGUSR2's detach). The next
+    start resumes the upload from the journal and finds that artifact instead of creating
+    it again."""
+    job = await faulty.submit("echo", GOOD)
+    proxy.inject(Fault("POST", r"/artifacts$", "drop_response", times=1))
+    proxy.inject(Fault("GET", r"/models/[^/]+/artifacts$", "status", times=10**6, status=503))
+    stop = Stop()
+    with watch_logs() as logs:
+        first = asyncio.create_task(faulty.run(Mode.SERVE, stop=stop, retry_budget=0.3))
+        await logs.wait_for("job.waiting_for_registry", what="upload")
+        stop.detach("test")
+        assert await first == []  # no outcome: the job was let go, not ended
+        assert logs.find("job.detached", phase="Uploading")
+        proxy.clear()
+        outcomes = await faulty.run()
+        assert logs.find("job.resuming", job_id=job.id, phase="Uploading")
+    assert [o.reason for o in outcomes] == [Reason.COMPLETED]
     assert await artifact_names(faulty, job.id) == sorted([*OUTPUTS, f"job-{job.id}.log"])

@@ -14,6 +14,7 @@ from agent.jobs.outcome import Reason
 from agent.jobs.states import JobStatus
 from agent.stopping import Stop
 from tests.integration.agent_harness import AgentHarness, wait_for_status
+from tests.logwatch import watch_logs
 from tests.tools import module
 
 
@@ -113,4 +114,23 @@ async def test_second_stop_stops_the_tool_and_reports_agent_stopping(
     failed = await harness.job(job.id)
     assert failed.status is JobStatus.FAILED
     assert "the agent was stopped while the tool ran" in (failed.status_history[-1].message or "")
+    assert not processes_in(harness.workdir(job) / "tmp")
+
+
+async def test_a_drain_past_its_deadline_stops_the_running_job_as_a_forced_stop_would(
+    harness: AgentHarness,
+) -> None:
+    job = await harness.submit("sleep", {"seconds": 120})
+    stop = Stop()
+    with watch_logs() as logs:
+        async with asyncio.TaskGroup() as tg:
+            agent = tg.create_task(
+                harness.run(Mode.SERVE, stop=stop, kill_grace=5, drain_timeout=0.2)
+            )
+            await wait_for_status(harness, job.id, JobStatus.RUNNING)
+            stop.request("test")  # only once: the deadline does the rest
+    assert logs.find("agent.drain_timeout", seconds=0.2, running=1)
+    assert [o.reason for o in agent.result()] == [Reason.AGENT_STOPPING]
+    failed = await harness.job(job.id)
+    assert failed.status is JobStatus.FAILED
     assert not processes_in(harness.workdir(job) / "tmp")

@@ -1,0 +1,49 @@
+"""One agent per state path: a second one is refused, saying who holds it; a release frees it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.runs.lock import StateInUse, StateLock
+
+
+def test_a_second_agent_on_the_same_state_path_is_refused(tmp_path: Path) -> None:
+    with StateLock(tmp_path / "state") as held:
+        assert held.path.read_text().strip() == str(os.getpid())
+        with (
+            pytest.raises(StateInUse, match=rf"another agent \(pid {os.getpid()}\)"),
+            StateLock(tmp_path / "state"),
+        ):
+            pass
+        with StateLock(tmp_path / "other"):  # another state path is another agent's
+            pass
+    with StateLock(tmp_path / "state"):  # released on exit
+        pass
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from agent.runs.lock import StateLock\n"
+        "with StateLock(Path(sys.argv[1])):\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(StateInUse):
+        StateLock(tmp_path).__enter__()
+    holder.kill()
+    holder.wait()
+    holder.stdout.close()
+    with StateLock(tmp_path):  # the kernel released it with the process
+        pass
