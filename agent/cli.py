@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,19 +12,17 @@ from typing import Any
 import click
 
 from agent import __version__, logs
-from agent.config import ConfigError, Settings, load_settings
+from agent.cli_registry import registry
+from agent.config import DEFAULT_STATE_PATH, ConfigError, Settings, load_settings
 from agent.daemon import Mode
 from agent.execution.local import tool_environment
 from agent.hostos import HostOSError
 from agent.jobs.outcome import EXIT_CODES, Reason, exit_code
 from agent.jobs.states import JobStatus
-from agent.localregistry.app import GiB, RegistrySettings
-from agent.localregistry.server import serve_forever
 from agent.pools import PoolError
-from agent.push.broker import Broker, BrokerURLError
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
-from agent.runs.lock import StateInUse
+from agent.runs.lock import StateInUse, holder
 from agent.service import serve
 from agent.submit import Submission, follow, parse_param, submit
 
@@ -42,75 +40,7 @@ def main(log_level: str | None) -> None:
     logs.configure(log_level or "info")
 
 
-@main.group()
-def registry() -> None:
-    """The embedded Istari-compatible registry."""
-
-
-@registry.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, type=int, show_default=True)
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("istari-registry-data"),
-    show_default=True,
-    help="Where the database, blobs and admin token live.",
-)
-@click.option(
-    "--max-blob-size",
-    type=int,
-    default=64 * GiB,
-    show_default=True,
-    help="Largest upload accepted, in bytes (larger ones get 413).",
-)
-@click.option("--public-url", default=None, help="The URL clients reach this registry at.")
-@click.option(
-    "--mqtt-url",
-    default=None,
-    help="Publish push notices to this broker: mqtt://HOST[:PORT] or mqtts://HOST[:PORT] "
-    "[credentials: env ISTARI_LOCAL_REGISTRY_MQTT_USERNAME, ISTARI_LOCAL_REGISTRY_MQTT_PASSWORD].",
-)
-@click.option(
-    "--mqtt-ca-file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    default=None,
-    help="CA bundle to verify an mqtts:// broker with (default: the system's CAs).",
-)
-def registry_serve(
-    host: str,
-    port: int,
-    data_dir: Path,
-    max_blob_size: int,
-    public_url: str | None,
-    mqtt_url: str | None,
-    mqtt_ca_file: Path | None,
-) -> None:
-    """Serve the local registry (token: $ISTARI_LOCAL_REGISTRY_TOKEN or DIR/admin-token)."""
-    settings = RegistrySettings(
-        data_dir=data_dir,
-        admin_token=os.environ.get("ISTARI_LOCAL_REGISTRY_TOKEN") or None,
-        max_blob_size=max_blob_size,
-        public_url=public_url,
-        mqtt=_registry_broker(mqtt_url, mqtt_ca_file),
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(settings, host, port))
-
-
-def _registry_broker(url: str | None, ca_file: Path | None) -> Broker | None:
-    """The registry's MQTT broker from `--mqtt-url` and the environment; None without a URL."""
-    if url is None:
-        return None
-    try:
-        return Broker.from_url(
-            url,
-            username=os.environ.get("ISTARI_LOCAL_REGISTRY_MQTT_USERNAME") or None,
-            password=os.environ.get("ISTARI_LOCAL_REGISTRY_MQTT_PASSWORD") or None,
-            ca_file=ca_file,
-        )
-    except BrokerURLError as e:
-        raise click.UsageError(str(e)) from None
+main.add_command(registry)
 
 
 def _registry_options(f: click.decorators.FC) -> click.decorators.FC:
@@ -252,6 +182,37 @@ def run_command(once: bool, until_idle: bool, config_file: Path | None, **flags:
         sys.exit(exit_code(outcomes[0] if outcomes else None))
     # A served agent that was stopped exits 0 (systemd must not read a stop as a failure).
     sys.exit(0 if mode is Mode.SERVE or all(o.ok for o in outcomes) else 1)
+
+
+@main.command("stop")
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Exit at once and leave running tools to the next start (for upgrades).",
+)
+@click.option(
+    "--state-path",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="ISTARI_DIGITAL_AGENT_STATE_PATH",
+    default=DEFAULT_STATE_PATH,
+    show_default=True,
+    help="The state path of the agent to stop.",
+)
+def stop_command(detach: bool, state_path: Path) -> None:
+    """Ask the agent running with this state path to stop (it drains: running jobs finish).
+
+    Run it twice to stop the running jobs too (they fail with agent_stopping). With --detach
+    the agent exits at once and the next start re-attaches to the tools it leaves running.
+    """
+    pid = holder(state_path)
+    if pid is None:
+        click.echo(f"no agent is running with the state path {state_path}", err=True)
+        sys.exit(1)
+    os.kill(pid, signal.SIGUSR2 if detach else signal.SIGTERM)
+    if detach:
+        click.echo(f"agent {pid}: exiting now; its running tools go on until its next start")
+    else:
+        click.echo(f"agent {pid}: draining (running jobs finish); run again to stop them too")
 
 
 @main.command("check")

@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -37,7 +34,7 @@ import psutil
 
 from agent.jobs.states import JobStatus
 from agent.submit import Submission, submit
-from benchmarks.push_bench import RESULTS, Rig, events, rig_running, spawn, stop, wait_logged, when
+from benchmarks.push_bench import Rig, events, rig_running, save, spawn, stop, wait_logged, when
 from tests.tools import module
 
 TOOL_PIDS = ("tool.pid", "child-0.pid", "child-1.pid")
@@ -187,12 +184,7 @@ def main() -> None:
     plan = QUICK if parser.parse_args().quick else Plan()
     started = time.time()
     results = asyncio.run(measure(plan))
-    results |= {"plan": asdict(plan), "duration_s": time.time() - started,
-                "date": time.strftime("%Y-%m-%d %H:%M"),
-                "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"cancel-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2))
+    out = save("cancel", asdict(plan), results, started)
     table = rows(results, plan)
     width = max(len(name) for name, _ in table)
     for name, s in table:

@@ -547,18 +547,24 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]  # fmt: skip
 
 
+def save(kind: str, plan: dict[str, Any], results: dict[str, Any], started: float) -> Path:
+    """Add the plan, the duration and the machine to `results`; write them to results/."""
+    results |= {"plan": plan, "duration_s": time.time() - started,
+                "date": time.strftime("%Y-%m-%d %H:%M"),
+                "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(results, indent=2))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run (under ~2 minutes)")
     plan = QUICK if parser.parse_args().quick else Plan()
     started = time.time()
     results = asyncio.run(measure(plan))
-    results |= {"plan": asdict(plan), "duration_s": time.time() - started,
-                "date": time.strftime("%Y-%m-%d %H:%M"),
-                "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"push-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2))
+    out = save("push", asdict(plan), results, started)
     table = rows(results)
     width = max(len(r[0]) for r in table)
     for measure_, figure, aim in table:

@@ -54,3 +54,21 @@ class StateLock:
         if self._fd is not None:
             os.close(self._fd)  # releases the lock
             self._fd = None
+
+
+def holder(state_path: Path) -> int | None:
+    """The pid of the agent running with `state_path`, or None when none is."""
+    path = state_path / "agent.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else None
+        return None  # nobody holds it
+    finally:
+        os.close(fd)

@@ -23,7 +23,7 @@ from agent.jobs.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.models import Job
 from agent.submit import Submission, submit
-from tests.acceptance.test_agent_cli import agent_env
+from tests.acceptance.test_agent_cli import agent, agent_env
 from tests.acceptance.test_agent_push_cli import AgentProcess, running_agent
 from tests.conftest import RegistryProcess
 from tests.integration.test_agent_lifecycle import gone
@@ -174,10 +174,14 @@ async def test_a_job_canceled_while_the_agent_was_away_has_its_tool_stopped(setu
     assert phases(done)[-1] == "Canceled"  # nothing reported after the cancel
 
 
-async def test_sigusr2_detaches_and_the_next_start_reattaches(setup: Setup) -> None:
+async def test_stop_detach_leaves_the_tool_running_and_the_next_start_reattaches(
+    setup: Setup,
+) -> None:
     job = await setup.submit()
     async with setup.agent_with_tool_waiting(job) as run:
-        run.process.send_signal(signal.SIGUSR2)
+        stopped = agent(setup.env, "stop", "--detach")  # SIGUSR2 to the state path's agent
+        assert stopped.returncode == 0, stopped.stderr
+        assert f"agent {run.process.pid}: exiting now" in stopped.stdout
         await run.wait_for("job.detached", job_id=job.id, phase="Running")
         assert await run.process.wait() == 0
     supervisor = job.supervisor()
@@ -190,3 +194,6 @@ async def test_sigusr2_detaches_and_the_next_start_reattaches(setup: Setup) -> N
         finished = await run.wait_for("job.finished", job_id=job.id)
     assert finished["status"] == "Completed"
     assert len(job.runs) == 1
+    nobody = agent(setup.env, "stop")
+    assert nobody.returncode == 1
+    assert "no agent is running with the state path" in nobody.stderr

@@ -21,6 +21,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,7 @@ import pytest
 from agent.jobs.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
+from agent.registry.models import Job, Page, Resource
 from agent.submit import Submission, submit
 from tests.acceptance.test_agent_cli import agent_env
 from tests.conftest import RegistryProcess
@@ -78,15 +81,15 @@ class Registry:
             argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
         )
         assert self.process.stdout is not None
-        line = self.process.stdout.readline()  # its one line, once it listens
+        with self.process.stdout:
+            line = self.process.stdout.readline()  # its one line, once it listens
         assert _LISTENING.search(line), line
-        self.process.stdout.close()
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        if self.process is not None:
+        if self.process is not None and self.process.poll() is None:
             self.process.send_signal(sig)
             self.process.wait(timeout=30)
-            self.process = None
+        self.process = None
 
     def as_fixture(self) -> RegistryProcess:
         assert self.process is not None
@@ -169,7 +172,8 @@ async def chaos(reg: Registry, broker: Mosquitto, agent: Agent, counts: Counts) 
 
 
 def leftovers(root: Path) -> list[psutil.Process]:
-    """Processes whose command line names a path under the test's directory."""
+    """Processes whose command line names a path under `root` (tools and supervisors name
+    their work directories)."""
     found = []
     for p in psutil.process_iter():
         try:
@@ -178,6 +182,60 @@ def leftovers(root: Path) -> list[psutil.Process]:
         except psutil.Error:
             continue
     return found
+
+
+async def drive(
+    agent: Agent, reg: Registry, broker: Mosquitto, ids: list[str], models: dict[str, str | None]
+) -> tuple[Counts, float, list[Job], list[Page[Resource]]]:
+    """Run the agent through the chaos until every job has ended; what the registry says."""
+    counts = Counts()
+    started = time.monotonic()
+    agent.start()
+    faults = asyncio.create_task(chaos(reg, broker, agent, counts))
+    try:
+        while time.monotonic() - started < DEADLINE:
+            agent.ensure_running()  # as systemd's Restart= would
+            count = await finished(reg) if reg.process is not None else None
+            if count is not None:
+                if not faults.done() and (
+                    count >= JOBS * 0.9 or time.monotonic() - started > CHAOS_SECONDS
+                ):
+                    faults.cancel()
+                if count == JOBS:
+                    break
+            await asyncio.sleep(1.0)  # a poll of the registry's state, with a deadline
+    finally:
+        faults.cancel()
+        await asyncio.gather(faults, return_exceptions=True)
+        if reg.process is None:
+            reg.start()
+        if not broker.running:
+            await broker.start()
+    elapsed = time.monotonic() - started
+    assert agent.process is not None
+    agent.process.send_signal(signal.SIGTERM)
+    assert agent.process.wait(timeout=60) == 0
+
+    async with RegistryClient(reg.url, reg.token) as client:
+        jobs = await asyncio.gather(*(client.get_job(i) for i in ids))
+        artifacts = await asyncio.gather(
+            *(client.list_artifacts(models[i]) for i in ids)  # type: ignore[arg-type]
+        )
+    return counts, elapsed, jobs, artifacts
+
+
+@contextmanager
+def cleaned_up(agent: Agent, reg: Registry, root: Path) -> Iterator[None]:
+    """Whatever happens: no agent, registry or tool of this test is left running."""
+    try:
+        yield
+    finally:
+        if agent.process is not None and agent.process.poll() is None:
+            agent.process.kill()
+            agent.process.wait()
+        reg.stop(signal.SIGKILL)
+        for p in leftovers(root / "work"):
+            p.kill()
 
 
 async def test_every_job_completes_exactly_once_through_kills_and_outages(tmp_path: Path) -> None:
@@ -214,41 +272,11 @@ async def test_every_job_completes_exactly_once_through_kills_and_outages(tmp_pa
                 ids.append(job.id)
                 models[job.id] = job.model_id
         agent = Agent(env, tmp_path / "agent.log")
-        counts = Counts()
-        started = time.monotonic()
-        agent.start()
-        faults = asyncio.create_task(chaos(reg, broker, agent, counts))
-        try:
-            while time.monotonic() - started < DEADLINE:
-                agent.ensure_running()  # as systemd's Restart= would
-                count = await finished(reg) if reg.process is not None else None
-                if count is not None:
-                    if not faults.done() and (
-                        count >= JOBS * 0.9 or time.monotonic() - started > CHAOS_SECONDS
-                    ):
-                        faults.cancel()
-                    if count == JOBS:
-                        break
-                await asyncio.sleep(1.0)  # a poll of the registry's state, with a deadline
-        finally:
-            faults.cancel()
-            await asyncio.gather(faults, return_exceptions=True)
-            if reg.process is None:
-                reg.start()
-            if not broker.running:
-                await broker.start()
-        elapsed = time.monotonic() - started
-        assert agent.process is not None
-        agent.process.send_signal(signal.SIGTERM)
-        assert agent.process.wait(timeout=60) == 0
-
-        async with RegistryClient(reg.url, reg.token) as client:
-            jobs = await asyncio.gather(*(client.get_job(i) for i in ids))
-            artifacts = await asyncio.gather(
-                *(client.list_artifacts(models[i]) for i in ids)  # type: ignore[arg-type]
-            )
-        reg.stop()
+        with cleaned_up(agent, reg, tmp_path):
+            counts, elapsed, jobs, artifacts = await drive(agent, reg, broker, ids, models)
+            left = leftovers(tmp_path / "work")  # the agent has stopped; no tool may run on
     ledger = collections.Counter((module_dir / "ledger.txt").read_text().split())
+
     counts.outcomes = dict(collections.Counter(j.status.value for j in jobs))
     lost = [j.id for j in jobs if j.status is not JobStatus.COMPLETED]
     twice_reported = [
@@ -262,7 +290,6 @@ async def test_every_job_completes_exactly_once_through_kills_and_outages(tmp_pa
         if sorted(a.file.current.name or "" for a in page.items)
         != sorted(["receipt.txt", f"job-{i}.log"])
     ]
-    left = leftovers(tmp_path)
     print(
         f"\nchaos (seed {rng_seed}): {JOBS} jobs in {elapsed:.0f} s; agent kill -9: "
         f"{counts.agent_kills}, registry restarts: {counts.registry_restarts}, broker kills: "

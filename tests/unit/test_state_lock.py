@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from agent.runs.lock import StateInUse, StateLock
+from agent.runs.lock import StateInUse, StateLock, holder
 
 
 def test_a_second_agent_on_the_same_state_path_is_refused(tmp_path: Path) -> None:
+    assert holder(tmp_path / "state") is None  # no lock file yet
     with StateLock(tmp_path / "state") as held:
         assert held.path.read_text().strip() == str(os.getpid())
+        assert holder(tmp_path / "state") == os.getpid()
         with (
             pytest.raises(StateInUse, match=rf"another agent \(pid {os.getpid()}\)"),
             StateLock(tmp_path / "state"),
@@ -22,7 +24,8 @@ def test_a_second_agent_on_the_same_state_path_is_refused(tmp_path: Path) -> Non
             pass
         with StateLock(tmp_path / "other"):  # another state path is another agent's
             pass
-    with StateLock(tmp_path / "state"):  # released on exit
+    assert holder(tmp_path / "state") is None  # released on exit
+    with StateLock(tmp_path / "state"):
         pass
 
 
