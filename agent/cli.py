@@ -25,6 +25,7 @@ from agent.registry.errors import RegistryError
 from agent.runs.lock import StateInUse, holder
 from agent.service import serve
 from agent.submit import Submission, follow, parse_param, submit
+from agent.systemd import Systemd, SystemdEnv
 
 
 @click.group()
@@ -173,7 +174,13 @@ def run_command(once: bool, until_idle: bool, config_file: Path | None, **flags:
     mode = Mode.ONCE if once else Mode.UNTIL_IDLE if until_idle else Mode.SERVE
     try:
         outcomes = asyncio.run(
-            serve(settings, tool_environment(os.environ), mode, handle_signals=True)
+            serve(
+                settings,
+                tool_environment(os.environ),
+                mode,
+                handle_signals=True,
+                systemd=Systemd(_systemd_env()),
+            )
         )
     except (RegistryError, HostOSError, PoolError, StateInUse) as e:
         click.echo(f"error: {e}", err=True)
@@ -182,6 +189,17 @@ def run_command(once: bool, until_idle: bool, config_file: Path | None, **flags:
         sys.exit(exit_code(outcomes[0] if outcomes else None))
     # A served agent that was stopped exits 0 (systemd must not read a stop as a failure).
     sys.exit(0 if mode is Mode.SERVE or all(o.ok for o in outcomes) else 1)
+
+
+def _systemd_env() -> SystemdEnv:
+    """NOTIFY_SOCKET and the watchdog period, when systemd set them for this process."""
+    usec = os.environ.get("WATCHDOG_USEC", "")
+    pid = os.environ.get("WATCHDOG_PID", "")
+    ours = not pid or pid == str(os.getpid())
+    return SystemdEnv(
+        notify_socket=os.environ.get("NOTIFY_SOCKET") or None,
+        watchdog_usec=int(usec) if usec.isdigit() and ours else None,
+    )
 
 
 @main.command("stop")

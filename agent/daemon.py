@@ -30,6 +30,7 @@ from agent.push.listener import PushListener
 from agent.registry.errors import RegistryError
 from agent.runs.recover import Resume
 from agent.stopping import Stop
+from agent.systemd import Systemd
 from agent.wakeup import Wake, Wakeup
 
 log = structlog.get_logger(__name__)
@@ -63,8 +64,10 @@ class Daemon:
         *,
         wakeup: Wakeup | None = None,
         push: PushListener | None = None,
+        systemd: Systemd | None = None,
     ) -> None:
         self.ctx = ctx
+        self.systemd = systemd or Systemd()
         self.stop = stop or Stop()
         self.wakeup = wakeup or Wakeup()
         self.push = push
@@ -98,6 +101,9 @@ class Daemon:
             reporter = tg.create_task(self.ctx.agent_status.run(), name="agent status")
             owed = tg.create_task(self.ctx.owed.run(self.ctx.settings.poll_interval), name="owed")
             listener = tg.create_task(self.push.run(), name="push") if self.push else None
+            watchdog = tg.create_task(
+                self.systemd.watchdog(self.ctx.client, self.describe), name="watchdog"
+            )
             for r in resume or []:
                 self._start(tg, JobRunner(self.ctx, r.job, r.active))
             await tg.create_task(self._dispatch(tg, mode), name="dispatch")
@@ -109,6 +115,7 @@ class Daemon:
             reporter.cancel()
             await self.ctx.owed.flush()  # a last round; what is left waits for the next start
             owed.cancel()
+            watchdog.cancel()
         return list(self.outcomes)
 
     async def _dispatch(self, tg: asyncio.TaskGroup, mode: Mode) -> None:
@@ -123,8 +130,14 @@ class Daemon:
             reason = await self._pause()
             log.debug("dispatch.woken", reason=reason.value, running=len(self._jobs))
         self.ctx.agent_status.stop_accepting()
+        self.systemd.stopping(self.describe())
         await self._drain()
         log.info("agent.drained")
+
+    def describe(self) -> str:
+        """What the agent is doing, in a few words (systemd's status line)."""
+        busy = f"{len(self._jobs)} of {self.ctx.settings.max_concurrent_jobs} slots busy"
+        return f"draining, {busy}" if self.stop.stopping else busy
 
     def _may_claim(self, mode: Mode) -> bool:
         """A free slot, the mode allows another job, and the machine has room for it."""

@@ -29,6 +29,7 @@ from agent.runs.lock import StateLock
 from agent.runs.owed import OwedUpdates
 from agent.runs.recover import unfinished
 from agent.stopping import Stop
+from agent.systemd import Systemd
 from agent.wakeup import Wakeup
 
 log = structlog.get_logger(__name__)
@@ -41,6 +42,7 @@ async def serve(
     *,
     stop: Stop | None = None,
     handle_signals: bool = False,
+    systemd: Systemd | None = None,
 ) -> list[Outcome]:
     """Run the agent until `mode` says it is done or `stop` is requested; its job outcomes.
 
@@ -50,11 +52,18 @@ async def serve(
     refused).
     """
     with StateLock(settings.state_path):
-        return await _serve(settings, tool_env, mode, stop or Stop(), handle_signals)
+        return await _serve(
+            settings, tool_env, mode, stop or Stop(), handle_signals, systemd or Systemd()
+        )
 
 
 async def _serve(
-    settings: Settings, tool_env: Mapping[str, str], mode: Mode, stop: Stop, handle_signals: bool
+    settings: Settings,
+    tool_env: Mapping[str, str],
+    mode: Mode,
+    stop: Stop,
+    handle_signals: bool,
+    systemd: Systemd,
 ) -> list[Outcome]:
     host = detect(settings.host_os)
     if not host.exact:
@@ -84,8 +93,10 @@ async def _serve(
         push = _push_listener(settings, agent_id, pool_ids, wakeup)
         if handle_signals:
             _install_signal_handlers(stop)
+        daemon = Daemon(ctx, stop, wakeup=wakeup, push=push, systemd=systemd)
+        systemd.ready(f"agent {agent_id}: {daemon.describe()}, {len(resume)} jobs resumed")
         try:
-            return await Daemon(ctx, stop, wakeup=wakeup, push=push).run(mode, resume)
+            return await daemon.run(mode, resume)
         finally:
             journal.close()
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+import math
+import time
 from pathlib import Path
 from types import SimpleNamespace, TracebackType
 from typing import Any, Self, TypeVar
@@ -84,6 +86,7 @@ class RegistryClient:
         self._ssl = ssl
         self._session = session
         self._owns_session = session is None
+        self._contact: float | None = None  # monotonic time of the last answer (not a 5xx)
 
     async def __aenter__(self) -> Self:
         if self._session is None:
@@ -107,6 +110,10 @@ class RegistryClient:
             msg = "use RegistryClient as an async context manager"
             raise RuntimeError(msg)
         return self._session
+
+    def contact_age(self) -> float:
+        """Seconds since the registry last answered (not with a 5xx); infinite if never."""
+        return math.inf if self._contact is None else time.monotonic() - self._contact
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -133,6 +140,8 @@ class RegistryClient:
                 ssl=self._ssl,
             ) as resp:
                 text = await resp.text()
+                if resp.status < 500:
+                    self._contact = time.monotonic()
                 if resp.status >= 400:
                     detail = _detail(text)
                     raise rejected(method, path, resp.status, detail, resent=sends[0] > 1)

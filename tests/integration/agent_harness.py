@@ -23,6 +23,7 @@ from agent.registry.transfer import download_revision
 from agent.service import serve
 from agent.stopping import Stop
 from agent.submit import Submission, submit
+from agent.systemd import Systemd
 from tests.tools import module
 
 
@@ -80,10 +81,14 @@ class AgentHarness:
         return await submit(self.client, submission)
 
     async def run(
-        self, mode: Mode = Mode.UNTIL_IDLE, stop: Stop | None = None, **overrides: Any
+        self,
+        mode: Mode = Mode.UNTIL_IDLE,
+        stop: Stop | None = None,
+        systemd: Systemd | None = None,
+        **overrides: Any,
     ) -> list[Outcome]:
         env = tool_environment(os.environ)
-        return await serve(self.settings(**overrides), env, mode, stop=stop)
+        return await serve(self.settings(**overrides), env, mode, stop=stop, systemd=systemd)
 
     async def job(self, job_id: str) -> Job:
         return await self.client.get_job(job_id)

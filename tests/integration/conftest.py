@@ -11,6 +11,7 @@ import pytest
 from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import RunningRegistry, running
 from agent.registry.client import RegistryClient
+from tests.faultproxy import FaultProxy
 from tests.integration.agent_harness import AgentHarness
 from tests.mosquitto import Mosquitto
 
@@ -55,3 +56,18 @@ def mqtt_settings(broker: Mosquitto, **more: Any) -> dict[str, Any]:
         "mqtt_password": broker.password,
         **more,
     }
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[FaultProxy]:
+    async with FaultProxy() as p:
+        yield p
+
+
+@pytest.fixture
+async def faulty(proxy: FaultProxy, tmp_path: Path) -> AsyncIterator[AgentHarness]:
+    """An agent harness whose agent reaches the registry only through `proxy`."""
+    settings = RegistrySettings(data_dir=tmp_path / "registry", public_url=proxy.url)
+    async with running(settings) as reg, RegistryClient(reg.url, reg.token) as client:
+        proxy.upstream = reg.url
+        yield AgentHarness(reg, client, tmp_path / "agent", registry_url=proxy.url)

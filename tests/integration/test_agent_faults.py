@@ -9,18 +9,11 @@ the agent's own retry logic needs `times=2`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from agent.daemon import Mode
 from agent.jobs.outcome import Reason
 from agent.jobs.states import JobStatus
-from agent.localregistry.app import RegistrySettings
-from agent.localregistry.server import running
-from agent.registry.client import RegistryClient
 from agent.stopping import Stop
 from tests.faultproxy import Fault, FaultProxy
 from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
@@ -28,21 +21,6 @@ from tests.logwatch import watch_logs
 
 GOOD = {"label": "fine"}
 OUTPUTS = {"copy-part.txt", "record.json"}
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[FaultProxy]:
-    async with FaultProxy() as p:
-        yield p
-
-
-@pytest.fixture
-async def faulty(proxy: FaultProxy, tmp_path: Path) -> AsyncIterator[AgentHarness]:
-    """An agent harness whose agent reaches the registry only through `proxy`."""
-    settings = RegistrySettings(data_dir=tmp_path / "registry", public_url=proxy.url)
-    async with running(settings) as reg, RegistryClient(reg.url, reg.token) as client:
-        proxy.upstream = reg.url
-        yield AgentHarness(reg, client, tmp_path / "agent", registry_url=proxy.url)
 
 
 async def artifact_names(h: AgentHarness, job_id: str) -> list[str]:
