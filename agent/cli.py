@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ import click
 
 from agent import __version__, logs
 from agent.cli_registry import registry
-from agent.config import DEFAULT_STATE_PATH, ConfigError, Settings, load_settings
+from agent.cli_service import install_service_command, stop_command
+from agent.config import ConfigError, Settings, load_settings
 from agent.daemon import Mode
 from agent.execution.local import tool_environment
 from agent.hostos import HostOSError
@@ -22,7 +22,7 @@ from agent.jobs.states import JobStatus
 from agent.pools import PoolError
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
-from agent.runs.lock import StateInUse, holder
+from agent.runs.lock import StateInUse
 from agent.service import serve
 from agent.submit import Submission, follow, parse_param, submit
 from agent.systemd import Systemd, SystemdEnv
@@ -42,6 +42,8 @@ def main(log_level: str | None) -> None:
 
 
 main.add_command(registry)
+main.add_command(stop_command)
+main.add_command(install_service_command)
 
 
 def _registry_options(f: click.decorators.FC) -> click.decorators.FC:
@@ -200,37 +202,6 @@ def _systemd_env() -> SystemdEnv:
         notify_socket=os.environ.get("NOTIFY_SOCKET") or None,
         watchdog_usec=int(usec) if usec.isdigit() and ours else None,
     )
-
-
-@main.command("stop")
-@click.option(
-    "--detach",
-    is_flag=True,
-    help="Exit at once and leave running tools to the next start (for upgrades).",
-)
-@click.option(
-    "--state-path",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="ISTARI_DIGITAL_AGENT_STATE_PATH",
-    default=DEFAULT_STATE_PATH,
-    show_default=True,
-    help="The state path of the agent to stop.",
-)
-def stop_command(detach: bool, state_path: Path) -> None:
-    """Ask the agent running with this state path to stop (it drains: running jobs finish).
-
-    Run it twice to stop the running jobs too (they fail with agent_stopping). With --detach
-    the agent exits at once and the next start re-attaches to the tools it leaves running.
-    """
-    pid = holder(state_path)
-    if pid is None:
-        click.echo(f"no agent is running with the state path {state_path}", err=True)
-        sys.exit(1)
-    os.kill(pid, signal.SIGUSR2 if detach else signal.SIGTERM)
-    if detach:
-        click.echo(f"agent {pid}: exiting now; its running tools go on until its next start")
-    else:
-        click.echo(f"agent {pid}: draining (running jobs finish); run again to stop them too")
 
 
 @main.command("check")
