@@ -19,6 +19,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -30,6 +31,7 @@ from pydantic_settings import (
 )
 
 from agent.errors import AgentError
+from agent.health import is_loopback, parse_address
 from agent.push.broker import Broker, BrokerURLError
 
 ENV_PREFIX = "ISTARI_DIGITAL_AGENT_"
@@ -100,6 +102,9 @@ class Settings(BaseSettings):
     mqtt_key_file: Path | None = None
     push_poll_interval: float = Field(default=30.0, gt=0)  # first idle poll with push healthy
     push_poll_max_interval: float = Field(default=600.0, gt=0)  # back off to this (or the first)
+    # Health and metrics over HTTP (/healthz, /readyz, /metrics); off unless set.
+    http_address: str | None = None  # HOST:PORT, e.g. 127.0.0.1:9464 (port 0: any free one)
+    http_public: bool = False  # allow an http_address beyond loopback
 
     @classmethod
     def settings_customise_sources(
@@ -139,6 +144,22 @@ class Settings(BaseSettings):
             except BrokerURLError as e:
                 raise ValueError(str(e)) from None
         return v
+
+    @model_validator(mode="after")
+    def _http_on_loopback(self) -> Settings:
+        if self.http_address is not None:
+            try:
+                host, _ = parse_address(self.http_address)
+            except ValueError as e:
+                msg = f"http_address: {e}"
+                raise ValueError(msg) from None
+            if not self.http_public and not is_loopback(host):
+                msg = (
+                    f"http_address {self.http_address} is reachable beyond this machine; "
+                    "set http_public = true if that is what you want"
+                )
+                raise ValueError(msg)
+        return self
 
     @property
     def broker(self) -> Broker | None:

@@ -21,6 +21,7 @@ from enum import StrEnum
 import structlog
 
 from agent import resources
+from agent.health import HealthServer
 from agent.jobs.context import JobContext
 from agent.jobs.dispatch import claim_next
 from agent.jobs.outcome import Outcome, Reason
@@ -65,9 +66,11 @@ class Daemon:
         wakeup: Wakeup | None = None,
         push: PushListener | None = None,
         systemd: Systemd | None = None,
+        http: HealthServer | None = None,
     ) -> None:
         self.ctx = ctx
         self.systemd = systemd or Systemd()
+        self.http = http  # health and metrics, when http_address is set
         self.stop = stop or Stop()
         self.wakeup = wakeup or Wakeup()
         self.push = push
@@ -104,6 +107,7 @@ class Daemon:
             watchdog = tg.create_task(
                 self.systemd.watchdog(self.ctx.client, self.describe), name="watchdog"
             )
+            http = tg.create_task(self.http.run(), name="http") if self.http else None
             for r in resume or []:
                 self._start(tg, JobRunner(self.ctx, r.job, r.active))
             await tg.create_task(self._dispatch(tg, mode), name="dispatch")
@@ -116,6 +120,8 @@ class Daemon:
             await self.ctx.owed.flush()  # a last round; what is left waits for the next start
             owed.cancel()
             watchdog.cancel()
+            if http is not None:
+                http.cancel()
         return list(self.outcomes)
 
     async def _dispatch(self, tg: asyncio.TaskGroup, mode: Mode) -> None:
@@ -133,6 +139,11 @@ class Daemon:
         self.systemd.stopping(self.describe())
         await self._drain()
         log.info("agent.drained")
+
+    @property
+    def running(self) -> int:
+        """How many jobs are in progress."""
+        return len(self._jobs)
 
     def describe(self) -> str:
         """What the agent is doing, in a few words (systemd's status line)."""

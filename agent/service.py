@@ -18,9 +18,11 @@ from agent.announce import announce
 from agent.config import Settings
 from agent.daemon import Daemon, Mode
 from agent.execution.local import LocalBackend
+from agent.health import HealthServer
 from agent.hostos import detect
 from agent.jobs.context import JobContext
 from agent.jobs.outcome import Outcome
+from agent.metrics import Metrics
 from agent.modules.catalog import scan
 from agent.push.listener import PushListener
 from agent.registry.client import RegistryClient
@@ -70,7 +72,9 @@ async def _serve(
         log.info("agent.host_os_mapped", detected=host.detected, reported=host.name)
     catalog = scan(settings.modules_path)
     token = settings.registry_api_token.get_secret_value()
+    metrics = Metrics()
     async with RegistryClient(settings.registry_url, token) as client:
+        client.on_request = metrics.request
         agent_id = await announce(settings, client, catalog, host.name)
         pool_ids = await pools.join(client, agent_id, settings.agent_pools, settings.retry_budget)
         reporter = AgentStatusReporter(client, agent_id, settings.retry_budget)
@@ -87,13 +91,22 @@ async def _serve(
             reporter,
             owed,
             journal,
+            metrics,
         )
         resume = await unfinished(ctx)
         wakeup = Wakeup()
         push = _push_listener(settings, agent_id, pool_ids, wakeup)
         if handle_signals:
             _install_signal_handlers(stop)
-        daemon = Daemon(ctx, stop, wakeup=wakeup, push=push, systemd=systemd)
+        http = (
+            HealthServer(settings.http_address, metrics, client) if settings.http_address else None
+        )
+        daemon = Daemon(ctx, stop, wakeup=wakeup, push=push, systemd=systemd, http=http)
+        metrics.watch(
+            running=lambda: daemon.running,
+            push_connected=lambda: push is not None and push.healthy,
+            owed=lambda: len(journal.owed()),
+        )
         systemd.ready(f"agent {agent_id}: {daemon.describe()}, {len(resume)} jobs resumed")
         try:
             return await daemon.run(mode, resume)

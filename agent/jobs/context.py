@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent.agentstatus import AgentStatusReporter
 from agent.config import Settings
 from agent.execution.base import Backend
+from agent.metrics import Metrics
 from agent.modules.catalog import Catalog
 from agent.registry.client import RegistryClient
 from agent.runs.journal import Journal
@@ -28,3 +29,4 @@ class JobContext:
     agent_status: AgentStatusReporter
     owed: OwedUpdates  # final statuses: journaled, sent, re-sent until they land
     journal: Journal  # jobs in progress, so a restarted agent knows what was left
+    metrics: Metrics = field(default_factory=Metrics)

@@ -16,6 +16,7 @@ before it heard the answer finds the job at its next start instead of leaving it
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 
 import structlog
 
@@ -79,6 +80,7 @@ async def claim(ctx: JobContext, job: Job, woken_by: str = "poll") -> Job | None
                 raise  # nobody holds it: claim again after a pause
         else:
             log.info("job.claimed", job_id=job.id, function=job.function.name, woken_by=woken_by)
+            _pickup(ctx, claimed)
             return claimed
         if current.status is JobStatus.CLAIMED and current.claimed_by == ctx.agent_id:
             log.info(
@@ -102,3 +104,16 @@ async def claim(ctx: JobContext, job: Job, woken_by: str = "poll") -> Job | None
         else:
             ctx.journal.phase(job.id, JobStatus.CLAIMED)
     return won
+
+
+def _pickup(ctx: JobContext, job: Job) -> None:
+    """Count the time from the job's submission to our claim (by the registry's clock)."""
+    try:
+        created = datetime.fromisoformat(job.created)
+    except ValueError:
+        return
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    seconds = (datetime.now(UTC) - created).total_seconds()
+    if seconds >= 0:  # a registry clock ahead of ours says nothing useful
+        ctx.metrics.pickup_seconds.observe(seconds)

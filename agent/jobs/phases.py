@@ -9,6 +9,8 @@ job now says Canceled, and an error otherwise.
 
 from __future__ import annotations
 
+import time
+
 import structlog
 
 from agent.jobs.context import JobContext
@@ -28,10 +30,22 @@ class PhaseReports:
         self.job_id = job_id
         self.acknowledged = acknowledged  # the last phase the registry took
         self.reached = acknowledged  # the last phase the job reached here
+        self._since = time.monotonic()  # when it reached it
+
+    def ended(self) -> None:
+        """The job ended: count the time spent in its last phase."""
+        self._timed(self.reached)
+
+    def _timed(self, phase: JobStatus) -> None:
+        now = time.monotonic()
+        self.ctx.metrics.phase_seconds.labels(phase.value).observe(now - self._since)
+        self._since = now
 
     async def move(self, status: JobStatus) -> None:
         """The job reached `status`: tell the registry (and any phase it missed) if it can."""
         log.info("job.phase", phase=status.value)
+        if status is not self.reached:
+            self._timed(self.reached)
         self.reached = status
         self.ctx.journal.phase(self.job_id, status)
         self.ctx.agent_status.set(AGENT_STATUS_FOR_PHASE[status])

@@ -219,6 +219,8 @@ class JobRunner:
         if outcome.reason is not Reason.CANCELED_BY_USER:
             await self._report(outcome)
         self.ctx.journal.end(self.job.id)  # after the final status is owed: never a gap
+        self.phases.ended()
+        self.ctx.metrics.jobs.labels(outcome.reason.value).inc()
         self.ctx.agent_status.job_ended(AGENT_STATUS_FOR_PHASE[outcome.status])
         self._tidy(outcome)
         log.info(

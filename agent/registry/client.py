@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace, TracebackType
 from typing import Any, Self, TypeVar
@@ -87,6 +88,8 @@ class RegistryClient:
         self._session = session
         self._owns_session = session is None
         self._contact: float | None = None  # monotonic time of the last answer (not a 5xx)
+        # Told of every API request's end: (method, path, status or None for no answer).
+        self.on_request: Callable[[str, str, int | None], None] | None = None
 
     async def __aenter__(self) -> Self:
         if self._session is None:
@@ -140,6 +143,8 @@ class RegistryClient:
                 ssl=self._ssl,
             ) as resp:
                 text = await resp.text()
+                if self.on_request is not None:
+                    self.on_request(method, path, resp.status)
                 if resp.status < 500:
                     self._contact = time.monotonic()
                 if resp.status >= 400:
@@ -147,6 +152,8 @@ class RegistryClient:
                     raise rejected(method, path, resp.status, detail, resent=sends[0] > 1)
                 return json.loads(text) if text else None
         except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+            if self.on_request is not None and not isinstance(e, ValueError):
+                self.on_request(method, path, None)
             msg = f"{method} {path} failed: {type(e).__name__}: {e}"
             raise RegistryUnavailable(msg) from None
 

@@ -290,3 +290,27 @@ def test_a_bad_mqtt_url_names_the_key_and_the_problem(url: str, problem: str) ->
     assert line.startswith("config error: mqtt_url: ")
     assert problem in line
     assert "agent:pw" not in line
+
+
+# Health and metrics address.
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:9464", "[::1]:9464", "localhost:0"])
+def test_http_address_on_loopback_is_accepted(address: str) -> None:
+    settings = load_settings(None, {}, env(**{**REQUIRED, "http_address": address}))
+    assert settings.http_address == address
+
+
+def test_http_address_beyond_loopback_needs_http_public() -> None:
+    values = {**REQUIRED, "http_address": "0.0.0.0:9464"}
+    message = one_line_error(None, {}, env(**values))
+    assert "http_address 0.0.0.0:9464 is reachable beyond this machine" in message
+    assert "http_public = true" in message
+    public = load_settings(None, {}, env(**values, http_public="true"))
+    assert public.http_public
+
+
+@pytest.mark.parametrize("address", ["9464", "127.0.0.1", "127.0.0.1:port", "127.0.0.1:70000"])
+def test_a_malformed_http_address_says_what_is_expected(address: str) -> None:
+    message = one_line_error(None, {}, env(**{**REQUIRED, "http_address": address}))
+    assert "is not HOST:PORT (e.g. 127.0.0.1:9464)" in message

@@ -1,0 +1,95 @@
+"""The agent's HTTP listener: `/healthz`, `/readyz` and `/metrics`, on loopback unless told.
+
+`/healthz` is liveness: it answers while the event loop runs. `/readyz` is 200 while the agent
+is registered and the registry has answered within `READY_WINDOW` seconds (an idle agent's
+last contact may be old, so a stale one is refreshed with a readiness request first), 503
+with the reason otherwise. `/metrics` is the Prometheus text format (metrics.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from agent.metrics import Metrics
+from agent.registry.client import RegistryClient
+from agent.registry.errors import RegistryError
+
+log = structlog.get_logger(__name__)
+
+READY_WINDOW = 30.0  # seconds since the registry last answered, for /readyz
+PROBE_TIMEOUT = 2.0
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """`HOST:PORT` or `[V6]:PORT` as (host, port); ValueError when it is neither (pure)."""
+    host, sep, port = address.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        msg = f"{address!r} is not HOST:PORT (e.g. 127.0.0.1:9464)"
+        raise ValueError(msg)
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine only (pure)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class HealthServer:
+    """Serves health and metrics until cancelled."""
+
+    def __init__(self, address: str, metrics: Metrics, client: RegistryClient) -> None:
+        self.host, self.port = parse_address(address)
+        self.metrics = metrics
+        self.client = client
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        self._app = app
+
+    async def run(self) -> None:
+        """Listen, log where, and serve until cancelled."""
+        runner = web.AppRunner(self._app, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.port)
+            await site.start()
+            bound = runner.addresses[0]
+            log.info("http.listening", url=f"http://{_hostport(bound[0], bound[1])}")
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            await runner.cleanup()
+
+    async def _healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        if self.client.contact_age() > READY_WINDOW:
+            with contextlib.suppress(RegistryError, TimeoutError):
+                async with asyncio.timeout(PROBE_TIMEOUT):
+                    await self.client.readiness()
+        age = self.client.contact_age()
+        if age <= READY_WINDOW:
+            return web.json_response({"status": "ready", "registry_answered_s_ago": round(age, 1)})
+        why = "the registry has not answered" + (f" for {age:.0f} s" if age != float("inf") else "")
+        return web.json_response({"status": "not ready", "reason": why}, status=503)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        body = self.metrics.exposition()  # in the loop's thread: gauges read the journal
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
