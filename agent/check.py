@@ -22,6 +22,7 @@ from agent.push.listener import describe_failure, registry_presence
 from agent.push.protocol import State
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError, Unauthorized
+from agent.tls import TLSError
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,14 @@ def _user() -> str:
 async def _registry(settings: Settings) -> Finding:
     url = settings.registry_url
     token = settings.registry_api_token.get_secret_value()
+    if not settings.registry_tls_verify:
+        detail = f"registry_tls_verify = false: {url}'s certificate is not checked; set a CA"
+        return Finding(False, "registry", detail + " (registry_ca_file) instead")
     try:
-        async with RegistryClient(url, token) as client:
+        async with RegistryClient(url, token, ssl=settings.registry_ssl) as client:
             await client.list_jobs(page=1, size=1)
+    except TLSError as e:
+        return Finding(False, "registry", str(e))
     except Unauthorized:
         detail = f"{url} refused the token; set registry_api_token to a valid agent token"
         return Finding(False, "registry", detail)
@@ -102,9 +108,11 @@ async def _registry(settings: Settings) -> Finding:
 async def _pools(settings: Settings) -> Finding:
     token = settings.registry_api_token.get_secret_value()
     try:
-        async with RegistryClient(settings.registry_url, token) as client:
+        async with RegistryClient(
+            settings.registry_url, token, ssl=settings.registry_ssl
+        ) as client:
             found = resolve(settings.agent_pools, (await client.list_pools(1, 100)).items)
-    except (RegistryError, PoolError) as e:
+    except (RegistryError, PoolError, TLSError) as e:
         return Finding(False, "pools", str(e))
     return Finding(True, "pools", "will join " + ", ".join(f"{p.name} ({p.id})" for p in found))
 

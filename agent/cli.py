@@ -26,6 +26,7 @@ from agent.runs.lock import StateInUse
 from agent.service import serve
 from agent.submit import Submission, follow, parse_param, submit
 from agent.systemd import Systemd, SystemdEnv
+from agent.tls import TLSError
 
 
 @click.group()
@@ -184,7 +185,7 @@ def run_command(once: bool, until_idle: bool, config_file: Path | None, **flags:
                 systemd=Systemd(_systemd_env()),
             )
         )
-    except (RegistryError, HostOSError, PoolError, StateInUse) as e:
+    except (RegistryError, HostOSError, PoolError, StateInUse, TLSError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_CODES[Reason.AGENT_ERROR])
     if mode is Mode.ONCE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import ssl
 from pathlib import Path
 
 import click
@@ -12,6 +13,9 @@ import click
 from agent.localregistry.app import GiB, RegistrySettings
 from agent.localregistry.server import serve_forever
 from agent.push.broker import Broker, BrokerURLError
+from agent.tls import TLSError, server_context
+
+_FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
 
 
 @click.group()
@@ -49,6 +53,14 @@ def registry() -> None:
     default=None,
     help="CA bundle to verify an mqtts:// broker with (default: the system's CAs).",
 )
+@click.option("--tls-cert-file", type=_FILE, default=None, help="Serve HTTPS with this cert.")
+@click.option("--tls-key-file", type=_FILE, default=None, help="The key of --tls-cert-file.")
+@click.option(
+    "--tls-client-ca-file",
+    type=_FILE,
+    default=None,
+    help="Require client certificates signed by this CA.",
+)
 def registry_serve(
     host: str,
     port: int,
@@ -57,6 +69,9 @@ def registry_serve(
     public_url: str | None,
     mqtt_url: str | None,
     mqtt_ca_file: Path | None,
+    tls_cert_file: Path | None,
+    tls_key_file: Path | None,
+    tls_client_ca_file: Path | None,
 ) -> None:
     """Serve the local registry (token: $ISTARI_LOCAL_REGISTRY_TOKEN or DIR/admin-token)."""
     settings = RegistrySettings(
@@ -65,6 +80,7 @@ def registry_serve(
         max_blob_size=max_blob_size,
         public_url=public_url,
         mqtt=_registry_broker(mqtt_url, mqtt_ca_file),
+        tls=_tls(tls_cert_file, tls_key_file, tls_client_ca_file),
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(settings, host, port))
@@ -82,4 +98,16 @@ def _registry_broker(url: str | None, ca_file: Path | None) -> Broker | None:
             ca_file=ca_file,
         )
     except BrokerURLError as e:
+        raise click.UsageError(str(e)) from None
+
+
+def _tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> ssl.SSLContext | None:
+    if cert is None:
+        if key or client_ca:
+            msg = "--tls-key-file and --tls-client-ca-file need --tls-cert-file"
+            raise click.UsageError(msg)
+        return None
+    try:
+        return server_context(cert, key or cert, client_ca)
+    except TLSError as e:
         raise click.UsageError(str(e)) from None

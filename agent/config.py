@@ -7,6 +7,7 @@ flags. Nothing else in the package reads the environment; tests build `Settings`
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
@@ -33,6 +34,7 @@ from pydantic_settings import (
 from agent.errors import AgentError
 from agent.health import is_loopback, parse_address
 from agent.push.broker import Broker, BrokerURLError
+from agent.tls import client_context
 
 ENV_PREFIX = "ISTARI_DIGITAL_AGENT_"
 DEFAULT_MODULES_PATH = Path("/opt/local/istari_agent/istari_modules")
@@ -102,6 +104,12 @@ class Settings(BaseSettings):
     mqtt_key_file: Path | None = None
     push_poll_interval: float = Field(default=30.0, gt=0)  # first idle poll with push healthy
     push_poll_max_interval: float = Field(default=600.0, gt=0)  # back off to this (or the first)
+    # TLS to the registry: a CA bundle (default: the system's), a client certificate, and
+    # verification, which is only ever off when this says so (logged loudly at every start).
+    registry_ca_file: Path | None = None
+    registry_cert_file: Path | None = None
+    registry_key_file: Path | None = None
+    registry_tls_verify: bool = True
     # Health and metrics over HTTP (/healthz, /readyz, /metrics); off unless set.
     http_address: str | None = None  # HOST:PORT, e.g. 127.0.0.1:9464 (port 0: any free one)
     http_public: bool = False  # allow an http_address beyond loopback
@@ -176,6 +184,18 @@ class Settings(BaseSettings):
         )
 
     @property
+    def registry_ssl(self) -> ssl.SSLContext | None:
+        """The TLS context for the registry; None for aiohttp's default (the system's CAs)."""
+        if not (self.registry_ca_file or self.registry_cert_file or not self.registry_tls_verify):
+            return None
+        return client_context(
+            self.registry_ca_file,
+            self.registry_cert_file,
+            self.registry_key_file,
+            verify=self.registry_tls_verify,
+        )
+
+    @property
     def registry_url(self) -> str:
         """The registry base URL without a trailing slash."""
         return str(self.registry_api_url).rstrip("/")
@@ -233,6 +253,9 @@ def describe(error: ValidationError) -> str:
     )
 
 
+_SECRET_SETTINGS = frozenset({"registry_api_token", "mqtt_password"})
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
@@ -245,7 +268,16 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(msg) from None
     # Accept the file's keys with or without the official `istari_digital_agent_` prefix.
     prefix = ENV_PREFIX.lower()
-    return {k.removeprefix(prefix): v for k, v in data.items()}
+    values = {k.removeprefix(prefix): v for k, v in data.items()}
+    secrets = sorted(k for k in values if k in _SECRET_SETTINGS)
+    mode = path.stat().st_mode & 0o777
+    if secrets and mode & 0o004:
+        msg = (
+            f"config error: {path} holds {', '.join(secrets)} and anyone on this machine can "
+            f"read it (mode {mode:04o}): run `chmod 600 {path}`"
+        )
+        raise ConfigError(msg)
+    return values
 
 
 class _MappingEnvSource(PydanticBaseSettingsSource):

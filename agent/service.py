@@ -73,7 +73,14 @@ async def _serve(
     catalog = scan(settings.modules_path)
     token = settings.registry_api_token.get_secret_value()
     metrics = Metrics()
-    async with RegistryClient(settings.registry_url, token) as client:
+    if not settings.registry_tls_verify:
+        log.error(
+            "registry.tls_unverified",
+            url=settings.registry_url,
+            why="registry_tls_verify = false: the registry's certificate is not checked, so "
+            "anyone on the network path can read the token; set registry_ca_file instead",
+        )
+    async with RegistryClient(settings.registry_url, token, ssl=settings.registry_ssl) as client:
         client.on_request = metrics.request
         agent_id = await announce(settings, client, catalog, host.name)
         pool_ids = await pools.join(client, agent_id, settings.agent_pools, settings.retry_budget)

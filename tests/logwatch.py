@@ -21,7 +21,8 @@ class LogWatch:
         self._changed = asyncio.Event()
 
     def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
-        self.entries.append({**event_dict, "_at": time.monotonic()})  # when it was logged
+        # when it was logged, and at which level
+        self.entries.append({**event_dict, "_at": time.monotonic(), "_level": method})
         self._changed.set()
         return event_dict
 

@@ -7,6 +7,7 @@ path and status, never a query string (presigned signatures live there) or a hea
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ class RegistrySettings:
     url_ttl: int = 900
     public_url: str | None = None
     mqtt: Broker | None = None  # where to publish push notices; None publishes nothing
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this (tls.server_context)
 
 
 @web.middleware

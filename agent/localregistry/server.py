@@ -39,13 +39,13 @@ async def running(
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=settings.tls)
         await site.start()
         server = site._server
         assert isinstance(server, asyncio.Server)
         bound = server.sockets[0].getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
-        url = f"http://{shown}:{bound}"
+        url = f"{'https' if settings.tls else 'http'}://{shown}:{bound}"
         reg.base_url = settings.public_url or url
         async with _notifying(reg, settings) as notifier:
             yield RunningRegistry(url=url, token=token, registry=reg, notifier=notifier)

@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 
+from agent.tls import client_context
+
 SCHEMES = {"mqtt": 1883, "mqtts": 8883}
 KEEPALIVE = 30  # seconds; the broker publishes a last will after 1.5x this without traffic
 CONNECT_TIMEOUT = 10.0
@@ -92,10 +94,7 @@ class Broker:
         """The TLS context for `mqtts://` (verifying the broker, presenting a client cert)."""
         if not self.tls:
             return None
-        context = ssl.create_default_context(cafile=self.ca_file)
-        if self.cert_file is not None:
-            context.load_cert_chain(self.cert_file, self.key_file)
-        return context
+        return client_context(self.ca_file, self.cert_file, self.key_file)
 
     def client(self, identifier: str, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
         """A (not yet connected) client; create it inside the running event loop."""

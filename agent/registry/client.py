@@ -9,6 +9,7 @@ query string (where presigned signatures live).
 from __future__ import annotations
 
 import contextvars
+import errno
 import hashlib
 import json
 import math
@@ -71,6 +72,17 @@ def _detail(text: str) -> str:
     return detail if isinstance(detail, str) else json.dumps(detail)[:500]
 
 
+def _tls_refused(base_url: str, e: aiohttp.ClientSSLError) -> RegistryError:
+    """A TLS failure is a configuration to fix, not an outage to wait out: what to set."""
+    if isinstance(e, aiohttp.ClientConnectorCertificateError):
+        why = f"its certificate is not trusted ({e.certificate_error})"
+        fix = "set registry_ca_file to the CA that signed it"
+    else:
+        why = f"the TLS handshake failed ({e})"
+        fix = "if it asks for a client certificate, set registry_cert_file and registry_key_file"
+    return RegistryError(f"{base_url}: {why}; {fix}")
+
+
 class RegistryClient:
     """A typed client for an Istari-compatible registry."""
 
@@ -120,6 +132,16 @@ class RegistryClient:
 
     # -- plumbing -------------------------------------------------------------------------
 
+    def _reset_hint(self, e: BaseException) -> str:
+        """Over TLS 1.3 a server that wants a client certificate just resets the connection."""
+        reset = isinstance(e, aiohttp.ClientOSError) and e.errno == errno.ECONNRESET
+        if reset and self.base_url.startswith("https:"):
+            return (
+                " (if the registry requires a client certificate, set registry_cert_file and "
+                "registry_key_file)"
+            )
+        return ""
+
     async def _call(
         self,
         method: str,
@@ -151,10 +173,14 @@ class RegistryClient:
                     detail = _detail(text)
                     raise rejected(method, path, resp.status, detail, resent=sends[0] > 1)
                 return json.loads(text) if text else None
+        except aiohttp.ClientSSLError as e:
+            if self.on_request is not None:
+                self.on_request(method, path, None)
+            raise _tls_refused(self.base_url, e) from None
         except (aiohttp.ClientError, TimeoutError, ValueError) as e:
             if self.on_request is not None and not isinstance(e, ValueError):
                 self.on_request(method, path, None)
-            msg = f"{method} {path} failed: {type(e).__name__}: {e}"
+            msg = f"{method} {path} failed: {type(e).__name__}: {e}{self._reset_hint(e)}"
             raise RegistryUnavailable(msg) from None
 
     async def _model(self, model: type[M], method: str, path: str, **kw: Any) -> M:

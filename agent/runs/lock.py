@@ -28,7 +28,7 @@ class StateLock:
         self._fd: int | None = None
 
     def __enter__(self) -> StateLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -72,3 +72,10 @@ def holder(state_path: Path) -> int | None:
         return None  # nobody holds it
     finally:
         os.close(fd)
+
+
+def private_dir(path: Path) -> None:
+    """Make `path` (0700), or tighten it to 0700: the journal and the agent id live there."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)

@@ -18,6 +18,7 @@ REQUIRED: dict[str, Any] = {"registry_api_url": URL, "registry_api_token": TOKEN
 def write_toml(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "agent.toml"
     path.write_text(body)
+    path.chmod(0o600)  # as a config holding a token must be
     return path
 
 
@@ -314,3 +315,24 @@ def test_http_address_beyond_loopback_needs_http_public() -> None:
 def test_a_malformed_http_address_says_what_is_expected(address: str) -> None:
     message = one_line_error(None, {}, env(**{**REQUIRED, "http_address": address}))
     assert "is not HOST:PORT (e.g. 127.0.0.1:9464)" in message
+
+
+# Files holding secrets.
+
+
+def test_a_config_holding_the_token_that_anyone_can_read_is_refused(tmp_path: Path) -> None:
+    config = write_toml(tmp_path, f'registry_api_url = "{URL}"\nregistry_api_token = "{TOKEN}"\n')
+    config.chmod(0o644)
+    message = one_line_error(config, {}, {})
+    assert f"{config} holds registry_api_token and anyone on this machine can read it" in message
+    assert f"chmod 600 {config}" in message
+    assert TOKEN not in message
+    config.chmod(0o640)  # group-readable is the operator's choice (a service group)
+    assert load_settings(config, {}, {}).registry_url == URL
+
+
+def test_a_world_readable_config_without_secrets_is_fine(tmp_path: Path) -> None:
+    config = write_toml(tmp_path, "poll_interval = 7\n")
+    config.chmod(0o644)
+    settings = load_settings(config, {}, env(**REQUIRED))
+    assert settings.poll_interval == 7

@@ -50,3 +50,13 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     holder.stdout.close()
     with StateLock(tmp_path):  # the kernel released it with the process
         pass
+
+
+def test_the_state_directory_is_made_private_or_tightened(tmp_path: Path) -> None:
+    with StateLock(tmp_path / "new" / "state"):
+        assert (tmp_path / "new" / "state").stat().st_mode & 0o777 == 0o700
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    with StateLock(loose):
+        assert loose.stat().st_mode & 0o777 == 0o700
