@@ -20,8 +20,11 @@ def test_every_setting_is_in_the_example_with_a_comment() -> None:
         assert before.startswith("#"), f"{name} has no comment above it"
 
 
-def test_the_example_loads_and_its_commented_defaults_are_the_real_ones() -> None:
-    assert load_settings(EXAMPLE, {}, {}).registry_url == "http://127.0.0.1:8765"
+def test_the_example_loads_and_its_commented_defaults_are_the_real_ones(tmp_path: Path) -> None:
+    copy = tmp_path / "agent.toml"  # as the README says to use it: a private copy
+    copy.write_text(EXAMPLE.read_text())
+    copy.chmod(0o600)
+    assert load_settings(copy, {}, {}).registry_url == "http://127.0.0.1:8765"
     defaults = Settings(registry_api_url="http://x", registry_api_token="t")
     commented = [
         line.removeprefix("# ")
