@@ -24,22 +24,35 @@ from agent.registry.retry import with_retries
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
+INLINE_AUTH = "inline_auth"  # the capability: credentials may be delivered sealed to our key
+
 
 async def announce(
-    settings: Settings, client: RegistryClient, catalog: Catalog, host_os: str
+    settings: Settings,
+    client: RegistryClient,
+    catalog: Catalog,
+    host_os: str,
+    public_key: str | None = None,
 ) -> str:
-    """Register (or re-register) the agent and report its modules; returns the agent id."""
+    """Register (or re-register) the agent and report its modules; returns the agent id.
+
+    With `public_key` (PKCS#1 PEM) the agent advertises `inline_auth` and registers the key,
+    so that the registry can seal job credentials to it.
+    """
 
     async def retried(call: Callable[[], Awaitable[T]], what: str) -> T:
         return await with_retries(call, budget=settings.retry_budget, what=what)
 
-    info = NewAgent(agent_version=__version__, host_os=host_os)
+    capabilities = [INLINE_AUTH] if public_key else []
+    info = NewAgent(agent_version=__version__, host_os=host_os, capabilities=capabilities)
     agent = await retried(lambda: _existing(settings, client, info), "update agent")
     if agent is None:
         agent = await retried(lambda: client.register_agent(info), "register agent")
         identity.save(settings.state_path, identity.Identity(settings.registry_url, agent.id))
         log.info("agent.registered", agent_id=agent.id)
     agent_id = agent.id
+    if public_key:
+        await retried(lambda: client.set_agent_public_key(agent_id, public_key), "register key")
     if settings.display_name:
         name = settings.display_name
         await retried(lambda: client.set_agent_display_name(agent_id, name), "set name")

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     mqtt_key_file: Path | None = None
     push_poll_interval: float = Field(default=30.0, gt=0)  # first idle poll with push healthy
     push_poll_max_interval: float = Field(default=600.0, gt=0)  # back off to this (or the first)
+    # The RSA key job credentials are sealed to (made 0600 on first start when absent).
+    private_key_path: Path | None = None  # default: <state_path>/agent_key.pem
     # TLS to the registry: a CA bundle (default: the system's), a client certificate, and
     # verification, which is only ever off when this says so (logged loudly at every start).
     registry_ca_file: Path | None = None
@@ -194,6 +196,11 @@ class Settings(BaseSettings):
             self.registry_key_file,
             verify=self.registry_tls_verify,
         )
+
+    @property
+    def agent_key_path(self) -> Path:
+        """Where the agent's private key is (or will be made)."""
+        return self.private_key_path or self.state_path / "agent_key.pem"
 
     @property
     def registry_url(self) -> str:

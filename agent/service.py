@@ -15,6 +15,7 @@ import structlog
 from agent import pools
 from agent.agentstatus import AgentStatusReporter
 from agent.announce import announce
+from agent.auth import keys
 from agent.config import Settings
 from agent.daemon import Daemon, Mode
 from agent.execution.local import LocalBackend
@@ -82,7 +83,9 @@ async def _serve(
         )
     async with RegistryClient(settings.registry_url, token, ssl=settings.registry_ssl) as client:
         client.on_request = metrics.request
-        agent_id = await announce(settings, client, catalog, host.name)
+        agent_key = await asyncio.to_thread(keys.load_or_create, settings.agent_key_path)
+        public = keys.public_pem(agent_key)
+        agent_id = await announce(settings, client, catalog, host.name, public)
         pool_ids = await pools.join(client, agent_id, settings.agent_pools, settings.retry_budget)
         reporter = AgentStatusReporter(client, agent_id, settings.retry_budget)
         journal = Journal(settings.state_path / "journal.sqlite3")
@@ -99,6 +102,7 @@ async def _serve(
             owed,
             journal,
             metrics,
+            agent_key,
         )
         resume = await unfinished(ctx)
         wakeup = Wakeup()

@@ -6,7 +6,7 @@ import asyncio
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class Submission:
     pool_id: str | None = None
     agent_id: str | None = None
     module_name: str | None = None
+    credentials: dict[str, str] = field(default_factory=dict)  # auth_info input -> credential id
 
 
 async def submit(client: RegistryClient, s: Submission) -> Job:
@@ -51,6 +52,7 @@ async def submit(client: RegistryClient, s: Submission) -> Job:
         model.id,
         s.function,
         params,
+        s.credentials,
         assigned_agent_pool_id=s.pool_id,
         assigned_agent_id=s.agent_id,
         module_name=s.module_name,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from agent.agentstatus import AgentStatusReporter
 from agent.config import Settings
 from agent.execution.base import Backend
@@ -30,3 +32,4 @@ class JobContext:
     owed: OwedUpdates  # final statuses: journaled, sent, re-sent until they land
     journal: Journal  # jobs in progress, so a restarted agent knows what was left
     metrics: Metrics = field(default_factory=Metrics)
+    agent_key: rsa.RSAPrivateKey | None = None  # opens the credentials delivered with jobs

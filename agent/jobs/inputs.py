@@ -20,7 +20,10 @@ InputDocument = dict[str, dict[str, Any]]
 
 
 def build_inputs(
-    schema: FunctionSchema, parameters: Mapping[str, Any], model: Path | None
+    schema: FunctionSchema,
+    parameters: Mapping[str, Any],
+    model: Path | None,
+    credentials: Mapping[str, Path] | None = None,
 ) -> InputDocument:
     """`{name: {"type": ..., "value": ...}}` for the tool, or InvalidJob saying what is wrong."""
     declared = {n: s for n, s in schema.inputs.items() if s.type is InputType.PARAMETER}
@@ -34,7 +37,7 @@ def build_inputs(
         for name in declared
         if name in parameters
     }
-    doc.update(_file_inputs(schema, model))
+    doc.update(_file_inputs(schema, model, credentials or {}))
     return doc
 
 
@@ -61,7 +64,9 @@ def _describe(name: str, spec: InputSchema) -> str:
     return f"{name} ({kinds}{', optional' if spec.optional else ''})"
 
 
-def _file_inputs(schema: FunctionSchema, model: Path | None) -> InputDocument:
+def _file_inputs(
+    schema: FunctionSchema, model: Path | None, credentials: Mapping[str, Path]
+) -> InputDocument:
     doc: InputDocument = {}
     target = _model_input(schema) if model is not None else None
     for name, spec in schema.inputs.items():
@@ -73,6 +78,8 @@ def _file_inputs(schema: FunctionSchema, model: Path | None) -> InputDocument:
                 msg = f"input {name}: {problem}"
                 raise InvalidJob(msg)
             doc[name] = {"type": spec.type.value, "value": str(model)}
+        elif spec.type is InputType.AUTH_INFO and name in credentials:
+            doc[name] = {"type": spec.type.value, "value": str(credentials[name])}
         elif not spec.optional:
             raise InvalidJob(_unbound(name, spec, model))
     return doc
@@ -91,9 +98,14 @@ def _unbound(name: str, spec: InputSchema, model: Path | None) -> str:
         if model is None:
             return f"input {name} needs a model, and the job has none"
         return f"input {name} needs a second model; a job carries one"
+    if spec.type is InputType.AUTH_INFO:
+        return (
+            f"Function inputs ['{name}'] not provided: no credential was delivered for it "
+            "(bind a stored credential to it when submitting: auth_bindings)"
+        )
     return (
-        f"Function inputs ['{name}'] not provided: {spec.type.value} inputs need credential "
-        "or link deliveries, which this agent does not handle yet"
+        f"Function inputs ['{name}'] not provided: {spec.type.value} inputs need link "
+        "deliveries, which this agent does not handle yet"
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import psutil
 import structlog
 
+from agent.auth.deliveries import remove_credentials
 from agent.concurrently import both
 from agent.config import KeepWorkDirs
 from agent.execution import supervisor
@@ -213,6 +214,8 @@ class JobRunner:
             await running.interrupt(self._stop_reason.value)
 
     async def _finish(self, outcome: Outcome, seconds: float) -> None:
+        if self.workdir is not None:
+            remove_credentials(self.workdir)  # whatever keep_work_dirs says
         if self.workdir is not None and outcome.reason in (Reason.TOOL_FAILED, Reason.TIMEOUT):
             with contextlib.suppress(RegistryError):  # the registry is away: the report matters
                 await upload_log(self.ctx, self.job, self.workdir)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from agent.auth.deliveries import open_deliveries, write_credentials
 from agent.concurrently import both
 from agent.jobs.context import JobContext
 from agent.jobs.errors import InvalidJob, ModuleUnavailable
@@ -51,7 +53,8 @@ async def validate(ctx: JobContext, job: Job, workdir: WorkDir) -> ValidatedJob:
     parameters, model = await both(
         _fetch_parameters(ctx, job, workdir), _fetch_model(ctx, job, workdir)
     )
-    inputs = build_inputs(resolved.variant.function_schema, parameters, model)
+    credentials = _credentials(ctx, job, workdir)
+    inputs = build_inputs(resolved.variant.function_schema, parameters, model, credentials)
     workdir.input_file.write_text(json.dumps(inputs, indent=2))
     values = {
         "entrypoint": str(resolved.entrypoint),
@@ -68,6 +71,17 @@ async def validate(ctx: JobContext, job: Job, workdir: WorkDir) -> ValidatedJob:
         msg = f"{resolved.module.key}: {e}"
         raise ModuleUnavailable(msg) from None
     return ValidatedJob(job, resolved, workdir, argv)
+
+
+def _credentials(ctx: JobContext, job: Job, workdir: WorkDir) -> dict[str, Path]:
+    """Open the credentials delivered with the claim and write them for the tool (0600)."""
+    if not job.auth_deliveries:
+        return {}
+    if ctx.agent_key is None:
+        msg = "the job carries credentials, but this agent has no key to open them"
+        raise InvalidJob(msg)
+    opened = open_deliveries(job.auth_deliveries, ctx.agent_key, datetime.now(UTC))
+    return write_credentials(workdir, opened)
 
 
 def resolve(ctx: JobContext, job: Job) -> Resolved:

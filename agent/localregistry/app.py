@@ -16,7 +16,16 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from agent.localregistry.api import agents, catalog, health, jobs, models, pools, storage
+from agent.localregistry.api import (
+    agents,
+    catalog,
+    credentials,
+    health,
+    jobs,
+    models,
+    pools,
+    storage,
+)
 from agent.localregistry.auth import TokenStore
 from agent.localregistry.blobs import BlobStore
 from agent.localregistry.db import connect
@@ -120,7 +129,7 @@ def create_app(reg: Registry, settings: RegistrySettings) -> web.Application:
     )
     app[REGISTRY_KEY] = reg
     app[MAX_JSON_KEY] = settings.max_json_body
-    for module in (health, storage, models, catalog, agents, pools, jobs):
+    for module in (health, storage, models, catalog, agents, pools, jobs, credentials):
         app.router.add_routes(module.routes)
 
     async def close_db(app: web.Application) -> None:

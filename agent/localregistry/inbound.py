@@ -6,9 +6,9 @@ is checked strictly: shas, salts, enum values and string lengths.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from agent.jobs.states import AgentStatus
 from agent.storage import is_salt, is_sha
@@ -119,6 +119,15 @@ class DisplayNameIn(Inbound):
     """`NewAgentDisplayName`."""
 
     display_name: str = Field(max_length=255)
+
+
+class StoredCredentialIn(Inbound):
+    """A credential to store (local extension): its secret is never answered back."""
+
+    name: str = Field(min_length=1, max_length=255)
+    function_auth_type: Literal["jwt", "token", "basic", "oauth1", "oauth2", "cas_delegated_3dx"]
+    secret: SecretStr = Field(max_length=65536)
+    expiration: AwareDatetime | None = None
 
 
 class PublicKeyIn(Inbound):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from agent.localregistry.credentials import OFFERABLE
 from agent.localregistry.errors import NotFound
 from agent.localregistry.wire import loads
 
@@ -37,7 +38,7 @@ AND EXISTS (
 
 def available_clause(agent_id: str, host_os: str | None) -> tuple[str, Any]:
     """A WHERE clause over `jobs` selecting what `agent_id` may claim, with its parameters."""
-    return _AVAILABLE, {"agent": agent_id, "host_os": host_os or ""}
+    return _AVAILABLE + OFFERABLE, {"agent": agent_id, "host_os": host_os or ""}
 
 
 def resolve_function(

@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import SimpleNamespace, TracebackType
 from typing import Any, Self, TypeVar
@@ -219,6 +219,14 @@ class RegistryClient:
         path = f"/api/v2/agents/{_seg(agent_id)}/modules"
         return await self._model(Agent, "PUT", path, json_body=body)
 
+    async def set_agent_public_key(self, agent_id: str, public_key: str) -> None:
+        """`PUT /api/v2/agents/{id}/public_key` with a PKCS#1 PEM public key."""
+        await self._call(
+            "PUT",
+            f"/api/v2/agents/{_seg(agent_id)}/public_key",
+            json_body={"public_key": public_key},
+        )
+
     async def set_agent_display_name(self, agent_id: str, name: str) -> Agent:
         """`PUT /api/v2/agents/{id}/display_name`."""
         path = f"/api/v2/agents/{_seg(agent_id)}/display_name"
@@ -267,12 +275,24 @@ class RegistryClient:
         return await self._model(Job, "PUT", path, params=params, json_body=body)
 
     async def submit_job(
-        self, model_id: str, function_name: str, parameters: NewRevision, **query: str | None
+        self,
+        model_id: str,
+        function_name: str,
+        parameters: NewRevision,
+        auth_bindings: Mapping[str, str] | None = None,
+        **query: str | None,
     ) -> Job:
-        """`POST /api/v2/models/{id}/jobs` with the parameters file's revision."""
+        """`POST /api/v2/models/{id}/jobs` with the parameters file's revision.
+
+        `auth_bindings` binds auth_info inputs to stored credentials: {input name: credential id}.
+        """
         path = f"/api/v2/models/{_seg(model_id)}/jobs"
         params = {"function_name": function_name, **query}
-        body = {"revision": parameters.model_dump()}
+        body: dict[str, Any] = {"revision": parameters.model_dump()}
+        if auth_bindings:
+            body["auth_bindings"] = [
+                {"input_name": name, "credential_id": cred} for name, cred in auth_bindings.items()
+            ]
         return await self._model(Job, "POST", path, params=params, json_body=body)
 
     async def list_jobs(self, **filters: Any) -> Page[Job]:

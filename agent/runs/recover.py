@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import psutil
 import structlog
 
+from agent.auth.deliveries import remove_credentials
 from agent.execution import supervisor
 from agent.execution.tree import ProcessTree
 from agent.jobs.context import JobContext
@@ -90,6 +91,7 @@ def stop_orphan(ctx: JobContext, active: Active) -> bool:
     if workdir is None:
         return False
     proc = supervisor.find(workdir.supervisor, active.tool_pid, active.tool_since)
+    remove_credentials(workdir)  # the job is over for this agent
     if proc is None:
         return False
     tree = ProcessTree(proc.pid)

@@ -70,13 +70,19 @@ class AgentHarness:
         content: bytes = b"hello model",
         pool_id: str | None = None,
         agent_id: str | None = None,
+        credentials: dict[str, str] | None = None,
     ) -> Job:
         await self.client.publish_module(module.manifest())
         model = self.root / "models" / model_name
         model.parent.mkdir(parents=True, exist_ok=True)
         model.write_bytes(content)
         submission = Submission(
-            model, module.fn(behaviour), params or {}, pool_id=pool_id, agent_id=agent_id
+            model,
+            module.fn(behaviour),
+            params or {},
+            pool_id=pool_id,
+            agent_id=agent_id,
+            credentials=credentials or {},
         )
         return await submit(self.client, submission)
 

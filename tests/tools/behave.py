@@ -7,6 +7,7 @@ input file as the agent wrote it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -88,6 +89,20 @@ def gate(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     return echo_like(output_file, temp) if code == 0 else code
 
 
+def secret(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """Read the credential file; write its sha256 and mode (never the secret) as the output."""
+    path = Path(inputs["api_auth"]["value"])
+    data = path.read_bytes()
+    facts = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "mode": oct(path.stat().st_mode & 0o777),
+        "path": str(path),
+    }
+    (temp / "out.txt").write_text(json.dumps(facts))
+    write_outputs(output_file, [{"name": "out", "type": "file", "path": str(temp / "out.txt")}])
+    return 0
+
+
 def no_output(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     return 0
 
@@ -125,6 +140,7 @@ BEHAVIOURS = {
     "sleep": sleep,
     "spam": spam,
     "gate": gate,
+    "secret": secret,
     "no_output": no_output,
     "bad_output": bad_output,
     "missing_output": missing_output,

@@ -14,11 +14,12 @@ from typing import Any
 from aiohttp import web
 
 from agent.jobs.states import AGENT_ONLY, JobStatus, can_move, predecessors
+from agent.localregistry import credentials
 from agent.localregistry.api.agents import agent_row, display_name
 from agent.localregistry.api.models import resource_row
 from agent.localregistry.api.pools import pool_row
 from agent.localregistry.db import transaction
-from agent.localregistry.errors import BadRequest, Conflict, NotFound
+from agent.localregistry.errors import Conflict, NotFound
 from agent.localregistry.files import (
     build_revision,
     insert_file,
@@ -134,9 +135,6 @@ async def submit_job(request: web.Request) -> web.Response:
     reg = registry(request)
     model = resource_row(reg.conn, path_id(request, "model_id"))
     new = await body(request, NewJobIn)
-    if new.auth_bindings:
-        msg = "auth_bindings: this registry has no stored credentials to bind yet"
-        raise BadRequest(msg)
     os_name = query_enum(request, "operating_system", OS)
     tool_version = query_str(request, "tool_version")
     function = resolve_function(
@@ -148,6 +146,7 @@ async def submit_job(request: web.Request) -> web.Response:
         tool_version=tool_version,
         os_name=os_name.value if os_name else None,
     )
+    bindings = credentials.check_bindings(reg.conn, function, new.auth_bindings or [])
     agent_id = query_uuid(request, "assigned_agent_id")
     if agent_id is not None:
         agent_row(reg.conn, agent_id)
@@ -171,6 +170,7 @@ async def submit_job(request: web.Request) -> web.Response:
                 query_uuid(request, "agent_id"), JobStatus.PENDING.value,
             ),
         )  # fmt: skip
+        credentials.bind(c, job_id, bindings)
         _append_status(c, job_id, JobStatus.CREATED, by)
         _append_status(c, job_id, JobStatus.PENDING, by)
     reg.emit("job.available", {"job_id": job_id, "agent_id": agent_id, "agent_pool_id": pool_id})
@@ -203,6 +203,7 @@ def _claim_check(conn: sqlite3.Connection, job: sqlite3.Row, agent_id: str | Non
     ):
         msg = f"job {job['id']} is assigned to pool {pool}, which this agent is not in"
         raise Conflict(msg)
+    credentials.check_claimable(conn, job["id"], agent_id)
 
 
 def move(
@@ -258,7 +259,10 @@ async def update_status(request: web.Request) -> web.Response:
          "assigned_agent_id": row["assigned_agent_id"],
          "agent_pool_id": row["assigned_agent_pool_id"]},
     )  # fmt: skip
-    return reply(job_doc(reg.conn, row))
+    doc = job_doc(reg.conn, row)
+    if new is JobStatus.CLAIMED and agent_id is not None:  # the claim's answer, and only it
+        doc["auth_deliveries"] = credentials.deliveries(reg.conn, job_id, agent_id)
+    return reply(doc)
 
 
 @routes.get("/api/v2/jobs")

@@ -1,0 +1,1 @@
+"""Inline credentials: the agent's RSA key, the delivery envelope, and credentials for a job."""
