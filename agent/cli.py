@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from agent import __version__, logs
+from agent.auth.keys import AgentKeyError
 from agent.cli_registry import registry
 from agent.cli_service import install_service_command, stop_command
 from agent.config import ConfigError, Settings, load_settings
@@ -185,7 +186,7 @@ def run_command(once: bool, until_idle: bool, config_file: Path | None, **flags:
                 systemd=Systemd(_systemd_env()),
             )
         )
-    except (RegistryError, HostOSError, PoolError, StateInUse, TLSError) as e:
+    except (RegistryError, HostOSError, PoolError, StateInUse, TLSError, AgentKeyError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_CODES[Reason.AGENT_ERROR])
     if mode is Mode.ONCE:

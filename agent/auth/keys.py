@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from agent.errors import AgentError
-from agent.secretfiles import write_secret
+from agent.secretfiles import InsecureSecretFile, read_secret, write_secret
 
 KEY_BITS = 2048  # what the platform documents for its organisation key
 
@@ -26,8 +26,8 @@ def load_or_create(path: Path) -> rsa.RSAPrivateKey:
     """The RSA private key at `path`, made (0600, atomically) if there is none yet."""
     if path.exists():
         try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        except (OSError, ValueError, TypeError) as e:
+            key = serialization.load_pem_private_key(read_secret(path), password=None)
+        except (OSError, ValueError, TypeError, InsecureSecretFile) as e:
             msg = f"the private key {path} cannot be used: {e}"
             raise AgentKeyError(msg) from None
         if not isinstance(key, rsa.RSAPrivateKey):

@@ -48,7 +48,11 @@ def test_the_agent_key_is_made_once_private_and_its_public_half_is_pkcs1(tmp_pat
     again = keys.load_or_create(path)
     assert again.private_numbers() == made.private_numbers()
     assert keys.public_pem(made).startswith("-----BEGIN RSA PUBLIC KEY-----")
+    path.chmod(0o644)
+    with pytest.raises(keys.AgentKeyError, match="readable by other users"):
+        keys.load_or_create(path)  # a key others can read is refused, not used
     path.write_text("not a key")
+    path.chmod(0o600)
     with pytest.raises(keys.AgentKeyError, match="cannot be used"):
         keys.load_or_create(path)
 
