@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import structlog
 
 from agent import __version__, logs
 from agent.auth.keys import AgentKeyError
@@ -28,6 +29,8 @@ from agent.service import serve
 from agent.submit import Submission, follow, parse_param, submit
 from agent.systemd import Systemd, SystemdEnv
 from agent.tls import TLSError
+
+CRASHED = 70  # EX_SOFTWARE: an internal error; systemd restarts the agent
 
 
 @click.group()
@@ -189,6 +192,11 @@ def run_command(once: bool, until_idle: bool, config_file: Path | None, **flags:
     except (RegistryError, HostOSError, PoolError, StateInUse, TLSError, AgentKeyError) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_CODES[Reason.AGENT_ERROR])
+    except Exception:
+        # A bug: one redacted log line with the traceback (never Python's raw print, which
+        # would bypass redaction), then the exit code systemd restarts on.
+        structlog.get_logger(__name__).exception("agent.crashed")
+        sys.exit(CRASHED)
     if mode is Mode.ONCE:
         sys.exit(exit_code(outcomes[0] if outcomes else None))
     # A served agent that was stopped exits 0 (systemd must not read a stop as a failure).
