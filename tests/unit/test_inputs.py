@@ -154,11 +154,24 @@ def test_an_optional_second_model_input_is_left_out() -> None:
     assert build_inputs(s, {}, MODEL) == {"first": {"type": "user_model", "value": str(MODEL)}}
 
 
-@pytest.mark.parametrize("kind", ["auth_info", "user_link"])
-def test_a_required_credential_or_link_input_is_refused(kind: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        ("auth_info", "no credential was delivered for it (bind a stored credential"),
+        ("user_link", "user_link inputs need link deliveries"),
+    ],
+)
+def test_a_required_credential_or_link_input_is_refused(kind: str, why: str) -> None:
     s = schema(creds={"type": kind}, size=param("@number"))
     message = refusal(s, {"size": 1}, None)
-    assert message.startswith(f"Function inputs ['creds'] not provided: {kind} inputs need ")
+    assert message.startswith(f"Function inputs ['creds'] not provided: {why}")
+
+
+def test_a_delivered_credential_fills_its_auth_info_input(tmp_path: Path) -> None:
+    s = schema(creds={"type": "auth_info"}, size=param("@number"))
+    path = tmp_path / "auth" / "creds"
+    doc = build_inputs(s, {"size": 1}, None, {"creds": path})
+    assert doc["creds"] == {"type": "auth_info", "value": str(path)}
 
 
 def test_an_optional_credential_input_is_left_out() -> None:
