@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -32,6 +32,7 @@ from pydantic_settings import (
 )
 
 from agent.errors import AgentError
+from agent.execution.slurm import SlurmOptions
 from agent.health import is_loopback, parse_address
 from agent.push.broker import Broker, BrokerURLError
 from agent.tls import client_context
@@ -104,6 +105,15 @@ class Settings(BaseSettings):
     mqtt_key_file: Path | None = None
     push_poll_interval: float = Field(default=30.0, gt=0)  # first idle poll with push healthy
     push_poll_max_interval: float = Field(default=600.0, gt=0)  # back off to this (or the first)
+    # Where tools run: "local" (a supervised process here) or "slurm" (sbatch from this login
+    # node), for every module or per module key.
+    executor: Literal["local", "slurm"] = "local"
+    module_executors: dict[str, Literal["local", "slurm"]] = Field(default_factory=dict)
+    slurm_partition: str | None = None
+    slurm_account: str | None = None
+    slurm_cpus: int | None = Field(default=None, gt=0)
+    slurm_memory_mb: int | None = Field(default=None, gt=0)
+    slurm_gpus: int | None = Field(default=None, gt=0)
     # The RSA key job credentials are sealed to (made 0600 on first start when absent).
     private_key_path: Path | None = None  # default: <state_path>/agent_key.pem
     # TLS to the registry: a CA bundle (default: the system's), a client certificate, and
@@ -195,6 +205,17 @@ class Settings(BaseSettings):
             self.registry_cert_file,
             self.registry_key_file,
             verify=self.registry_tls_verify,
+        )
+
+    @property
+    def slurm_options(self) -> SlurmOptions:
+        """What every batch job asks Slurm for."""
+        return SlurmOptions(
+            self.slurm_partition,
+            self.slurm_account,
+            self.slurm_cpus,
+            self.slurm_memory_mb,
+            self.slurm_gpus,
         )
 
     @property

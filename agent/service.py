@@ -19,6 +19,7 @@ from agent.auth import keys
 from agent.config import Settings
 from agent.daemon import Daemon, Mode
 from agent.execution.local import LocalBackend
+from agent.execution.slurm import SlurmBackend
 from agent.health import HealthServer
 from agent.hostos import detect
 from agent.jobs.context import JobContext
@@ -103,6 +104,7 @@ async def _serve(
             journal,
             metrics,
             agent_key,
+            SlurmBackend(settings.slurm_options, tool_env),
         )
         resume = await unfinished(ctx)
         wakeup = Wakeup()

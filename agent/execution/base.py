@@ -42,6 +42,7 @@ class ExitInfo:
     timed_out: bool
     interrupted: str | None  # the reason given to `interrupt`, if it was called
     wall_time: float
+    detail: str | None = None  # how the backend explains the end (a scheduler's state), if it can
 
     @property
     def succeeded(self) -> bool:

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from agent.agentstatus import AgentStatusReporter
 from agent.config import Settings
-from agent.execution.base import Backend
+from agent.execution.base import Backend, LaunchError
 from agent.metrics import Metrics
 from agent.modules.catalog import Catalog
 from agent.registry.client import RegistryClient
@@ -33,3 +33,14 @@ class JobContext:
     journal: Journal  # jobs in progress, so a restarted agent knows what was left
     metrics: Metrics = field(default_factory=Metrics)
     agent_key: rsa.RSAPrivateKey | None = None  # opens the credentials delivered with jobs
+    slurm: Backend | None = None  # for modules the config sends to Slurm
+
+    def backend_for(self, module_key: str) -> Backend:
+        """The backend that runs `module_key`'s tools (LaunchError if it is not set up)."""
+        name = self.settings.module_executors.get(module_key, self.settings.executor)
+        if name == "slurm":
+            if self.slurm is None:
+                msg = f"{module_key} runs through Slurm, but this agent has no Slurm backend"
+                raise LaunchError(msg)
+            return self.slurm
+        return self.backend

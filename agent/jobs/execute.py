@@ -65,10 +65,11 @@ async def execute(
         info = _ended_while_away(spec)
     else:
         try:
+            backend = ctx.backend_for(v.resolved.module.key)
             if reattach is not None and reattach.pid is not None:
-                running = ctx.backend.adopt(reattach.pid, spec)
+                running = backend.adopt(reattach.pid, spec)
             else:
-                running = await ctx.backend.start(spec)
+                running = await backend.start(spec)
         except LaunchError as e:
             raise ToolFailed(str(e)) from None
         if started is not None:
@@ -91,10 +92,9 @@ def _ended_while_away(spec: LaunchSpec) -> ExitInfo:
 def judge(ctx: JobContext, v: ValidatedJob, info: ExitInfo) -> ExecutionResult:
     """The tool's end as this phase's result, or the JobError that says what went wrong."""
     if info.timed_out:
-        msg = (
-            f"the tool ran past the process timeout ({ctx.settings.process_timeout:g} s) and "
-            f"was stopped{_tail_suffix(v.workdir.log_file)}"
-        )
+        limit = f"the process timeout ({ctx.settings.process_timeout:g} s)"
+        msg = f"the tool ran past {info.detail or limit} and was stopped"
+        msg += _tail_suffix(v.workdir.log_file)
         raise ToolTimedOut(msg, exit_code=info.exit_code, signal=info.signal)
     if info.interrupted == Reason.CANCELED_BY_USER:
         msg = "canceled by a user"
@@ -110,6 +110,8 @@ def judge(ctx: JobContext, v: ValidatedJob, info: ExitInfo) -> ExecutionResult:
 
 def describe_exit(info: ExitInfo) -> str:
     """'exited with code 3' or 'was killed by SIGSEGV' (pure)."""
+    if info.detail is not None and info.interrupted is None:
+        return info.detail  # the backend knows better (a scheduler's end state)
     if info.signal is not None:
         try:
             name = signals.Signals(info.signal).name

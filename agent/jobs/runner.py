@@ -107,6 +107,8 @@ class JobRunner:
                 phases.cancel()
                 await asyncio.wait({phases})
         if self._stop_reason is Reason.CANCELED_BY_USER:
+            if not phases.cancelled():
+                phases.exception()  # seen: the cancel is the outcome, not the phase's error
             msg = "canceled by a user"
             raise JobCanceled(msg)
         return phases.result()

@@ -1,0 +1,115 @@
+"""The Slurm backend against a real single-node Slurm (munged, slurmctld, slurmd, started here).
+
+A job runs through sbatch and its outputs are uploaded; a user's cancel reaches scancel and the
+job leaves the queue; a job Slurm kills at its time limit fails saying so (slow: Slurm's
+smallest limit is a minute).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from agent.daemon import Mode
+from agent.jobs.outcome import Reason
+from agent.jobs.states import JobStatus
+from agent.stopping import Stop
+from tests.integration.agent_harness import AgentHarness
+from tests.logwatch import eventually, watch_logs
+from tests.slurm import Slurm, missing
+
+pytestmark = pytest.mark.skipif(
+    bool(missing()),
+    reason=f"Slurm is not installed ({', '.join(missing())}); run scripts/system-packages",
+)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def slurm(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Slurm]:
+    cluster = Slurm(tmp_path_factory.mktemp("slurm"))
+    await cluster.start()
+    try:
+        yield cluster
+    finally:
+        await cluster.stop()
+
+
+@pytest.fixture
+def on_slurm(slurm: Slurm, monkeypatch: pytest.MonkeyPatch) -> Slurm:
+    """The agent (and its tools) find the cluster through SLURM_CONF, as on a login node."""
+    for key, value in slurm.env.items():
+        monkeypatch.setenv(key, value)
+    return slurm
+
+
+async def test_a_job_runs_through_sbatch_and_its_outputs_are_uploaded(
+    harness: AgentHarness, on_slurm: Slurm
+) -> None:
+    job = await harness.submit("echo", {"label": "via slurm"})
+    with watch_logs() as logs:
+        outcomes = await harness.run(executor="slurm", slurm_partition=on_slurm.partition)
+    assert [o.reason for o in outcomes] == [Reason.COMPLETED], outcomes
+    submitted = logs.find("slurm.submitted")
+    assert len(submitted) == 1
+    slurm_id = submitted[0]["slurm_job_id"]
+    state = on_slurm.command("scontrol", "show", "job", "-o", slurm_id).stdout
+    assert "JobState=COMPLETED" in state and f"WorkDir={harness.workdir(job) / 'tmp'}" in state
+    assert "echo: copied part.txt" in (harness.workdir(job) / "job.log").read_text()
+    record = harness.record(job)
+    assert record["env"] and "SLURM_JOB_ID" in record["env"]  # it ran inside a Slurm job
+    done = await harness.job(job.id)
+    assert done.status is JobStatus.COMPLETED
+    assert "copy (artifact" in (done.status_history[-1].message or "")
+
+
+async def test_an_unknown_partition_fails_the_job_with_sbatchs_reason(
+    harness: AgentHarness, on_slurm: Slurm
+) -> None:
+    await harness.submit("echo", {"label": "nowhere"})
+    outcomes = await harness.run(executor="slurm", slurm_partition="no-such-partition")
+    assert [o.reason for o in outcomes] == [Reason.TOOL_FAILED]
+    assert outcomes[0].message.startswith("sbatch refused the job:")
+    assert "partition" in outcomes[0].message.lower()
+
+
+async def test_a_user_cancel_reaches_scancel_and_the_job_leaves_the_queue(
+    harness: AgentHarness, on_slurm: Slurm
+) -> None:
+    job = await harness.submit("sleep", {"seconds": 120})
+    stop = Stop()
+    with watch_logs() as logs:
+        agent = asyncio.create_task(
+            harness.run(Mode.SERVE, stop=stop, executor="slurm", cancel_check_interval=0.2)
+        )
+        submitted = await logs.wait_for("slurm.submitted")
+        slurm_id = submitted["slurm_job_id"]
+        await eventually(
+            lambda: "RUNNING" in on_slurm.command("squeue", "-h", "-j", slurm_id, "-o", "%T").stdout
+        )
+        await harness.client.update_job_status(job.id, JobStatus.CANCELED, None)
+        finished = await logs.wait_for("job.finished", job_id=job.id, deadline=30)
+        stop.request("test")
+        await agent
+    assert finished["reason"] == "canceled_by_user"
+    assert logs.find("slurm.cancel", slurm_job_id=slurm_id, reason="canceled_by_user")
+    assert on_slurm.command("squeue", "-h", "-j", slurm_id).stdout.strip() == ""  # gone
+    state = on_slurm.command("scontrol", "show", "job", "-o", slurm_id).stdout
+    # SIGTERM from `scancel --signal=TERM` ends the tool (FAILED), or scancel's kill (CANCELLED).
+    assert "JobState=FAILED" in state or "JobState=CANCELLED" in state
+    assert (await harness.job(job.id)).status_history[-1].name is JobStatus.CANCELED
+
+
+@pytest.mark.slow
+async def test_a_job_slurm_kills_at_its_time_limit_fails_saying_time_limit(
+    harness: AgentHarness, on_slurm: Slurm
+) -> None:
+    job = await harness.submit("sleep", {"seconds": 600})
+    outcomes = await harness.run(executor="slurm", process_timeout=60)  # --time=1 (minute)
+    assert [o.reason for o in outcomes] == [Reason.TIMEOUT]
+    assert "time limit" in outcomes[0].message
+    failed = await harness.job(job.id)
+    assert failed.status is JobStatus.FAILED
+    assert "Slurm time limit" in (failed.status_history[-1].message or "")
