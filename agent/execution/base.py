@@ -62,6 +62,11 @@ class Running(Protocol):
         """The local process that leads the tool, or None when it is not a local process."""
         ...
 
+    @property
+    def handle(self) -> int | None:
+        """What a restarted agent re-attaches by (a pid, a Slurm job id), journaled at start."""
+        ...
+
     async def wait(self) -> ExitInfo:
         """Wait for the end, stopping the tool when its time limit passes."""
         ...

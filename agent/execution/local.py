@@ -185,6 +185,10 @@ class LocalProcess:
     def pid(self) -> int:
         return self._leader.pid
 
+    @property
+    def handle(self) -> int:
+        return self._leader.pid
+
     async def wait(self) -> ExitInfo:
         try:
             async with asyncio.timeout(self._spec.timeout):

@@ -174,6 +174,10 @@ class SlurmJob:
     def pid(self) -> int | None:
         return None
 
+    @property
+    def handle(self) -> int | None:
+        return int(self.job_id) if self.job_id.isdigit() else None
+
     def detach(self) -> None:
         self._detached = True
 

@@ -25,14 +25,14 @@ import structlog
 from agent.auth.deliveries import remove_credentials
 from agent.concurrently import both
 from agent.config import KeepWorkDirs
-from agent.execution import supervisor
 from agent.execution.base import Running
 from agent.jobs.context import JobContext
 from agent.jobs.errors import JobCanceled, JobError
-from agent.jobs.execute import Reattach, execute
+from agent.jobs.execute import execute
 from agent.jobs.outcome import Outcome, Reason
 from agent.jobs.outputs import read_outputs
 from agent.jobs.phases import PhaseReports
+from agent.jobs.reattach import resume_point
 from agent.jobs.states import AGENT_STATUS_FOR_PHASE, JobStatus
 from agent.jobs.upload import upload_log, upload_outputs
 from agent.jobs.validate import ValidatedJob, resolve, validate
@@ -115,7 +115,7 @@ class JobRunner:
 
     async def _phases(self) -> Outcome:
         ctx, job = self.ctx, self.job
-        start, reattach = await self._resume_point()
+        start, self.workdir, reattach = await resume_point(ctx, job, self.resume)
         if start is JobStatus.CLAIMED:
             validated = await self._patiently("validate", self._validate)
         else:
@@ -148,26 +148,6 @@ class JobRunner:
             self.phases.move(JobStatus.VALIDATING), validate(self.ctx, self.job, self.workdir)
         )
         return validated
-
-    async def _resume_point(self) -> tuple[JobStatus, Reattach | None]:
-        """Where the job goes on: from the start (Claimed), at its tool, or at its upload."""
-        r = self.resume
-        if r is None or r.phase not in (JobStatus.RUNNING, JobStatus.UPLOADING):
-            return JobStatus.CLAIMED, None
-        self.workdir = WorkDir.existing(self.ctx.settings.output_path, self.job.id)
-        if self.workdir is None:
-            msg = "the agent restarted and the job's work directory is gone; submit the job again"
-            raise JobError(msg)
-        if r.phase is JobStatus.UPLOADING:
-            return JobStatus.UPLOADING, None
-        status_dir = self.workdir.supervisor
-        proc = await asyncio.to_thread(supervisor.find, status_dir, r.tool_pid, r.tool_since)
-        if proc is not None:
-            log.info("job.tool_reattached", pid=proc.pid)
-            return JobStatus.RUNNING, Reattach(proc.pid, proc.create_time())
-        if supervisor.was_started(status_dir):
-            return JobStatus.RUNNING, Reattach(None, r.tool_since or time.time())
-        return JobStatus.CLAIMED, None  # the tool never started: begin again
 
     async def _patiently(self, what: str, work: Callable[[], Awaitable[T]]) -> T:
         """`work()`, tried again for as long as the registry stays unreachable."""
@@ -207,10 +187,12 @@ class JobRunner:
         self.running = running
         if self._detached:
             running.detach()
-        if running.pid is not None:
-            with contextlib.suppress(psutil.Error):  # gone already: nothing to find later
-                since = psutil.Process(running.pid).create_time()
-                self.ctx.journal.tool(self.job.id, running.pid, since)
+        if running.handle is not None:  # what a restarted agent re-attaches by
+            since = time.time()
+            if running.pid is not None:
+                with contextlib.suppress(psutil.Error):  # a reused pid is told apart by this
+                    since = psutil.Process(running.pid).create_time()
+            self.ctx.journal.tool(self.job.id, running.handle, since)
         log.info("job.tool_started", tool=running.ident)
         if self._stop_reason is not None:
             await running.interrupt(self._stop_reason.value)

@@ -62,6 +62,10 @@ class AgentProcess:
         self.process = process
         self.events: list[dict[str, Any]] = []
 
+    def events_named(self, event: str) -> list[dict[str, Any]]:
+        """The lines read so far for `event`."""
+        return [e for e in self.events if e.get("event") == event]
+
     async def wait_for(self, event: str, count: int = 1, **fields: Any) -> dict[str, Any]:
         def found() -> list[dict[str, Any]]:
             return [

@@ -8,7 +8,9 @@ smallest limit is a minute).
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -17,9 +19,14 @@ from agent.daemon import Mode
 from agent.jobs.outcome import Reason
 from agent.jobs.states import JobStatus
 from agent.stopping import Stop
+from tests.acceptance.test_agent_cli import agent_env
+from tests.acceptance.test_agent_push_cli import running_agent
+from tests.acceptance.test_agent_recovery import Setup
+from tests.conftest import RegistryProcess
 from tests.integration.agent_harness import AgentHarness
 from tests.logwatch import eventually, watch_logs
 from tests.slurm import Slurm, missing
+from tests.tools import module
 
 pytestmark = pytest.mark.skipif(
     bool(missing()),
@@ -113,3 +120,33 @@ async def test_a_job_slurm_kills_at_its_time_limit_fails_saying_time_limit(
     failed = await harness.job(job.id)
     assert failed.status is JobStatus.FAILED
     assert "Slurm time limit" in (failed.status_history[-1].message or "")
+
+
+async def test_an_agent_killed_while_its_slurm_job_runs_reattaches_and_reports_it(
+    registry_process: RegistryProcess, on_slurm: Slurm, tmp_path: Path
+) -> None:
+    module.install(tmp_path / "modules")
+    env = {
+        **agent_env(registry_process, tmp_path),
+        **on_slurm.env,
+        "ISTARI_DIGITAL_AGENT_EXECUTOR": "slurm",
+        "ISTARI_DIGITAL_AGENT_KEEP_WORK_DIRS": "always",  # runs.txt is read afterwards
+    }
+    setup = Setup(registry_process, env, tmp_path)
+    job = await setup.submit()
+    async with setup.agent_with_tool_waiting(job) as run:  # the tool runs inside Slurm
+        slurm_id = run.events_named("slurm.submitted")[0]["slurm_job_id"]
+        run.process.send_signal(signal.SIGKILL)
+        assert await run.process.wait() == -9
+    queued = on_slurm.command("squeue", "-h", "-j", slurm_id, "-o", "%T").stdout.strip()
+    assert queued == "RUNNING"  # Slurm runs it on without the agent
+
+    async with running_agent(env) as run:
+        await run.wait_for("job.tool_reattached", slurm_job_id=slurm_id)
+        job.release()
+        finished = await run.wait_for("job.finished", job_id=job.id)
+    assert finished["status"] == "Completed"
+    assert len(job.runs) == 1  # submitted once, by the first agent
+    done = await setup.job(job.id)
+    assert done.status is JobStatus.COMPLETED
+    assert [e.name.value for e in done.status_history].count("Running") == 1
