@@ -53,7 +53,7 @@ class Slurm:
         self.node = socket.gethostname().split(".")[0]
         self.conf = directory / "slurm.conf"
         self.munge_socket = directory / "munge" / "munge.sock"
-        self._procs: list[asyncio.subprocess.Process] = []
+        self._procs: list[subprocess.Popen[bytes]] = []  # plain processes: any event loop
 
     @property
     def env(self) -> dict[str, str]:
@@ -104,30 +104,45 @@ PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """
         )
 
-    async def _spawn(self, *argv: str) -> None:
-        log = (self.dir / "log" / f"{Path(argv[0]).name}.out").open("ab")
-        with log:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env={**os.environ, **self.env},
+    def stop_controller(self) -> None:
+        """Stop slurmctld (squeue and friends fail until `start_controller`)."""
+        ctld = self._procs.pop(1)
+        ctld.terminate()
+        ctld.wait(timeout=STOP_DEADLINE)
+
+    async def start_controller(self) -> None:
+        """Start slurmctld again (it reloads its saved state) and wait until it answers."""
+        self._spawn(_which("slurmctld"), "-D", "-f", str(self.conf))
+        self._procs.insert(1, self._procs.pop())
+        await self._until(self._answers, "the controller to answer")
+
+    def _answers(self) -> bool:
+        return self.command("sinfo", "-h", "-o", "%t").returncode == 0
+
+    def _spawn(self, *argv: str) -> None:
+        with (self.dir / "log" / f"{Path(argv[0]).name}.out").open("ab") as log:
+            self._procs.append(
+                subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    env={**os.environ, **self.env},
+                )
             )
-        self._procs.append(proc)
 
     async def start(self) -> None:
         """Start munged, slurmctld and slurmd; return once the node is idle."""
         self._write()
         munge = self.dir / "munge"
-        await self._spawn(
+        self._spawn(
             _which("munged"), "-F", "-f", f"--socket={self.munge_socket}",
             f"--key-file={munge / 'munge.key'}", f"--pid-file={munge / 'munged.pid'}",
             f"--log-file={munge / 'munged.log'}", f"--seed-file={munge / 'seed'}",
         )  # fmt: skip
         await self._until(self.munge_socket.exists, "munged")
-        await self._spawn(_which("slurmctld"), "-D", "-f", str(self.conf))
-        await self._spawn(_which("slurmd"), "-D", "-f", str(self.conf), "-N", self.node)
+        self._spawn(_which("slurmctld"), "-D", "-f", str(self.conf))
+        self._spawn(_which("slurmd"), "-D", "-f", str(self.conf), "-N", self.node)
         await self._until(self._idle, "the node to be idle")
 
     def _idle(self) -> bool:
@@ -145,7 +160,7 @@ PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         try:
             async with asyncio.timeout(START_DEADLINE):
                 while not await asyncio.to_thread(check):
-                    if any(p.returncode is not None for p in self._procs):
+                    if any(p.poll() is not None for p in self._procs):
                         break
                     await asyncio.sleep(0.2)  # polling: the daemons announce nothing
         except TimeoutError:
@@ -172,9 +187,8 @@ PartitionName={self.partition} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
                 proc.terminate()
         for proc in self._procs:
             try:
-                async with asyncio.timeout(STOP_DEADLINE):
-                    await proc.wait()
-            except TimeoutError:
+                await asyncio.to_thread(proc.wait, STOP_DEADLINE)
+            except subprocess.TimeoutExpired:
                 proc.kill()
-                await proc.wait()
+                proc.wait()
         self._procs.clear()

@@ -30,6 +30,13 @@ log = structlog.get_logger(__name__)
 POLL_FIRST = 0.2  # seconds: a short job is seen to end quickly
 POLL_MAX = 10.0  # seconds between squeue calls for a long job
 COMMAND_TIMEOUT = 30.0
+# Pending reasons that never clear by waiting: the request breaks the partition's or the
+# account's limits. Such a job is cancelled and fails saying why, instead of waiting forever.
+NEVER = {
+    "PartitionConfig", "BadConstraints", "PartitionNodeLimit", "PartitionTimeLimit",
+    "InvalidAccount", "InvalidQOS", "AccountNotAllowed", "QOSMaxCpuPerJobLimit",
+    "QOSMaxMemoryPerJob", "AssocMaxCpuPerJobLimit", "AssocMaxNodePerJobLimit",
+}  # fmt: skip
 ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
 ENDS = {
     "FAILED": "failed in Slurm without an exit code",
@@ -165,6 +172,7 @@ class SlurmJob:
         self._stopping: asyncio.Task[None] | None = None
         self._detached = False
         self._unreachable = False
+        self._never: str | None = None  # why Slurm will never start it, once seen
 
     @property
     def ident(self) -> str:
@@ -185,6 +193,10 @@ class SlurmJob:
         delay = POLL_FIRST
         try:
             while await self._queued():
+                if self._never is not None:
+                    log.warning("slurm.unrunnable", slurm_job_id=self.job_id, reason=self._never)
+                    await self._scancel()
+                    break
                 await asyncio.sleep(delay)  # the backoff between squeue calls
                 delay = min(delay * 1.5, POLL_MAX)
         except asyncio.CancelledError:
@@ -197,7 +209,9 @@ class SlurmJob:
 
     async def _queued(self) -> bool:
         """Whether the job is still in the queue (a failing squeue counts as yes, logged once)."""
-        rc, out, err = await _run("squeue", "-h", "-j", self.job_id, "-o", "%T", env=self._spec.env)
+        rc, out, err = await _run(
+            "squeue", "-h", "-j", self.job_id, "-o", "%T %r", env=self._spec.env
+        )
         if rc != 0 and "Invalid job id" not in err:
             if not self._unreachable:
                 log.warning("slurm.unavailable", slurm_job_id=self.job_id, error=err.strip())
@@ -206,10 +220,20 @@ class SlurmJob:
         if self._unreachable:
             log.info("slurm.available", slurm_job_id=self.job_id)
             self._unreachable = False
-        return out.strip() in ACTIVE
+        state, _, reason = out.strip().partition(" ")
+        if state == "PENDING" and reason in NEVER:
+            self._never = reason
+        return state in ACTIVE
 
     async def _final(self) -> ExitInfo:
         wall = time.monotonic() - self._started
+        if self._never is not None:
+            detail = (
+                f"was never started: Slurm keeps it pending for {self._never}, which waiting "
+                "does not change (the request exceeds what the partition or account allows: "
+                "check slurm_partition, slurm_account, slurm_cpus, slurm_memory_mb, slurm_gpus)"
+            )
+            return ExitInfo(None, None, False, self._interrupted, wall, detail)
         for _ in range(10):  # the controller may be restarting: a few tries, then say so
             rc, out, _ = await _run(
                 "scontrol", "show", "job", "-o", self.job_id, env=self._spec.env

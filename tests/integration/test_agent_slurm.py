@@ -150,3 +150,45 @@ async def test_an_agent_killed_while_its_slurm_job_runs_reattaches_and_reports_i
     done = await setup.job(job.id)
     assert done.status is JobStatus.COMPLETED
     assert [e.name.value for e in done.status_history].count("Running") == 1
+
+
+async def test_requests_the_cluster_cannot_meet_fail_the_job_with_slurms_reason(
+    harness: AgentHarness, on_slurm: Slurm
+) -> None:
+    await harness.submit("echo", {"label": "too much memory"})
+    refused = await harness.run(executor="slurm", slurm_memory_mb=10**9)  # sbatch says no
+    assert [o.reason for o in refused] == [Reason.TOOL_FAILED]
+    assert refused[0].message.startswith("sbatch refused the job:")
+    assert "Memory specification can not be satisfied" in refused[0].message
+
+    await harness.submit("echo", {"label": "too many cpus"})
+    with watch_logs() as logs:  # sbatch takes it, but Slurm would keep it pending forever
+        never = await harness.run(executor="slurm", slurm_cpus=4096)
+    assert [o.reason for o in never] == [Reason.TOOL_FAILED]
+    assert "was never started: Slurm keeps it pending for PartitionConfig" in never[0].message
+    unrunnable = logs.find("slurm.unrunnable", reason="PartitionConfig")
+    assert unrunnable
+    slurm_id = unrunnable[0]["slurm_job_id"]
+    assert on_slurm.command("squeue", "-h", "-j", slurm_id).stdout.strip() == ""  # cancelled
+
+
+async def test_a_controller_restart_while_the_job_runs_is_waited_out(
+    harness: AgentHarness, on_slurm: Slurm
+) -> None:
+    job = await harness.submit("gate", {"code": 0})
+    gate = harness.workdir(job) / "tmp"
+    stop = Stop()
+    with watch_logs() as logs:
+        agent = asyncio.create_task(harness.run(Mode.SERVE, stop=stop, executor="slurm"))
+        await logs.wait_for("slurm.submitted")
+        await eventually((gate / "runs.txt").exists)  # the tool runs on the node
+        on_slurm.stop_controller()
+        await logs.wait_for("slurm.unavailable", deadline=30)  # logged once, polling goes on
+        await on_slurm.start_controller()
+        await logs.wait_for("slurm.available", deadline=60)
+        (gate / "go").touch()
+        finished = await logs.wait_for("job.finished", job_id=job.id, deadline=60)
+        stop.request("test")
+        await agent
+    assert finished["status"] == "Completed"
+    assert len(logs.find("slurm.unavailable")) == 1
