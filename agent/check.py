@@ -1,12 +1,13 @@
 """`istari-agent check`: is this agent ready to run jobs? Every finding says what to do.
 
 It checks what the daemon needs at start (host OS, modules, writable directories, the
-registry and the token, the configured pools, the MQTT broker) without registering, joining
-or claiming anything.
+registry and the token, the configured pools, the MQTT broker, Slurm when tools go there)
+without registering, joining or claiming anything.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ async def check(settings: Settings) -> list[Finding]:
     findings += [await _registry(settings)]
     findings += [await _pools(settings)] if settings.agent_pools else []
     findings += [await _push(settings)]
+    if settings.executor == "slurm" or "slurm" in settings.module_executors.values():
+        findings += [await _slurm(settings)]
     return findings
 
 
@@ -132,3 +135,26 @@ async def _push(settings: Settings) -> Finding:
         )
         return Finding(False, "push", detail)
     return Finding(True, "push", f"{broker.url} accepts the agent and the registry publishes there")
+
+
+async def _slurm(settings: Settings) -> Finding:
+    """Whether this (login) node can submit to Slurm, and to the configured partition."""
+    partition = settings.slurm_partition
+    argv = ["sinfo", "-h", "-o", "%P %a"] + ([f"--partition={partition}"] if partition else [])
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        async with asyncio.timeout(30):
+            out, err = await proc.communicate()
+    except OSError:
+        return Finding(False, "slurm", "sinfo not found: install Slurm's client commands here")
+    except TimeoutError:
+        return Finding(False, "slurm", "sinfo did not answer within 30 s (is slurmctld up?)")
+    if proc.returncode != 0:
+        why = err.decode(errors="replace").strip() or f"exit code {proc.returncode}"
+        return Finding(False, "slurm", f"sinfo failed: {why} (check SLURM_CONF)")
+    lines = out.decode().split()
+    if not lines:
+        return Finding(False, "slurm", f"Slurm has no partition {partition}; set slurm_partition")
+    return Finding(True, "slurm", f"Slurm answers; partitions: {' '.join(lines[::2])}")

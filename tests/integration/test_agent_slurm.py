@@ -19,7 +19,7 @@ from agent.daemon import Mode
 from agent.jobs.outcome import Reason
 from agent.jobs.states import JobStatus
 from agent.stopping import Stop
-from tests.acceptance.test_agent_cli import agent_env
+from tests.acceptance.test_agent_cli import agent, agent_env
 from tests.acceptance.test_agent_push_cli import running_agent
 from tests.acceptance.test_agent_recovery import Setup
 from tests.conftest import RegistryProcess
@@ -192,3 +192,17 @@ async def test_a_controller_restart_while_the_job_runs_is_waited_out(
         await agent
     assert finished["status"] == "Completed"
     assert len(logs.find("slurm.unavailable")) == 1
+
+
+def test_check_says_whether_slurm_answers_and_knows_the_partition(
+    registry_process: RegistryProcess, on_slurm: Slurm, tmp_path: Path
+) -> None:
+    module.install(tmp_path / "modules")
+    env = {**agent_env(registry_process, tmp_path), **on_slurm.env}
+    env["ISTARI_DIGITAL_AGENT_EXECUTOR"] = "slurm"
+    ready = agent(env, "check")
+    assert "slurm" in ready.stdout and "Slurm answers; partitions: debug" in ready.stdout
+    env["ISTARI_DIGITAL_AGENT_SLURM_PARTITION"] = "nowhere"
+    wrong = agent(env, "check")
+    assert wrong.returncode == 1
+    assert "set slurm_partition" in wrong.stdout or "sinfo failed" in wrong.stdout
