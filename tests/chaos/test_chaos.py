@@ -211,6 +211,8 @@ async def drive(
             reg.start()
         if not broker.running:
             await broker.start()
+        agent.down = False  # the chaos may have stopped between a kill and its restart
+        agent.ensure_running()
     elapsed = time.monotonic() - started
     assert agent.process is not None
     agent.process.send_signal(signal.SIGTERM)
