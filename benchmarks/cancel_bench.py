@@ -34,7 +34,7 @@ import psutil
 
 from agent.jobs.states import JobStatus
 from agent.submit import Submission, submit
-from benchmarks.push_bench import Rig, events, rig_running, save, spawn, stop, wait_logged, when
+from benchmarks.push_bench import Rig, events, ready_agent, rig_running, save, wait_logged, when
 from tests.tools import module
 
 TOOL_PIDS = ("tool.pid", "child-0.pid", "child-1.pid")
@@ -133,18 +133,10 @@ async def cancels(rig: Rig, name: str, plan: Plan, settings: dict[str, Any], stu
     """
     home = rig.root / name
     module.install(home / "modules")
-    log = home / "agent.log"
-    proc = await spawn(log, ["agent", "run"], rig.env(home, **settings))
-    try:
-        if "mqtt_url" in settings:
-            await wait_logged([log], "push.registry_presence", 1, state="online")
-        else:
-            await wait_logged([log], "push.disabled", 1)
+    async with ready_agent(rig, home, **settings) as log:
         every = 0.0 if "mqtt_url" in settings else plan.poll_interval
         gaps = (random.uniform(0, every) for _ in range(plan.samples))
         return [await one_cancel(rig, home, log, stubborn, gap) for gap in gaps]
-    finally:
-        await stop([proc])
 
 
 def summary(samples: list[dict[str, float]]) -> dict[str, Any]:

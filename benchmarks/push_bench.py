@@ -260,10 +260,9 @@ async def completed(client: RegistryClient, job_id: str, interval: float = 0.02)
 # -- 1. pickup latency ----------------------------------------------------------------------
 
 
-async def pickup(rig: Rig, name: str, n: int, gap: Callable[[], float], **settings: Any) -> Any:
-    """`n` jobs one at a time to one `istari-agent run`: submit -> tool started, -> Claimed."""
-    home = rig.root / name
-    module_dir = stamp.install(home / "modules")
+@asynccontextmanager
+async def ready_agent(rig: Rig, home: Path, **settings: Any) -> AsyncIterator[Path]:
+    """One `istari-agent run` in `home`, once it listens (push online, or polling); its log."""
     log = home / "agent.log"
     proc = await spawn(log, ["agent", "run"], rig.env(home, **settings))
     try:
@@ -271,9 +270,17 @@ async def pickup(rig: Rig, name: str, n: int, gap: Callable[[], float], **settin
             await wait_logged([log], "push.registry_presence", 1, state="online")
         else:
             await wait_logged([log], "push.disabled", 1)
-        return [await one_pickup(rig, module_dir, gap()) for _ in range(n)]
+        yield log
     finally:
         await stop([proc])
+
+
+async def pickup(rig: Rig, name: str, n: int, gap: Callable[[], float], **settings: Any) -> Any:
+    """`n` jobs one at a time to one `istari-agent run`: submit -> tool started, -> Claimed."""
+    home = rig.root / name
+    module_dir = stamp.install(home / "modules")
+    async with ready_agent(rig, home, **settings):
+        return [await one_pickup(rig, module_dir, gap()) for _ in range(n)]
 
 
 async def one_pickup(rig: Rig, module_dir: Path, gap: float) -> dict[str, float]:

@@ -8,6 +8,7 @@ outlive the agent: `adopt` re-attaches to one after a restart, `detach` leaves o
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,30 @@ class ExitInfo:
     @property
     def succeeded(self) -> bool:
         return self.exit_code == 0 and not self.timed_out and self.interrupted is None
+
+
+class StopOnce:
+    """`interrupt` for a backend: remember the first reason, run `_stop` once, however asked.
+
+    Subclasses set `_interrupted = None` and `_stopping = None` and implement `_stop`.
+    """
+
+    _interrupted: str | None
+    _stopping: asyncio.Task[None] | None
+
+    @property
+    def ident(self) -> str:
+        raise NotImplementedError
+
+    async def interrupt(self, reason: str) -> None:
+        if self._interrupted is None:
+            self._interrupted = reason
+        if self._stopping is None:
+            self._stopping = asyncio.create_task(self._stop(), name=f"stop {self.ident}")
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
+        raise NotImplementedError
 
 
 class Running(Protocol):

@@ -25,7 +25,7 @@ from typing import Protocol
 import psutil
 import structlog
 
-from agent.execution.base import ExitInfo, LaunchError, LaunchSpec
+from agent.execution.base import ExitInfo, LaunchError, LaunchSpec, StopOnce
 from agent.execution.supervisor import command, read_status
 from agent.execution.tree import ProcessTree
 
@@ -164,7 +164,7 @@ class _Adopted:
             return True
 
 
-class LocalProcess:
+class LocalProcess(StopOnce):
     """A running tool: its supervisor, the tool and their descendants."""
 
     def __init__(self, leader: _Leader, spec: LaunchSpec) -> None:
@@ -226,13 +226,6 @@ class LocalProcess:
             interrupted=self._interrupted,
             wall_time=time.monotonic() - self._started,
         )
-
-    async def interrupt(self, reason: str) -> None:
-        if self._interrupted is None:
-            self._interrupted = reason
-        if self._stopping is None:
-            self._stopping = asyncio.create_task(self._stop(), name=f"stop {self.ident}")
-        await asyncio.shield(self._stopping)
 
     async def _stop(self) -> None:
         if self._leader.ended:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from agent.execution.base import ExitInfo, LaunchError, LaunchSpec
+from agent.execution.base import ExitInfo, LaunchError, LaunchSpec, StopOnce
 
 log = structlog.get_logger(__name__)
 
@@ -161,7 +161,7 @@ class SlurmBackend:
         return SlurmJob(str(pid), spec)
 
 
-class SlurmJob:
+class SlurmJob(StopOnce):
     """A submitted batch job, followed until it ends."""
 
     def __init__(self, job_id: str, spec: LaunchSpec) -> None:
@@ -243,13 +243,6 @@ class SlurmJob:
             await asyncio.sleep(POLL_MAX / 5)
         detail = "left the Slurm queue, and Slurm no longer knows how it ended"
         return ExitInfo(None, None, False, self._interrupted, wall, detail)
-
-    async def interrupt(self, reason: str) -> None:
-        if self._interrupted is None:
-            self._interrupted = reason
-        if self._stopping is None:
-            self._stopping = asyncio.create_task(self._stop(), name=f"stop {self.ident}")
-        await asyncio.shield(self._stopping)
 
     async def _stop(self) -> None:
         log.info("slurm.cancel", slurm_job_id=self.job_id, reason=self._interrupted)
