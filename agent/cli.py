@@ -14,6 +14,7 @@ import structlog
 from agent import __version__, logs
 from agent.auth.keys import AgentKeyError
 from agent.cli_registry import registry
+from agent.cli_runs import runs
 from agent.cli_service import install_service_command, stop_command
 from agent.config import ConfigError, Settings, load_settings
 from agent.daemon import Mode
@@ -49,6 +50,7 @@ def main(log_level: str | None) -> None:
 main.add_command(registry)
 main.add_command(stop_command)
 main.add_command(install_service_command)
+main.add_command(runs)
 
 
 def _registry_options(f: click.decorators.FC) -> click.decorators.FC:

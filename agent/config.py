@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     slurm_cpus: int | None = Field(default=None, gt=0)
     slurm_memory_mb: int | None = Field(default=None, gt=0)
     slurm_gpus: int | None = Field(default=None, gt=0)
+    # Run records (`istari-agent runs`): kept this many days, and at most this many.
+    run_retention_days: float = Field(default=30.0, gt=0)
+    run_retention_count: int = Field(default=10_000, gt=0)
     # The RSA key job credentials are sealed to (made 0600 on first start when absent).
     private_key_path: Path | None = None  # default: <state_path>/agent_key.pem
     # TLS to the registry: a CA bundle (default: the system's), a client certificate, and

@@ -31,6 +31,7 @@ from agent.registry.client import RegistryClient
 from agent.runs.journal import Journal
 from agent.runs.lock import StateLock
 from agent.runs.owed import OwedUpdates
+from agent.runs.records import RECORDS, RunRecords
 from agent.runs.recover import unfinished
 from agent.stopping import Stop
 from agent.systemd import Systemd
@@ -90,6 +91,8 @@ async def _serve(
         pool_ids = await pools.join(client, agent_id, settings.agent_pools, settings.retry_budget)
         reporter = AgentStatusReporter(client, agent_id, settings.retry_budget)
         journal = Journal(settings.state_path / "journal.sqlite3")
+        records = RunRecords(settings.state_path / RECORDS)
+        records.prune(settings.run_retention_days, settings.run_retention_count)
         owed = OwedUpdates(client, journal, settings.status_retry_budget)
         ctx = JobContext(
             settings,
@@ -105,6 +108,7 @@ async def _serve(
             metrics,
             agent_key,
             SlurmBackend(settings.slurm_options, tool_env),
+            records,
         )
         resume = await unfinished(ctx)
         wakeup = Wakeup()
@@ -125,6 +129,7 @@ async def _serve(
             return await daemon.run(mode, resume)
         finally:
             journal.close()
+            records.close()
 
 
 def _push_listener(

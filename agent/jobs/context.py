@@ -15,6 +15,7 @@ from agent.modules.catalog import Catalog
 from agent.registry.client import RegistryClient
 from agent.runs.journal import Journal
 from agent.runs.owed import OwedUpdates
+from agent.runs.records import RunRecords
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class JobContext:
     metrics: Metrics = field(default_factory=Metrics)
     agent_key: rsa.RSAPrivateKey | None = None  # opens the credentials delivered with jobs
     slurm: Backend | None = None  # for modules the config sends to Slurm
+    records: RunRecords | None = None  # one record per job run (runs list|show)
 
     def backend_for(self, module_key: str) -> Backend:
         """The backend that runs `module_key`'s tools (LaunchError if it is not set up)."""

@@ -10,6 +10,7 @@ job now says Canceled, and an error otherwise.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -31,6 +32,7 @@ class PhaseReports:
         self.acknowledged = acknowledged  # the last phase the registry took
         self.reached = acknowledged  # the last phase the job reached here
         self._since = time.monotonic()  # when it reached it
+        self.on_move: Callable[[JobStatus], None] | None = None  # the run record's step
 
     def ended(self) -> None:
         """The job ended: count the time spent in its last phase."""
@@ -47,6 +49,8 @@ class PhaseReports:
         if status is not self.reached:
             self._timed(self.reached)
         self.reached = status
+        if self.on_move is not None:
+            self.on_move(status)
         self.ctx.journal.phase(self.job_id, status)
         self.ctx.agent_status.set(AGENT_STATUS_FOR_PHASE[status])
         for step in catch_up(self.acknowledged, status):

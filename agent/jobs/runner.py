@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import asdict
 from typing import Any, TypeVar
 
 import psutil
@@ -41,6 +42,7 @@ from agent.jobs.workdir import WorkDir
 from agent.registry.errors import RegistryError
 from agent.registry.models import Job
 from agent.runs.journal import Active, Owed
+from agent.runs.records import RunRecorder
 
 T = TypeVar("T")
 
@@ -61,6 +63,8 @@ class JobRunner:
         self.workdir: WorkDir | None = None
         self.running: Running | None = None  # the tool, once started
         self.phases = PhaseReports(ctx, job.id, job.status if resume else JobStatus.CLAIMED)
+        self.record = RunRecorder(ctx.records, job, ctx.agent_id)
+        self.phases.on_move = lambda phase: self.record.step(phase.value)
         self._stop_reason: Reason | None = None
         self._tool_phase = False  # from just before the tool starts until it ended
         self._detached = False
@@ -136,6 +140,7 @@ class JobRunner:
             "upload",
             lambda: both(upload_outputs(ctx, job, workdir, outputs), upload_log(ctx, job, workdir)),
         )
+        self.record.outputs([asdict(u) for u in uploaded])
         names = ", ".join(f"{u.name} ({u.kind} {u.resource_id})" for u in uploaded) or "none"
         return Outcome(Reason.COMPLETED, f"outputs: {names}", exit_code=0)
 
@@ -147,6 +152,7 @@ class JobRunner:
         _, validated = await both(
             self.phases.move(JobStatus.VALIDATING), validate(self.ctx, self.job, self.workdir)
         )
+        self.record.inputs_from(self.workdir.input_file)
         return validated
 
     async def _patiently(self, what: str, work: Callable[[], Awaitable[T]]) -> T:
@@ -206,6 +212,9 @@ class JobRunner:
         if outcome.reason is not Reason.CANCELED_BY_USER:
             await self._report(outcome)
         self.ctx.journal.end(self.job.id)  # after the final status is owed: never a gap
+        self.record.end(
+            outcome.status.value, outcome.reason.value, outcome.message, outcome.exit_code
+        )
         self.phases.ended()
         self.ctx.metrics.jobs.labels(outcome.reason.value).inc()
         self.ctx.agent_status.job_ended(AGENT_STATUS_FOR_PHASE[outcome.status])

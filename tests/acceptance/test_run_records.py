@@ -1,0 +1,60 @@
+"""Run records of a real agent process, read back with `istari-agent runs list|show`."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from pathlib import Path
+
+from agent.registry.client import RegistryClient
+from tests.acceptance.test_agent_cli import agent, agent_env, submit_job
+from tests.conftest import RegistryProcess
+from tests.tools import module
+
+
+def artifact_ids(reg: RegistryProcess, job_id: str) -> set[str]:
+    async def go() -> set[str]:
+        async with RegistryClient(reg.url, reg.token) as client:
+            job = await client.get_job(job_id)
+            assert job.model_id is not None
+            return {a.id for a in (await client.list_artifacts(job.model_id)).items}
+
+    return asyncio.run(go())
+
+
+def test_records_say_what_ran_step_by_step_with_inputs_and_outputs(
+    registry_process: RegistryProcess, tmp_path: Path
+) -> None:
+    module.install(tmp_path / "modules")
+    env = agent_env(registry_process, tmp_path)
+    good = submit_job(registry_process, tmp_path, "echo", {"label": "recorded"})
+    bad = submit_job(registry_process, tmp_path, "exit", {"code": 3})
+    assert agent(env, "run", "--until-idle").returncode == 1  # one failed on purpose
+
+    listed = json.loads(agent(env, "runs", "list", "--json").stdout)
+    assert {r["job_id"] for r in listed} == {good, bad}
+    shown = agent(env, "runs", "show", good[:8], "--json")
+    assert shown.returncode == 0, shown.stderr
+    run = json.loads(shown.stdout)
+    assert (run["status"], run["reason"], run["exit_code"]) == ("Completed", "completed", 0)
+    assert [s["phase"] for s in run["steps"]] == ["Validating", "Running", "Uploading"]
+    times = [t for s in run["steps"] for t in (s["started"], s["ended"])]
+    assert times == sorted(times) and run["started"] <= times[0] and times[-1] <= run["ended"]
+    part = next(i for i in run["inputs"] if i["name"] == "part")
+    model = (tmp_path / "part.txt").read_bytes()
+    assert part["sha256"] == hashlib.sha256(model).hexdigest()
+    assert part["size"] == len(model)
+    assert {o["resource_id"] for o in run["outputs"]} <= artifact_ids(registry_process, good)
+    assert {o["name"] for o in run["outputs"]} == {"copy", "record"}
+
+    failed = json.loads(agent(env, "runs", "show", bad, "--json").stdout)
+    assert (failed["status"], failed["reason"], failed["exit_code"]) == ("Failed", "tool_failed", 3)
+    assert failed["message"].startswith("the tool exited with code 3")
+    human = agent(env, "runs", "show", bad).stdout
+    assert "step Running" in human and "tool_failed, exit code 3" in human
+    assert "Completed" in agent(env, "runs", "list").stdout
+
+    unknown = agent(env, "runs", "show", "no-such-run")
+    assert unknown.returncode == 1
+    assert "no run no-such-run; `istari-agent runs list` shows them" in unknown.stderr
