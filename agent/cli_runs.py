@@ -1,7 +1,9 @@
-"""`istari-agent runs list|show`: the run records of a state path, for people and scripts."""
+"""`istari-agent runs list|show|log|steps|delete`: the run records of a state path."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sys
 from datetime import UTC, datetime
@@ -62,11 +64,64 @@ def list_runs(state_path: Path, as_json: bool, status: str | None, limit: int) -
 @_JSON
 def show_run(run_id: str, state_path: Path, as_json: bool) -> None:
     """One run with its steps (RUN_ID: a run id, a job id, or a unique start of either)."""
-    run = _records(state_path).get(run_id)
+    _, run = _one(state_path, run_id)
+    click.echo(json.dumps(run.as_json(), indent=2) if as_json else _describe(run))
+
+
+def _one(state_path: Path, run_id: str) -> tuple[RunRecords, Run]:
+    records = _records(state_path)
+    run = records.get(run_id)
     if run is None:
         click.echo(f"no run {run_id}; `istari-agent runs list` shows them", err=True)
         sys.exit(1)
-    click.echo(json.dumps(run.as_json(), indent=2) if as_json else _describe(run))
+    return records, run
+
+
+@runs.command("log")
+@click.argument("run_id")
+@_STATE
+def run_log(run_id: str, state_path: Path) -> None:
+    """The tool's log of one run (its last 10 MiB)."""
+    records, run = _one(state_path, run_id)
+    path = records.log_path(run.id)
+    if not path.exists():
+        click.echo(f"run {run.id} has no log kept (it never reached its tool?)", err=True)
+        sys.exit(1)
+    sys.stdout.buffer.write(path.read_bytes())
+
+
+@runs.command("steps")
+@click.argument("run_id")
+@_STATE
+def run_steps(run_id: str, state_path: Path) -> None:
+    """One run's steps as CSV: phase, started, ended (ISO 8601, UTC), seconds."""
+    _, run = _one(state_path, run_id)
+    click.echo(steps_csv(run), nl=False)
+
+
+@runs.command("delete")
+@click.argument("run_id")
+@_STATE
+def run_delete(run_id: str, state_path: Path) -> None:
+    """Delete one run's record and its kept log."""
+    records, run = _one(state_path, run_id)
+    records.delete(run.id)
+    click.echo(f"deleted run {run.id}")
+
+
+def steps_csv(run: Run) -> str:
+    """The steps as CSV text with a header row (pure)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["phase", "started", "ended", "seconds"])
+    for s in run.steps:
+        took = f"{s.ended - s.started:.3f}" if s.ended else ""
+        writer.writerow([s.phase, _iso(s.started), _iso(s.ended) if s.ended else "", took])
+    return out.getvalue()
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat()
 
 
 def _describe(r: Run) -> str:

@@ -212,9 +212,8 @@ class JobRunner:
         if outcome.reason is not Reason.CANCELED_BY_USER:
             await self._report(outcome)
         self.ctx.journal.end(self.job.id)  # after the final status is owed: never a gap
-        self.record.end(
-            outcome.status.value, outcome.reason.value, outcome.message, outcome.exit_code
-        )
+        o, job_log = outcome, self.workdir.log_file if self.workdir else None
+        self.record.end(o.status.value, o.reason.value, o.message, o.exit_code, job_log)
         self.phases.ended()
         self.ctx.metrics.jobs.labels(outcome.reason.value).inc()
         self.ctx.agent_status.job_ended(AGENT_STATUS_FOR_PHASE[outcome.status])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
 import uuid
@@ -23,6 +24,7 @@ import structlog
 log = structlog.get_logger(__name__)
 
 RECORDS = "runs.sqlite3"  # in the state path
+LOG_KEEP = 10 * 2**20  # bytes of a run's log kept with its record (the end, if longer)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -74,6 +76,7 @@ class RunRecords:
     """The run records of one state path."""
 
     def __init__(self, path: Path) -> None:
+        self.logs = path.parent / "run-logs"  # <run id>.log, 0600
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600, exist_ok=True)
         self._conn = sqlite3.connect(path, isolation_level=None)
@@ -156,20 +159,39 @@ class RunRecords:
         ).fetchall()
         return Run(**{**found.__dict__, "steps": [Step(*s) for s in steps]})
 
+    def keep_log(self, run_id: str, log_file: Path) -> None:
+        """Keep (the end of) the run's log with its record."""
+        try:
+            self.logs.mkdir(mode=0o700, exist_ok=True)
+            with log_file.open("rb") as src:
+                size = src.seek(0, 2)
+                src.seek(max(0, size - LOG_KEEP))
+                data = src.read()
+            target = self.log_path(run_id)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+        except OSError as e:
+            log.warning("run.log_unkept", error=str(e))
+
+    def log_path(self, run_id: str) -> Path:
+        return self.logs / f"{run_id}.log"
+
+    def delete(self, run_id: str) -> bool:
+        """Delete one run (and its kept log); whether there was one."""
+        gone = self._conn.execute("DELETE FROM runs WHERE id = ?", (run_id,)).rowcount
+        self.log_path(run_id).unlink(missing_ok=True)
+        return bool(gone)
+
     def prune(self, max_age_days: float, max_count: int) -> int:
         """Delete runs older than `max_age_days` or beyond the newest `max_count`; how many."""
         cutoff = time.time() - max_age_days * 86400
-        before = self._count()
-        self._write(
-            "DELETE FROM runs WHERE ended IS NOT NULL AND (started < ? OR id NOT IN "
+        doomed = self._conn.execute(
+            "SELECT id FROM runs WHERE ended IS NOT NULL AND (started < ? OR id NOT IN "
             "(SELECT id FROM runs ORDER BY started DESC, rowid DESC LIMIT ?))",
             (cutoff, max_count),
-        )
-        return before - self._count()
-
-    def _count(self) -> int:
-        (n,) = self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()
-        return int(n)
+        ).fetchall()
+        return sum(self.delete(run_id) for (run_id,) in doomed)
 
 
 def _run(row: tuple[Any, ...]) -> Run:
@@ -238,6 +260,10 @@ class RunRecorder:
         if self._records is not None and self.run_id is not None:
             self._records.outputs(self.run_id, outputs)
 
-    def end(self, status: str, reason: str, message: str, exit_code: int | None) -> None:
+    def end(
+        self, status: str, reason: str, message: str, exit_code: int | None, log: Path | None
+    ) -> None:
         if self._records is not None and self.run_id is not None:
             self._records.end(self.run_id, status, reason, message, exit_code)
+            if log is not None and log.exists():
+                self._records.keep_log(self.run_id, log)

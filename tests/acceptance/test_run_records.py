@@ -1,9 +1,11 @@
-"""Run records of a real agent process, read back with `istari-agent runs list|show`."""
+"""Run records of a real agent process, read back with `istari-agent runs ...`."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -54,6 +56,16 @@ def test_records_say_what_ran_step_by_step_with_inputs_and_outputs(
     human = agent(env, "runs", "show", bad).stdout
     assert "step Running" in human and "tool_failed, exit code 3" in human
     assert "Completed" in agent(env, "runs", "list").stdout
+
+    log = agent(env, "runs", "log", good)
+    assert "echo: copied part.txt" in log.stdout  # kept, though the work dir is gone
+    rows = list(csv.DictReader(io.StringIO(agent(env, "runs", "steps", good).stdout)))
+    assert [r["phase"] for r in rows] == ["Validating", "Running", "Uploading"]
+    assert all(float(r["seconds"]) >= 0 and r["started"] <= r["ended"] for r in rows)
+    deleted = agent(env, "runs", "delete", bad)
+    assert deleted.returncode == 0 and f"deleted run {failed['id']}" in deleted.stdout
+    assert bad not in agent(env, "runs", "list").stdout
+    assert not (tmp_path / "state" / "run-logs" / f"{failed['id']}.log").exists()
 
     unknown = agent(env, "runs", "show", "no-such-run")
     assert unknown.returncode == 1
