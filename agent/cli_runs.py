@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from datetime import UTC, datetime
@@ -12,7 +10,7 @@ from pathlib import Path
 import click
 
 from agent.config import DEFAULT_STATE_PATH
-from agent.runs.records import RECORDS, Run, RunRecords
+from agent.runs.records import RECORDS, Run, RunRecords, steps_csv
 
 _STATE = click.option(
     "--state-path",
@@ -107,21 +105,6 @@ def run_delete(run_id: str, state_path: Path) -> None:
     records, run = _one(state_path, run_id)
     records.delete(run.id)
     click.echo(f"deleted run {run.id}")
-
-
-def steps_csv(run: Run) -> str:
-    """The steps as CSV text with a header row (pure)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["phase", "started", "ended", "seconds"])
-    for s in run.steps:
-        took = f"{s.ended - s.started:.3f}" if s.ended else ""
-        writer.writerow([s.phase, _iso(s.started), _iso(s.ended) if s.ended else "", took])
-    return out.getvalue()
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat()
 
 
 def _describe(r: Run) -> str:

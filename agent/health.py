@@ -3,7 +3,8 @@
 `/healthz` is liveness: it answers while the event loop runs. `/readyz` is 200 while the agent
 is registered and the registry has answered within `READY_WINDOW` seconds (an idle agent's
 last contact may be old, so a stale one is refreshed with a readiness request first), 503
-with the reason otherwise. `/metrics` is the Prometheus text format (metrics.py).
+with the reason otherwise. `/metrics` is the Prometheus text format (metrics.py). The run
+records are served under `/runs` (agent/runs/api.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from agent.metrics import Metrics
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
+from agent.runs import api as runs_api
+from agent.runs.records import RunRecords
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +52,13 @@ def is_loopback(host: str) -> bool:
 class HealthServer:
     """Serves health and metrics until cancelled."""
 
-    def __init__(self, address: str, metrics: Metrics, client: RegistryClient) -> None:
+    def __init__(
+        self,
+        address: str,
+        metrics: Metrics,
+        client: RegistryClient,
+        records: RunRecords | None = None,
+    ) -> None:
         self.host, self.port = parse_address(address)
         self.metrics = metrics
         self.client = client
@@ -57,6 +66,8 @@ class HealthServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
+        if records is not None:
+            runs_api.add_routes(app, records)
         self._app = app
 
     async def run(self) -> None:

@@ -115,9 +115,8 @@ async def _serve(
         push = _push_listener(settings, agent_id, pool_ids, wakeup)
         if handle_signals:
             _install_signal_handlers(stop)
-        http = (
-            HealthServer(settings.http_address, metrics, client) if settings.http_address else None
-        )
+        address = settings.http_address
+        http = HealthServer(address, metrics, client, records) if address else None
         daemon = Daemon(ctx, stop, wakeup=wakeup, push=push, systemd=systemd, http=http)
         metrics.watch(
             running=lambda: daemon.running,

@@ -9,13 +9,16 @@ Old records go by age and by count (`prune`).
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import sqlite3
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +270,18 @@ class RunRecorder:
             self._records.end(self.run_id, status, reason, message, exit_code)
             if log is not None and log.exists():
                 self._records.keep_log(self.run_id, log)
+
+
+def steps_csv(run: Run) -> str:
+    """The steps as CSV text with a header row (pure)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["phase", "started", "ended", "seconds"])
+    for s in run.steps:
+        took = f"{s.ended - s.started:.3f}" if s.ended else ""
+        writer.writerow([s.phase, _iso(s.started), _iso(s.ended) if s.ended else "", took])
+    return out.getvalue()
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat()

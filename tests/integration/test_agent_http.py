@@ -7,6 +7,9 @@ while the registry answers only 503s, and back to 200 when it is back.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -101,5 +104,47 @@ async def test_metrics_during_and_after_a_job_and_readiness_through_an_outage(
                 return (await get("/readyz"))[0] == 200
 
             await until(ready)
+        stop.request("test")
+        await agent
+
+
+async def test_the_run_records_routes(harness: AgentHarness) -> None:
+    job = await harness.submit("echo", {"label": "over http"})
+    stop = Stop()
+    with watch_logs() as logs:
+        agent = asyncio.create_task(
+            harness.run(Mode.SERVE, stop=stop, http_address="127.0.0.1:0", keep_work_dirs="never")
+        )
+        url = (await logs.wait_for("http.listening"))["url"]
+        await logs.wait_for("job.finished", job_id=job.id)
+        async with scraper(url) as get:
+            status, body = await get("/runs")
+            assert status == 200
+            runs = json.loads(body)["items"]
+            assert [r["job_id"] for r in runs] == [job.id]
+            run_id = runs[0]["id"]
+            status, body = await get(f"/runs/{job.id}")  # a job id finds its run too
+            assert status == 200 and json.loads(body)["id"] == run_id
+            assert [s["phase"] for s in json.loads(body)["steps"]] == [
+                "Validating", "Running", "Uploading"
+            ]  # fmt: skip
+            status, body = await get(f"/runs/{run_id}/log")
+            assert status == 200 and "echo: copied part.txt" in body
+            status, body = await get(f"/runs/{run_id}/steps.csv")
+            rows = list(csv.DictReader(io.StringIO(body)))
+            assert [r["phase"] for r in rows] == ["Validating", "Running", "Uploading"]
+            status, body = await get(f"/runs/{run_id}/plot")
+            phases = json.loads(body)["phases"]
+            assert [p["phase"] for p in phases] == [r["phase"] for r in rows]
+            assert all(p["seconds"] >= 0 for p in phases)
+            assert (await get("/runs?limit=0"))[0] == 422
+            assert "limit must be a whole number" in (await get("/runs?limit=x"))[1]
+            assert (await get("/runs/no-such-run"))[0] == 404
+            async with (
+                aiohttp.ClientSession() as session,
+                session.delete(f"{url}/runs/{run_id}") as resp,
+            ):
+                assert resp.status == 204
+            assert (await get(f"/runs/{run_id}"))[0] == 404
         stop.request("test")
         await agent

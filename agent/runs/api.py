@@ -1,0 +1,84 @@
+"""The run records over HTTP, on the agent's health listener (the IvoryOS-style routes).
+
+`GET /runs` (filters `status`, `limit` 1..1000; a bad one is a 422 saying why),
+`GET /runs/{id}` (with its steps), `GET /runs/{id}/log`, `GET /runs/{id}/steps.csv`,
+`GET /runs/{id}/plot` (phase durations, for a chart), `DELETE /runs/{id}`. An unknown run is
+a 404. `{id}` is a run id, a job id, or a unique start of either, as for `istari-agent runs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from agent.runs.records import Run, RunRecords, steps_csv
+
+MAX_LIMIT = 1000
+
+
+def add_routes(app: web.Application, records: RunRecords) -> None:
+    """Serve `records` under /runs on `app`."""
+    api = RunsAPI(records)
+    app.router.add_get("/runs", api.list_runs)
+    app.router.add_get("/runs/{run_id}", api.show)
+    app.router.add_get("/runs/{run_id}/log", api.log)
+    app.router.add_get("/runs/{run_id}/steps.csv", api.steps)
+    app.router.add_get("/runs/{run_id}/plot", api.plot)
+    app.router.add_delete("/runs/{run_id}", api.delete)
+
+
+class RunsAPI:
+    """The handlers, over one state path's records."""
+
+    def __init__(self, records: RunRecords) -> None:
+        self.records = records
+
+    def _one(self, request: web.Request) -> Run:
+        run_id = request.match_info["run_id"]
+        run = self.records.get(run_id)
+        if run is None:
+            raise web.HTTPNotFound(
+                text=f'{{"detail": "no run {run_id}"}}', content_type="application/json"
+            )
+        return run
+
+    async def list_runs(self, request: web.Request) -> web.Response:
+        limit = request.query.get("limit", "50")
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+            return _problem(422, f"limit must be a whole number from 1 to {MAX_LIMIT}")
+        found = self.records.list(limit=int(limit), status=request.query.get("status"))
+        return web.json_response({"items": [r.as_json() for r in found], "size": len(found)})
+
+    async def show(self, request: web.Request) -> web.Response:
+        return web.json_response(self._one(request).as_json())
+
+    async def log(self, request: web.Request) -> web.StreamResponse:
+        path = self.records.log_path(self._one(request).id)
+        if not path.exists():
+            return _problem(404, "this run has no log kept")
+        return web.FileResponse(path, headers={"Content-Type": "text/plain; charset=utf-8"})
+
+    async def steps(self, request: web.Request) -> web.Response:
+        return web.Response(text=steps_csv(self._one(request)), content_type="text/csv")
+
+    async def plot(self, request: web.Request) -> web.Response:
+        run = self._one(request)
+        return web.json_response({"run_id": run.id, "phases": plot_data(run)})
+
+    async def delete(self, request: web.Request) -> web.Response:
+        self.records.delete(self._one(request).id)
+        return web.Response(status=204)
+
+
+def plot_data(run: Run) -> list[dict[str, Any]]:
+    """Each finished step's phase and duration in seconds (pure)."""
+    return [
+        {"phase": s.phase, "seconds": round(s.ended - s.started, 3)}
+        for s in run.steps
+        if s.ended is not None
+    ]
+
+
+def _problem(status: int, detail: str) -> web.Response:
+    return web.json_response({"detail": detail}, status=status)
