@@ -76,7 +76,11 @@ class HealthServer:
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as e:  # health is optional: the jobs must go on without it
+                log.error("http.unavailable", address=f"{self.host}:{self.port}", error=str(e))  # noqa: TRY400
+                return
             bound = runner.addresses[0]
             log.info("http.listening", url=f"http://{_hostport(bound[0], bound[1])}")
             await asyncio.Event().wait()  # until cancelled

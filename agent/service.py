@@ -107,7 +107,7 @@ async def _serve(
             journal,
             metrics,
             agent_key,
-            SlurmBackend(settings.slurm_options, tool_env),
+            SlurmBackend(settings.slurm_options),
             records,
         )
         resume = await unfinished(ctx)

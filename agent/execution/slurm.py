@@ -135,9 +135,8 @@ async def _run(*argv: str, env: Mapping[str, str]) -> tuple[int, str, str]:
 class SlurmBackend:
     """Submits tools to Slurm with sbatch."""
 
-    def __init__(self, options: SlurmOptions, env: Mapping[str, str]) -> None:
-        self.options = options
-        self.env = env  # the agent's environment for the Slurm commands (SLURM_CONF, PATH)
+    def __init__(self, options: SlurmOptions) -> None:
+        self.options = options  # the Slurm commands run with the tool's environment
 
     async def start(self, spec: LaunchSpec) -> SlurmJob:
         spec.status_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

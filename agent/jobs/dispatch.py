@@ -16,6 +16,7 @@ before it heard the answer finds the job at its next start instead of leaving it
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
@@ -56,54 +57,62 @@ async def claim_next(
 
 async def claim(ctx: JobContext, job: Job, woken_by: str = "poll") -> Job | None:
     """Claim `job`; None when another agent has it. Retried while the registry fails."""
-
-    unanswered = False  # an earlier attempt may have claimed it without our hearing so
-
-    async def attempt() -> Job | None:
-        nonlocal unanswered
-        try:
-            claimed = await ctx.client.update_job_status(job.id, JobStatus.CLAIMED, ctx.agent_id)
-        except Conflict as e:
-            if not (e.resent or unanswered):
-                # The registry refused our one and only request: another agent has it. The
-                # common case in a busy pool, so it costs no second request.
-                log.debug("job.claim_lost", job_id=job.id)
-                return None
-            current = await ctx.client.get_job(job.id)  # a lost race, or our own earlier claim
-        except RegistryError as e:
-            if not e.retryable:
-                raise
-            unanswered = True
-            log.warning("job.claim_unanswered", job_id=job.id, error=str(e))
-            current = await ctx.client.get_job(job.id)  # the claim may or may not have happened
-            if current.status is JobStatus.PENDING:
-                raise  # nobody holds it: claim again after a pause
-        else:
-            log.info("job.claimed", job_id=job.id, function=job.function.name, woken_by=woken_by)
-            _pickup(ctx, claimed)
-            return claimed
-        if current.status is JobStatus.CLAIMED and current.claimed_by == ctx.agent_id:
-            log.info(
-                "job.claimed",
-                job_id=job.id,
-                function=job.function.name,
-                woken_by=woken_by,
-                recovered=True,
-            )
-            return current
-        log.debug("job.claim_lost", job_id=job.id, status=current.status.value)
-        return None
-
+    tries = _Tries()
     ctx.journal.claiming(job.id, ctx.agent_id)
-    won: Job | None = None
     try:
-        won = await with_retries(attempt, budget=ctx.settings.retry_budget, what="claim")
-    finally:
-        if won is None:
+        won = await with_retries(
+            lambda: _attempt(ctx, job, woken_by, tries),
+            budget=ctx.settings.retry_budget,
+            what="claim",
+        )
+    except BaseException:
+        # The registry went away mid-claim: if an attempt went unanswered the claim may be
+        # ours, so the journal keeps it (Pending) for the next start to ask the registry.
+        if not tries.unanswered:
             ctx.journal.end(job.id)
-        else:
-            ctx.journal.phase(job.id, JobStatus.CLAIMED)
+        raise
+    if won is None:
+        ctx.journal.end(job.id)  # lost for certain
+    else:
+        ctx.journal.phase(job.id, JobStatus.CLAIMED)
     return won
+
+
+@dataclass
+class _Tries:
+    unanswered: bool = False  # an earlier attempt may have claimed it without our hearing so
+
+
+async def _attempt(ctx: JobContext, job: Job, woken_by: str, tries: _Tries) -> Job | None:
+    try:
+        claimed = await ctx.client.update_job_status(job.id, JobStatus.CLAIMED, ctx.agent_id)
+    except Conflict as e:
+        if not (e.resent or tries.unanswered):
+            # The registry refused our one and only request: another agent has it. The
+            # common case in a busy pool, so it costs no second request.
+            log.debug("job.claim_lost", job_id=job.id)
+            return None
+        current = await ctx.client.get_job(job.id)  # a lost race, or our own earlier claim
+    except RegistryError as e:
+        if not e.retryable:
+            raise
+        tries.unanswered = True
+        log.warning("job.claim_unanswered", job_id=job.id, error=str(e))
+        current = await ctx.client.get_job(job.id)  # the claim may or may not have happened
+        if current.status is JobStatus.PENDING:
+            raise  # nobody holds it: claim again after a pause
+    else:
+        log.info("job.claimed", job_id=job.id, function=job.function.name, woken_by=woken_by)
+        _pickup(ctx, claimed)
+        return claimed
+    if current.status is JobStatus.CLAIMED and current.claimed_by == ctx.agent_id:
+        log.info(
+            "job.claimed", job_id=job.id, function=job.function.name, woken_by=woken_by,
+            recovered=True,
+        )  # fmt: skip
+        return current
+    log.debug("job.claim_lost", job_id=job.id, status=current.status.value)
+    return None
 
 
 def _pickup(ctx: JobContext, job: Job) -> None:

@@ -101,7 +101,9 @@ def _unbound(name: str, spec: InputSchema, model: Path | None) -> str:
     if spec.type is InputType.AUTH_INFO:
         return (
             f"Function inputs ['{name}'] not provided: no credential was delivered for it "
-            "(bind a stored credential to it when submitting: auth_bindings)"
+            "(bind a stored credential to it when submitting: auth_bindings; if one is bound, "
+            "the registry delivers it only with the claim's answer, which this run of the "
+            "agent did not see after a restart: submit the job again)"
         )
     return (
         f"Function inputs ['{name}'] not provided: {spec.type.value} inputs need link "

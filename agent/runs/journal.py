@@ -168,13 +168,13 @@ class Journal:
 
     def uploading(self, job_id: str, file_name: str, revision: str) -> None:
         """The output's blobs are stored; the registry is about to be asked to create it."""
-        self._conn.execute(
+        self._note(
             "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, NULL)", (job_id, file_name, revision)
         )
 
     def uploaded(self, job_id: str, file_name: str, resource_id: str) -> None:
         """The registry created the output as `resource_id`."""
-        self._conn.execute(
+        self._note(
             "UPDATE uploads SET resource_id = ? WHERE job_id = ? AND file_name = ?",
             (resource_id, job_id, file_name),
         )
@@ -198,7 +198,7 @@ class Journal:
 
     def paid(self, job_id: str) -> None:
         """The registry has it (or refused it for good): forget it."""
-        self._conn.execute("DELETE FROM owed WHERE job_id = ?", (job_id,))
+        self._note("DELETE FROM owed WHERE job_id = ?", (job_id,))
 
     def owed(self) -> list[Owed]:
         """Everything still owed, oldest first."""

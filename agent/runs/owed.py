@@ -22,7 +22,7 @@ import structlog
 
 from agent.jobs.states import ACTIVE, catch_up
 from agent.registry.client import RegistryClient
-from agent.registry.errors import Conflict, RegistryError
+from agent.registry.errors import Conflict, NotFound, RegistryError
 from agent.registry.retry import with_retries
 from agent.runs.journal import Journal, Owed
 
@@ -39,6 +39,7 @@ class OwedUpdates:
         self._journal = journal
         self._budget = budget
         self._owing = asyncio.Event()
+        self._sending: set[str] = set()  # jobs whose status is being sent right now
 
     async def report(self, owed: Owed) -> bool:
         """Journal `owed`, then send it; False when it is left for the delivery loop."""
@@ -65,12 +66,21 @@ class OwedUpdates:
     async def flush(self) -> None:
         """One round: send what is owed, oldest first, until the registry fails to take one."""
         for owed in self._journal.owed():
+            if owed.job_id in self._sending:
+                continue  # its runner is still sending it: never two senders for one status
             if not await self._send(owed, RETRY_BUDGET):
                 return  # the registry is still away: next round
             log.info("job.report_delivered", job_id=owed.job_id, status=owed.status.value)
 
     async def _send(self, owed: Owed, budget: float) -> bool:
         """True once the registry has the status, or has refused it for good."""
+        self._sending.add(owed.job_id)
+        try:
+            return await self._send_once(owed, budget)
+        finally:
+            self._sending.discard(owed.job_id)
+
+    async def _send_once(self, owed: Owed, budget: float) -> bool:
         try:
             if owed.acknowledged is not owed.reached:
                 await self._caught_up(owed, budget)
@@ -80,11 +90,13 @@ class OwedUpdates:
                 if not await self._caught_up(owed, budget):
                     raise
                 await self._deliver(owed, budget)
-        except RegistryError as e:
-            if e.retryable:
-                return False
+        except (Conflict, NotFound) as e:
             # Already final (an earlier copy got through, or a user canceled it) or gone.
             log.warning("job.report_refused", job_id=owed.job_id, error=str(e))
+        except RegistryError as e:
+            if not e.retryable:  # a token refused, say: kept, and said what to fix
+                log.error("job.report_rejected", job_id=owed.job_id, error=str(e))  # noqa: TRY400
+            return False
         self._journal.paid(owed.job_id)
         return True
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from agent.daemon import Mode
 from agent.jobs.outcome import Reason
 from agent.jobs.states import JobStatus
@@ -105,11 +107,14 @@ async def test_registry_that_keeps_failing_uploads_fails_that_job_only(
     assert (await faulty.job(good.id)).status is JobStatus.COMPLETED
 
 
+@pytest.mark.parametrize("status", [503, 401], ids=["down", "token-refused"])
 async def test_a_final_status_the_registry_could_not_take_is_delivered_after_a_restart(
-    faulty: AgentHarness, proxy: FaultProxy
+    faulty: AgentHarness, proxy: FaultProxy, status: int
 ) -> None:
+    """An outage, or a refusal that is not about the job (a token refused: 401), keeps the
+    final status owed until the registry takes it; only 409 and 404 settle it."""
     job = await faulty.submit("echo", GOOD)
-    down = Fault("PUT", r"/jobs/[^/]+/status$", "status", times=10_000, status=503)
+    down = Fault("PUT", r"/jobs/[^/]+/status$", "status", times=10_000, status=status)
 
     def refuse_final_reports(event: str, details: dict[str, Any]) -> None:
         # From Uploading on, the registry is "down" for job status reports, for longer than
@@ -122,6 +127,8 @@ async def test_a_final_status_the_registry_could_not_take_is_delivered_after_a_r
         outcomes = await faulty.run(status_retry_budget=0.5)
     assert [o.reason for o in outcomes] == [Reason.COMPLETED]  # the agent knows how it ended
     assert logs.find("job.report_owed", job_id=job.id)
+    if status == 401:
+        assert logs.find("job.report_rejected", job_id=job.id)  # said, and kept
     assert (await faulty.job(job.id)).status is JobStatus.UPLOADING  # the registry does not
     assert (faulty.root / "state" / "journal.sqlite3").stat().st_mode & 0o777 == 0o600
 
