@@ -17,8 +17,9 @@ import contextlib
 import os
 import shutil
 import signal
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -49,24 +50,42 @@ class LocalBackend:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         spec.status_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
-            with spec.log_path.open("ab") as out:
-                proc = await asyncio.create_subprocess_exec(
-                    *command(spec.status_dir, spec.argv),
-                    cwd=spec.cwd,
-                    env=dict(spec.env),
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=asyncio.subprocess.STDOUT,
-                    start_new_session=True,  # own session and process group
-                )
+            pid = _spawn(spec)
         except OSError as e:
             msg = f"cannot start {spec.argv[0]}: {e.strerror or e}"
             raise LaunchError(msg) from None
-        return LocalProcess(_Child(proc), spec)
+        return LocalProcess(_Child(pid), spec)
 
     def adopt(self, pid: int, spec: LaunchSpec) -> LocalProcess:
         """Re-attach to a supervisor an earlier run of the agent started (not our child)."""
         return LocalProcess(_Adopted(pid), spec)
+
+
+def _spawn(spec: LaunchSpec) -> int:
+    """Start the supervisor in a new session; its pid.
+
+    `posix_spawn`, not asyncio's subprocess: the agent holds no transport, pipe or object
+    whose clean-up (at exit, or on Python >= 3.12 when it is garbage collected) would kill
+    the supervisor, so a tool outlives an agent that exits or lets go of it.
+    """
+    argv = command(spec.status_dir, spec.cwd, spec.argv)
+    out = os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        return os.posix_spawn(
+            argv[0],
+            argv,
+            dict(spec.env),
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, null, 0),
+                (os.POSIX_SPAWN_DUP2, out, 1),
+                (os.POSIX_SPAWN_DUP2, out, 2),
+            ],
+            setsid=True,  # own session and process group
+        )
+    finally:
+        os.close(out)
+        os.close(null)
 
 
 def _check_executable(spec: LaunchSpec) -> None:
@@ -99,24 +118,74 @@ class _Leader(Protocol):
     def ended(self) -> bool: ...
 
 
-class _Child:
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self._proc = proc
+async def _exited(pid: int, ended: Callable[[], bool]) -> None:
+    """Return once process `pid` has ended: a pidfd turns readable (or, without, polling)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    except OSError:  # no pidfds here (old kernel, or a sandbox): look now and then
+        while not ended():  # noqa: ASYNC110 (nothing to wait on but the process table)
+            await asyncio.sleep(POLL_EXIT)
+        return
+    loop = asyncio.get_running_loop()
+    gone: asyncio.Future[None] = loop.create_future()
 
-    async def wait(self) -> None:
-        await self._proc.wait()
+    def readable() -> None:
+        if not gone.done():
+            gone.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        await gone
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+class _Child:
+    """The supervisor this agent started: reaped here once it ends."""
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self._rc: int | None = None
 
     @property
     def pid(self) -> int:
-        return self._proc.pid
+        return self._pid
+
+    async def wait(self) -> None:
+        await _exited(self._pid, lambda: self.ended)
+        self._reap()
+
+    def _reap(self) -> None:
+        if self._rc is not None:
+            return
+        try:
+            pid, status = os.waitpid(self._pid, os.WNOHANG)
+        except ChildProcessError:  # reaped elsewhere: the supervisor's record says how it ended
+            self._rc = 0 if self._rc is None else self._rc
+            return
+        if pid:
+            self._rc = os.waitstatus_to_exitcode(status)
+
+    def reap_later(self) -> None:
+        """Reap it whenever it ends, without us (a killed tree nobody waits for)."""
+        threading.Thread(target=_reap_blocking, args=(self._pid,), daemon=True).start()
 
     @property
     def returncode(self) -> int | None:
-        return self._proc.returncode
+        self._reap()
+        return self._rc
 
     @property
     def ended(self) -> bool:
-        return self._proc.returncode is not None
+        return self.returncode is not None
+
+
+def _reap_blocking(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 class _Adopted:
@@ -130,27 +199,7 @@ class _Adopted:
         return self._pid
 
     async def wait(self) -> None:
-        try:
-            fd = os.pidfd_open(self._pid)
-        except ProcessLookupError:
-            return
-        except OSError:  # no pidfds here (old kernel, or a sandbox): look now and then
-            while not self.ended:  # noqa: ASYNC110 (nothing to wait on but the process table)
-                await asyncio.sleep(POLL_EXIT)
-            return
-        loop = asyncio.get_running_loop()
-        gone: asyncio.Future[None] = loop.create_future()
-
-        def readable() -> None:
-            if not gone.done():
-                gone.set_result(None)
-
-        loop.add_reader(fd, readable)
-        try:
-            await gone
-        finally:
-            loop.remove_reader(fd)
-            os.close(fd)
+        await _exited(self._pid, lambda: self.ended)
 
     @property
     def returncode(self) -> int | None:
@@ -200,6 +249,8 @@ class LocalProcess(StopOnce):
             if not self._detached:
                 # Nobody is left to wait out a grace period: kill the tree now, then propagate.
                 self._tree.signal(signal.SIGKILL)
+                if isinstance(self._leader, _Child):
+                    self._leader.reap_later()
             raise
         if self._stopping is not None:
             await self._stopping

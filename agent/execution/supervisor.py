@@ -26,7 +26,8 @@ NAME = "istari-supervisor"  # $0 of the shell: how `ps` shows it
 SCRIPT = """trap true HUP INT TERM
 echo $$ > "$1/pid"
 dir=$1
-shift
+if ! cd "$2"; then echo 126 > "$dir/exit"; exit 126; fi
+shift 2
 "$@"
 code=$?
 echo "$code" > "$dir/exit"
@@ -36,9 +37,9 @@ _SIGNALLED = 128  # a shell's status for a tool killed by signal N is 128 + N
 _MAX_SIGNAL = 64
 
 
-def command(status_dir: Path, argv: list[str]) -> list[str]:
-    """The argv that runs `argv` under the supervisor, recording into `status_dir` (pure)."""
-    return [SHELL, "-c", SCRIPT, NAME, str(status_dir), *argv]
+def command(status_dir: Path, cwd: Path, argv: list[str]) -> list[str]:
+    """The argv that runs `argv` in `cwd` under the supervisor, recording into `status_dir`."""
+    return [SHELL, "-c", SCRIPT, NAME, str(status_dir), str(cwd), *argv]
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ def test_parse_status(text: str, status: Status | None) -> None:
 
 
 def run_supervised(tmp_path: Path, code: str) -> subprocess.Popen[bytes]:
-    argv = command(tmp_path, [sys.executable, "-c", code])
+    argv = command(tmp_path, tmp_path, [sys.executable, "-c", code])
     return subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL)
 
 
@@ -52,7 +52,7 @@ def test_a_stop_signal_to_the_group_ends_the_tool_and_the_shell_records_it(tmp_p
         "print(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, flush=True)\n"
         "time.sleep(60)\n"
     )
-    argv = command(tmp_path, [sys.executable, "-c", code])
+    argv = command(tmp_path, tmp_path, [sys.executable, "-c", code])
     proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == b"True"
@@ -60,3 +60,17 @@ def test_a_stop_signal_to_the_group_ends_the_tool_and_the_shell_records_it(tmp_p
     assert proc.wait(timeout=30) == 128 + signal.SIGTERM  # the shell lived on to say so
     proc.stdout.close()
     assert read_status(tmp_path) == Status(None, signal.SIGTERM)
+
+
+def test_the_tool_runs_in_its_directory_and_a_missing_one_is_recorded_as_126(
+    tmp_path: Path,
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    code = "import os, sys; sys.exit(0 if os.getcwd() == sys.argv[1] else 5)"
+    argv = command(tmp_path, work, [sys.executable, "-c", code, str(work)])
+    assert subprocess.run(argv, check=False).returncode == 0
+    assert read_status(tmp_path) == Status(0, None)
+    gone = command(tmp_path, tmp_path / "nowhere", [sys.executable, "-c", "pass"])
+    assert subprocess.run(gone, check=False, stderr=subprocess.DEVNULL).returncode == 126
+    assert read_status(tmp_path) == Status(126, None)
