@@ -132,6 +132,15 @@ async def _run(*argv: str, env: Mapping[str, str]) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
 
 
+async def cancel_slurm_job(job_id: str, env: Mapping[str, str]) -> bool:
+    """`scancel` a job an earlier run of the agent left; whether Slurm still had it queued."""
+    rc, out, _ = await _run("squeue", "-h", "-j", job_id, "-o", "%T", env=env)
+    queued = rc == 0 and out.strip() in ACTIVE
+    if queued:
+        await _run("scancel", job_id, env=env)
+    return queued
+
+
 class SlurmBackend:
     """Submits tools to Slurm with sbatch."""
 

@@ -6,7 +6,7 @@ For every job the journal still holds, the registry is asked where the job stand
 - the claim was sent but its answer never heard (journal phase Pending): the job is ours if
   the registry says we claimed it, and is forgotten otherwise;
 - a user canceled it meanwhile, it is already final, gone, or held by another agent: its tool,
-  if it still runs, is stopped, and nothing is reported;
+  if it still runs, is stopped (a Slurm job is scancel'ed), and nothing is reported;
 - otherwise it is resumed: the runner goes on from the phase the journal recorded (it waits
   for a tool that still runs, reads the exit status of one that ended, starts over a job whose
   tool never started, and finishes an upload without registering an output twice).
@@ -26,6 +26,7 @@ import structlog
 
 from agent.auth.deliveries import remove_credentials
 from agent.execution import supervisor
+from agent.execution.slurm import cancel_slurm_job
 from agent.execution.tree import ProcessTree
 from agent.jobs.context import JobContext
 from agent.jobs.states import ACTIVE, JobStatus
@@ -58,12 +59,21 @@ async def unfinished(ctx: JobContext) -> list[Resume]:
             log.info("job.resuming", job_id=job.id, phase=active.phase.value)
             resumes.append(Resume(job, active))
             continue
-        stopped = await asyncio.to_thread(stop_orphan, ctx, active)
+        if job is not None and _on_slurm(ctx, job) and active.tool_pid is not None:
+            stopped = await cancel_slurm_job(str(active.tool_pid), ctx.tool_env)
+        else:
+            stopped = await asyncio.to_thread(stop_orphan, ctx, active)
         ctx.journal.end(active.job_id)
         if active.phase is not JobStatus.PENDING or stopped:
             status = job.status.value if job is not None else "gone"
             log.warning("job.dropped", job_id=active.job_id, status=status, tool_stopped=stopped)
     return resumes
+
+
+def _on_slurm(ctx: JobContext, job: Job) -> bool:
+    """Whether the job's tool went to Slurm (by the module's executor in the config)."""
+    key = job.function.module_name
+    return ctx.settings.module_executors.get(key, ctx.settings.executor) == "slurm"
 
 
 def _ours(job: Job, active: Active) -> bool:

@@ -206,3 +206,27 @@ def test_check_says_whether_slurm_answers_and_knows_the_partition(
     wrong = agent(env, "check")
     assert wrong.returncode == 1
     assert "set slurm_partition" in wrong.stdout or "sinfo failed" in wrong.stdout
+
+
+async def test_a_job_canceled_while_the_agent_was_away_has_its_slurm_job_cancelled(
+    registry_process: RegistryProcess, on_slurm: Slurm, tmp_path: Path
+) -> None:
+    module.install(tmp_path / "modules")
+    env = {**agent_env(registry_process, tmp_path), **on_slurm.env}
+    env["ISTARI_DIGITAL_AGENT_EXECUTOR"] = "slurm"
+    setup = Setup(registry_process, env, tmp_path)
+    job = await setup.submit()
+    async with setup.agent_with_tool_waiting(job) as run:
+        slurm_id = run.events_named("slurm.submitted")[0]["slurm_job_id"]
+        run.process.send_signal(signal.SIGKILL)
+        await run.process.wait()
+    await setup.cancel(job.id)
+
+    async with running_agent(env) as run:
+        await run.wait_for("job.dropped", job_id=job.id, status="Canceled", tool_stopped=True)
+    # scancel'ed: COMPLETING for a moment, then out of the queue
+    await eventually(lambda: on_slurm.command("squeue", "-h", "-j", slurm_id).stdout.strip() == "")
+    assert (
+        "JobState=CANCELLED" in on_slurm.command("scontrol", "show", "job", "-o", slurm_id).stdout
+    )
+    assert [e.name.value for e in (await setup.job(job.id)).status_history][-1] == "Canceled"
