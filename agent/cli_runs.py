@@ -114,6 +114,11 @@ def _describe(r: Run) -> str:
         f"  {r.status}" + (f" ({r.reason}, exit code {r.exit_code})" if r.reason else ""),
     ]
     lines += [f"  {r.message}"] if r.message else []
+    if r.wall_s is not None:
+        used = f"  tool: {r.wall_s:.3f} s wall"
+        used += f", {r.cpu_s:.3f} s CPU" if r.cpu_s is not None else ""
+        used += f", peak RSS {r.peak_rss_kb / 1024:.1f} MiB" if r.peak_rss_kb else ""
+        lines.append(used)
     for s in r.steps:
         took = f"{s.ended - s.started:.3f} s" if s.ended else "..."
         lines.append(f"  step {s.phase:<11} {_when(s.started)}  {took}")

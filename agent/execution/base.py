@@ -44,6 +44,8 @@ class ExitInfo:
     interrupted: str | None  # the reason given to `interrupt`, if it was called
     wall_time: float
     detail: str | None = None  # how the backend explains the end (a scheduler's state), if it can
+    cpu_seconds: float | None = None  # user + system time of the tool and what it waited for
+    peak_rss_kb: int | None = None  # the largest resident set among them
 
     @property
     def succeeded(self) -> bool:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import psutil
 import structlog
@@ -149,6 +150,7 @@ class _Child:
     def __init__(self, pid: int) -> None:
         self._pid = pid
         self._rc: int | None = None
+        self.usage: resource.struct_rusage | None = None  # the tree's, once reaped
 
     @property
     def pid(self) -> int:
@@ -162,12 +164,14 @@ class _Child:
         if self._rc is not None:
             return
         try:
-            pid, status = os.waitpid(self._pid, os.WNOHANG)
+            # wait4: the supervisor's resource use includes the tool's, which it waited for
+            pid, status, usage = os.wait4(self._pid, os.WNOHANG)
         except ChildProcessError:  # reaped elsewhere: the supervisor's record says how it ended
             self._rc = 0 if self._rc is None else self._rc
             return
         if pid:
             self._rc = os.waitstatus_to_exitcode(status)
+            self.usage = usage
 
     def reap_later(self) -> None:
         """Reap it whenever it ends, without us (a killed tree nobody waits for)."""
@@ -276,6 +280,7 @@ class LocalProcess(StopOnce):
             timed_out=self._timed_out,
             interrupted=self._interrupted,
             wall_time=time.monotonic() - self._started,
+            **_usage(self._leader),
         )
 
     async def _stop(self) -> None:
@@ -287,3 +292,11 @@ class LocalProcess(StopOnce):
                 await self._leader.wait()
         self._tree.signal(signal.SIGKILL)
         await self._leader.wait()
+
+
+def _usage(leader: _Leader) -> dict[str, Any]:
+    """CPU time and peak RSS of the supervised tree, where this agent reaped it (pure)."""
+    usage = leader.usage if isinstance(leader, _Child) else None
+    if usage is None:
+        return {}
+    return {"cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_rss_kb": usage.ru_maxrss}

@@ -47,6 +47,7 @@ async def execute(
     v: ValidatedJob,
     started: Callable[[Running], Awaitable[None]] | None = None,
     reattach: Reattach | None = None,
+    ended: Callable[[ExitInfo], None] | None = None,
 ) -> ExecutionResult:
     """Run the tool to its end; `started` gets the handle (to interrupt it) once it runs."""
     timeout = ctx.settings.process_timeout
@@ -75,6 +76,8 @@ async def execute(
         if started is not None:
             await started(running)
         info = await running.wait()
+    if ended is not None:
+        ended(info)  # however it ended: the run record keeps what it used
     return judge(ctx, v, info)
 
 

@@ -26,7 +26,7 @@ import structlog
 from agent.auth.deliveries import remove_credentials
 from agent.concurrently import both
 from agent.config import KeepWorkDirs
-from agent.execution.base import Running
+from agent.execution.base import ExitInfo, Running
 from agent.jobs.context import JobContext
 from agent.jobs.errors import JobCanceled, JobError
 from agent.jobs.execute import execute
@@ -42,7 +42,7 @@ from agent.jobs.workdir import WorkDir
 from agent.registry.errors import RegistryError
 from agent.registry.models import Job
 from agent.runs.journal import Active, Owed
-from agent.runs.records import RunRecorder
+from agent.runs.recorder import RunRecorder
 
 T = TypeVar("T")
 
@@ -129,7 +129,9 @@ class JobRunner:
             self._tool_phase = True  # a stop from here on goes to the tool, once it starts
             try:
                 await self.phases.move(JobStatus.RUNNING)
-                await execute(ctx, validated, started=self._started, reattach=reattach)
+                await execute(
+                    ctx, validated, started=self._started, reattach=reattach, ended=self._ended
+                )
             finally:
                 self._tool_phase = False
         workdir = validated.workdir
@@ -188,6 +190,9 @@ class JobRunner:
         self._detached = True
         if self.running is not None:
             self.running.detach()
+
+    def _ended(self, info: ExitInfo) -> None:
+        self.record.resources(info.wall_time, info.cpu_seconds, info.peak_rss_kb)
 
     async def _started(self, running: Running) -> None:
         self.running = running

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, job_id TEXT NOT NULL, agent_id TEXT NOT NULL, function TEXT NOT NULL,
     module TEXT NOT NULL, module_version TEXT NOT NULL, started REAL NOT NULL, ended REAL,
     status TEXT NOT NULL, reason TEXT, message TEXT, exit_code INTEGER,
-    inputs TEXT NOT NULL DEFAULT '[]', outputs TEXT NOT NULL DEFAULT '[]'
+    inputs TEXT NOT NULL DEFAULT '[]', outputs TEXT NOT NULL DEFAULT '[]',
+    wall_s REAL, cpu_s REAL, peak_rss_kb INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs(started);
 CREATE TABLE IF NOT EXISTS steps (
@@ -69,6 +70,9 @@ class Run:
     exit_code: int | None
     inputs: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[dict[str, Any]] = field(default_factory=list)
+    wall_s: float | None = None  # the tool's wall time
+    cpu_s: float | None = None  # its CPU time (user + system), with what it waited for
+    peak_rss_kb: int | None = None  # its largest resident set
     steps: list[Step] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -124,6 +128,15 @@ class RunRecords:
 
     def outputs(self, run_id: str, outputs: list[dict[str, Any]]) -> None:
         self._write("UPDATE runs SET outputs = ? WHERE id = ?", (json.dumps(outputs), run_id))
+
+    def resources(
+        self, run_id: str, wall: float, cpu: float | None, peak_rss_kb: int | None
+    ) -> None:
+        """What the tool used (cpu and peak RSS where the backend can tell)."""
+        self._write(
+            "UPDATE runs SET wall_s = ?, cpu_s = ?, peak_rss_kb = ? WHERE id = ?",
+            (wall, cpu, peak_rss_kb, run_id),
+        )
 
     def end(
         self, run_id: str, status: str, reason: str, message: str, exit_code: int | None
@@ -199,10 +212,10 @@ class RunRecords:
 
 def _run(row: tuple[Any, ...]) -> Run:
     (run_id, job_id, agent_id, function, module, version, started, ended, status, reason,
-     message, exit_code, inputs, outputs) = row  # fmt: skip
+     message, exit_code, inputs, outputs, wall, cpu, rss) = row  # fmt: skip
     return Run(
         run_id, job_id, agent_id, function, module, version, started, ended, status, reason,
-        message, exit_code, json.loads(inputs), json.loads(outputs),
+        message, exit_code, json.loads(inputs), json.loads(outputs), wall, cpu, rss,
     )  # fmt: skip
 
 
@@ -232,44 +245,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-class RunRecorder:
-    """One job run's record, as the runner writes it (does nothing without `RunRecords`)."""
-
-    def __init__(self, records: RunRecords | None, job: Any, agent_id: str) -> None:
-        self._records = records
-        fn = job.function
-        self.run_id = (
-            records.begin(job.id, agent_id, fn.name, fn.module_name, fn.module_version)
-            if records is not None
-            else None
-        )
-
-    def step(self, phase: str) -> None:
-        if self._records is not None and self.run_id is not None:
-            self._records.step(self.run_id, phase)
-
-    def inputs_from(self, input_file: Path) -> None:
-        if self._records is None or self.run_id is None:
-            return
-        try:
-            document = json.loads(input_file.read_text())
-            self._records.inputs(self.run_id, describe_inputs(document))
-        except (OSError, ValueError) as e:
-            log.warning("run.inputs_unrecorded", error=str(e))
-
-    def outputs(self, outputs: list[dict[str, Any]]) -> None:
-        if self._records is not None and self.run_id is not None:
-            self._records.outputs(self.run_id, outputs)
-
-    def end(
-        self, status: str, reason: str, message: str, exit_code: int | None, log: Path | None
-    ) -> None:
-        if self._records is not None and self.run_id is not None:
-            self._records.end(self.run_id, status, reason, message, exit_code)
-            if log is not None and log.exists():
-                self._records.keep_log(self.run_id, log)
 
 
 def steps_csv(run: Run) -> str:

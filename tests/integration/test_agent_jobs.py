@@ -18,6 +18,7 @@ from agent.jobs.outcome import Reason
 from agent.jobs.states import AgentStatus, JobStatus
 from agent.registry.models import Job
 from agent.registry.transfer import upload_revision
+from agent.runs.records import RECORDS, RunRecords
 from tests.integration.agent_harness import AgentHarness
 from tests.tools import module
 
@@ -198,3 +199,18 @@ async def test_spamming_tool_is_logged_to_disk_not_memory(harness: AgentHarness)
     assert log.stat().st_size >= 8 * 1024 * 1024
     uploaded = (await harness.artifacts(job))[f"job-{job.id}.log"]
     assert uploaded.file.current.size == log.stat().st_size
+
+
+async def test_the_run_record_keeps_what_the_tool_used(harness: AgentHarness) -> None:
+    """CPU time and peak RSS come from the supervisor's wait4, so they include the child the
+    tool started and waited for (here the one that holds 60 MB and spins for 0.4 s)."""
+    job = await harness.submit("burn", {"megabytes": 60, "seconds": 0.4})
+    outcomes = await harness.run()
+    assert [o.reason for o in outcomes] == [Reason.COMPLETED]
+    records = RunRecords(harness.root / "state" / RECORDS)
+    run = records.get(job.id)
+    records.close()
+    assert run is not None and run.cpu_s is not None and run.peak_rss_kb is not None
+    assert run.cpu_s >= 0.4
+    assert run.peak_rss_kb >= 60 * 1024
+    assert run.wall_s is not None and run.wall_s >= 0.4

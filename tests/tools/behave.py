@@ -106,6 +106,20 @@ def secret(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     return 0
 
 
+def burn(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """Hold `megabytes` of memory and spin the CPU for `seconds`, in a child it waits for."""
+    code = (
+        "import sys, time\n"
+        "block = bytearray(int(sys.argv[1]) * 2**20)\n"
+        "block[::4096] = b'x' * len(block[::4096])\n"  # touch every page: resident
+        "end = time.process_time() + float(sys.argv[2])\n"
+        "while time.process_time() < end: pass\n"
+    )
+    args = [str(int(inputs["megabytes"]["value"])), str(inputs["seconds"]["value"])]
+    subprocess.run([sys.executable, "-c", code, *args], check=True)
+    return echo_like(output_file, temp)
+
+
 def no_output(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     return 0
 
@@ -144,6 +158,7 @@ BEHAVIOURS = {
     "spam": spam,
     "gate": gate,
     "secret": secret,
+    "burn": burn,
     "no_output": no_output,
     "bad_output": bad_output,
     "missing_output": missing_output,
