@@ -9,17 +9,10 @@ from pathlib import Path
 
 import click
 
-from agent.config import DEFAULT_STATE_PATH
+from agent.cli_service import state_path_option
 from agent.runs.records import RECORDS, Run, RunRecords, steps_csv
 
-_STATE = click.option(
-    "--state-path",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="ISTARI_DIGITAL_AGENT_STATE_PATH",
-    default=DEFAULT_STATE_PATH,
-    show_default=True,
-    help="The state path of the agent whose runs to read.",
-)
+_STATE = state_path_option("The state path of the agent whose runs to read.")
 _JSON = click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 
 

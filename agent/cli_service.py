@@ -5,13 +5,27 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
+from click.decorators import FC
 
 from agent import install
 from agent.config import DEFAULT_STATE_PATH
 from agent.runs.lock import holder
+
+
+def state_path_option(text: str) -> Callable[[FC], FC]:
+    """`--state-path` (or ISTARI_DIGITAL_AGENT_STATE_PATH): which agent a command is about."""
+    return click.option(
+        "--state-path",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="ISTARI_DIGITAL_AGENT_STATE_PATH",
+        default=DEFAULT_STATE_PATH,
+        show_default=True,
+        help=text,
+    )
 
 
 @click.command("stop")
@@ -20,14 +34,7 @@ from agent.runs.lock import holder
     is_flag=True,
     help="Exit at once and leave running tools to the next start (for upgrades).",
 )
-@click.option(
-    "--state-path",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="ISTARI_DIGITAL_AGENT_STATE_PATH",
-    default=DEFAULT_STATE_PATH,
-    show_default=True,
-    help="The state path of the agent to stop.",
-)
+@state_path_option("The state path of the agent to stop.")
 def stop_command(detach: bool, state_path: Path) -> None:
     """Ask the agent running with this state path to stop (it drains: running jobs finish).
 

@@ -37,10 +37,13 @@ class JobContext:
     slurm: Backend | None = None  # for modules the config sends to Slurm
     records: RunRecords | None = None  # one record per job run (runs list|show)
 
+    def executor(self, module_key: str) -> str:
+        """Where `module_key`'s tools run: "local" or "slurm" (per module, else for all)."""
+        return self.settings.module_executors.get(module_key, self.settings.executor)
+
     def backend_for(self, module_key: str) -> Backend:
         """The backend that runs `module_key`'s tools (LaunchError if it is not set up)."""
-        name = self.settings.module_executors.get(module_key, self.settings.executor)
-        if name == "slurm":
+        if self.executor(module_key) == "slurm":
             if self.slurm is None:
                 msg = f"{module_key} runs through Slurm, but this agent has no Slurm backend"
                 raise LaunchError(msg)

@@ -39,7 +39,7 @@ async def resume_point(
     if r.phase is JobStatus.UPLOADING:
         return JobStatus.UPLOADING, workdir, None
     key = resolve(ctx, job).module.key
-    if ctx.settings.module_executors.get(key, ctx.settings.executor) == "slurm":
+    if ctx.executor(key) == "slurm":
         if r.tool_pid is None:  # never submitted (or the id was lost): begin again
             return JobStatus.CLAIMED, None, None
         log.info("job.tool_reattached", slurm_job_id=str(r.tool_pid))

@@ -73,7 +73,7 @@ async def unfinished(ctx: JobContext) -> list[Resume]:
 def _on_slurm(ctx: JobContext, job: Job) -> bool:
     """Whether the job's tool went to Slurm (by the module's executor in the config)."""
     key = job.function.module_name
-    return ctx.settings.module_executors.get(key, ctx.settings.executor) == "slurm"
+    return ctx.executor(key) == "slurm"
 
 
 def _ours(job: Job, active: Active) -> bool:
