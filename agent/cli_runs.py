@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from agent.cli_service import state_path_option
-from agent.runs.records import RECORDS, Run, RunRecords, steps_csv
+from agent.runs.model import MAX_PAGE, Run, RunFilter, steps_csv
+from agent.runs.records import RECORDS, RunRecords
 
 _STATE = state_path_option("The state path of the agent whose runs to read.")
 _JSON = click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
@@ -37,10 +38,19 @@ def runs() -> None:
 @_STATE
 @_JSON
 @click.option("--status", default=None, help="Only runs in this status (Completed, Failed...).")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
-def list_runs(state_path: Path, as_json: bool, status: str | None, limit: int) -> None:
-    """The most recent runs first."""
-    found = _records(state_path).list(limit=limit, status=status)
+@click.option("--keyword", default=None, help="Only runs whose function, module or id has this.")
+@click.option("--since", default=None, help="Only runs started at or after (ISO 8601 time).")
+@click.option("--until", default=None, help="Only runs started before (ISO 8601 time).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, MAX_PAGE))
+@click.option("--page", default=1, show_default=True, type=click.IntRange(1))
+def list_runs(state_path: Path, as_json: bool, limit: int, page: int, **query: str | None) -> None:
+    """The most recent runs first, a page at a time."""
+    strings = {k: v for k, v in query.items() if v} | {"limit": str(limit), "page": str(page)}
+    try:
+        f = RunFilter.parse(strings)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    found = _records(state_path).list(f)
     if as_json:
         click.echo(json.dumps([r.as_json() for r in found], indent=2))
         return
@@ -117,4 +127,8 @@ def _describe(r: Run) -> str:
         lines.append(f"  step {s.phase:<11} {_when(s.started)}  {took}")
     lines += [f"  input  {i['name']} ({i['type']}) {i.get('file', '')}".rstrip() for i in r.inputs]
     lines += [f"  output {o['name']}: {o['kind']} {o['resource_id']}" for o in r.outputs]
+    lines += [f"  progress {r.progress:g}%"] if r.progress is not None else []
+    for e in r.entries:
+        tags = " ".join(f"{k}={v}" for k, v in e.tags.items())
+        lines.append(f"  {_when(e.time)} {e.level:<5} {e.message} {tags}".rstrip())
     return "\n".join(lines)

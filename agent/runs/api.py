@@ -1,20 +1,21 @@
 """The run records over HTTP, on the agent's health listener (the IvoryOS-style routes).
 
-`GET /runs` (filters `status`, `limit` 1..1000; a bad one is a 422 saying why),
-`GET /runs/{id}` (with its steps), `GET /runs/{id}/log`, `GET /runs/{id}/steps.csv`,
-`GET /runs/{id}/plot` (phase durations, for a chart), `DELETE /runs/{id}`. An unknown run is
-a 404. `{id}` is a run id, a job id, or a unique start of either, as for `istari-agent runs`.
+`GET /runs` (filters `status`, `keyword`, `since`, `until`; pages of `limit` 1..1000 runs,
+`page` from 1; a bad one is a 422 saying why), `GET /runs/{id}` (with its steps and log
+entries), `GET /runs/{id}/log`, `GET /runs/{id}/steps.csv`, `GET /runs/{id}/plot` (phase
+durations and resource use over time, for charts), `DELETE /runs/{id}`. An unknown run is a
+404. `{id}` is a run id, a job id, or a unique start of either, as for `istari-agent runs`.
+The shapes are described in docs/runs-api.openapi.json.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
 
 from aiohttp import web
 
-from agent.runs.records import Run, RunRecords, steps_csv
-
-MAX_LIMIT = 1000
+from agent.runs.model import Run, RunFilter, phase_durations, steps_csv
+from agent.runs.records import RunRecords
 
 
 def add_routes(app: web.Application, records: RunRecords) -> None:
@@ -44,11 +45,19 @@ class RunsAPI:
         return run
 
     async def list_runs(self, request: web.Request) -> web.Response:
-        limit = request.query.get("limit", "50")
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
-            return _problem(422, f"limit must be a whole number from 1 to {MAX_LIMIT}")
-        found = self.records.list(limit=int(limit), status=request.query.get("status"))
-        return web.json_response({"items": [r.as_json() for r in found], "size": len(found)})
+        try:
+            f = RunFilter.parse(request.query)
+        except ValueError as e:
+            return _problem(422, str(e))
+        found, total = self.records.list(f), self.records.count(f)
+        more = f.offset + len(found) < total
+        return web.json_response({
+            "items": [r.as_json() for r in found],
+            "page": f.page,
+            "limit": f.limit,
+            "total": total,
+            "next_page": f.page + 1 if more else None,
+        })  # fmt: skip
 
     async def show(self, request: web.Request) -> web.Response:
         return web.json_response(self._one(request).as_json())
@@ -64,20 +73,14 @@ class RunsAPI:
 
     async def plot(self, request: web.Request) -> web.Response:
         run = self._one(request)
-        return web.json_response({"run_id": run.id, "phases": plot_data(run)})
+        samples = [asdict(s) for s in self.records.samples(run.id)]
+        return web.json_response(
+            {"run_id": run.id, "phases": phase_durations(run), "resources": samples}
+        )
 
     async def delete(self, request: web.Request) -> web.Response:
         self.records.delete(self._one(request).id)
         return web.Response(status=204)
-
-
-def plot_data(run: Run) -> list[dict[str, Any]]:
-    """Each finished step's phase and duration in seconds (pure)."""
-    return [
-        {"phase": s.phase, "seconds": round(s.ended - s.started, 3)}
-        for s in run.steps
-        if s.ended is not None
-    ]
 
 
 def _problem(status: int, detail: str) -> web.Response:

@@ -8,7 +8,8 @@ from typing import Any
 
 import structlog
 
-from agent.runs.records import RunRecords, describe_inputs
+from agent.runs.model import describe_inputs
+from agent.runs.records import RunRecords
 
 log = structlog.get_logger(__name__)
 

@@ -2,27 +2,26 @@
 
 A record holds what people ask afterwards: which job and function ran where, each phase as a
 step with its start and end, the outcome, its message and exit code, the tool's wall time,
-the inputs (names, sizes, shas; never a credential's content) and the outputs with their
-artifact ids. Writing a record never fails a job: a full disk is logged and the job goes on.
-Old records go by age and by count (`prune`).
+the inputs (names, sizes, shas; never a credential's content), the outputs with their
+artifact ids, the log entries and progress the tool reported, and samples of the CPU and
+memory its process tree used. Writing a record never fails a job: a full disk is logged and
+the job goes on. Old records go by age and by count (`prune`).
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
+import builtins
 import json
 import os
 import sqlite3
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
+
+from agent.runs.model import Entry, Run, RunFilter, Sample, Step
 
 log = structlog.get_logger(__name__)
 
@@ -42,41 +41,17 @@ CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, seq INTEGER NOT NULL,
     phase TEXT NOT NULL, started REAL NOT NULL, ended REAL, PRIMARY KEY (run_id, seq)
 );
+CREATE TABLE IF NOT EXISTS entries (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, time REAL NOT NULL,
+    level TEXT NOT NULL, message TEXT NOT NULL, tags TEXT NOT NULL, progress REAL
+);
+CREATE INDEX IF NOT EXISTS entries_run ON entries(run_id);
+CREATE TABLE IF NOT EXISTS samples (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE, time REAL NOT NULL,
+    cpu_percent REAL NOT NULL, rss_kb INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS samples_run ON samples(run_id);
 """
-
-
-@dataclass(frozen=True)
-class Step:
-    phase: str
-    started: float
-    ended: float | None
-
-
-@dataclass(frozen=True)
-class Run:
-    """One job run as recorded."""
-
-    id: str
-    job_id: str
-    agent_id: str
-    function: str
-    module: str
-    module_version: str
-    started: float
-    ended: float | None
-    status: str  # the job's last phase while it runs; its final status after
-    reason: str | None
-    message: str | None
-    exit_code: int | None
-    inputs: list[dict[str, Any]] = field(default_factory=list)
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-    wall_s: float | None = None  # the tool's wall time
-    cpu_s: float | None = None  # its CPU time (user + system), with what it waited for
-    peak_rss_kb: int | None = None  # its largest resident set
-    steps: list[Step] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class RunRecords:
@@ -152,19 +127,45 @@ class RunRecords:
 
     # -- read by the CLI and the HTTP API -----------------------------------------------------
 
-    def list(self, *, limit: int = 50, status: str | None = None) -> list[Run]:
-        """The most recent runs first (without their steps)."""
-        where, args = ("WHERE status = ?", (status,)) if status else ("", ())
+    def entry(self, run_id: str, e: Entry) -> None:
+        """A log entry (and progress) the tool reported."""
+        self._write(
+            "INSERT INTO entries(run_id, time, level, message, tags, progress) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, e.time, e.level, e.message, json.dumps(e.tags), e.progress),
+        )
+
+    def sample(self, run_id: str, s: Sample) -> None:
+        """What the tool's process tree used at one moment."""
+        self._write(
+            "INSERT INTO samples(run_id, time, cpu_percent, rss_kb) VALUES (?, ?, ?, ?)",
+            (run_id, s.time, s.cpu_percent, s.rss_kb),
+        )
+
+    # -- read by the CLI and the HTTP API -----------------------------------------------------
+
+    def list(self, f: RunFilter | None = None) -> list[Run]:
+        """One page of runs, the most recent first (without their steps and entries)."""
+        f = f or RunFilter()
+        where, args = _where(f)
         rows = self._conn.execute(
-            f"SELECT * FROM runs {where} ORDER BY started DESC, rowid DESC LIMIT ?",  # noqa: S608
-            (*args, limit),
+            f"SELECT {_COLUMNS} FROM runs {where} "  # noqa: S608 (no value is interpolated)
+            "ORDER BY started DESC, rowid DESC LIMIT ? OFFSET ?",
+            (*args, f.limit, f.offset),
         ).fetchall()
         return [_run(row) for row in rows]
 
+    def count(self, f: RunFilter | None = None) -> int:
+        """How many runs the filter matches, over all pages."""
+        where, args = _where(f or RunFilter())
+        (n,) = self._conn.execute(f"SELECT COUNT(*) FROM runs {where}", args).fetchone()  # noqa: S608
+        return int(n)
+
     def get(self, run_id: str) -> Run | None:
-        """One run with its steps; a unique prefix of its id (or its job's id) will do."""
+        """One run with its steps and entries; a unique start of its id (or its job's) will do."""
         rows = self._conn.execute(
-            "SELECT * FROM runs WHERE id LIKE ? OR job_id LIKE ? ORDER BY started DESC, rowid DESC",
+            f"SELECT {_COLUMNS} FROM runs WHERE id LIKE ? OR job_id LIKE ? "  # noqa: S608
+            "ORDER BY started DESC, rowid DESC",
             (run_id + "%", run_id + "%"),
         ).fetchall()
         if not rows:
@@ -173,7 +174,24 @@ class RunRecords:
         steps = self._conn.execute(
             "SELECT phase, started, ended FROM steps WHERE run_id = ? ORDER BY seq", (found.id,)
         ).fetchall()
-        return Run(**{**found.__dict__, "steps": [Step(*s) for s in steps]})
+        entries = self._conn.execute(
+            "SELECT time, level, message, tags, progress FROM entries WHERE run_id = ? "
+            "ORDER BY rowid",
+            (found.id,),
+        ).fetchall()
+        return Run(**{
+            **found.__dict__,
+            "steps": [Step(*s) for s in steps],
+            "entries": [Entry(t, lv, m, json.loads(tags), p) for t, lv, m, tags, p in entries],
+        })  # fmt: skip
+
+    def samples(self, run_id: str) -> builtins.list[Sample]:
+        """The run's resource samples, oldest first."""
+        rows = self._conn.execute(
+            "SELECT time, cpu_percent, rss_kb FROM samples WHERE run_id = ? ORDER BY time",
+            (run_id,),
+        ).fetchall()
+        return [Sample(*row) for row in rows]
 
     def keep_log(self, run_id: str, log_file: Path) -> None:
         """Keep (the end of) the run's log with its record."""
@@ -210,53 +228,36 @@ class RunRecords:
         return sum(self.delete(run_id) for (run_id,) in doomed)
 
 
+_COLUMNS = (
+    "id, job_id, agent_id, function, module, module_version, started, ended, status, reason, "
+    "message, exit_code, inputs, outputs, wall_s, cpu_s, peak_rss_kb, (SELECT progress FROM "
+    "entries WHERE run_id = runs.id AND progress IS NOT NULL ORDER BY rowid DESC LIMIT 1)"
+)
+
+
+def _where(f: RunFilter) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause of a listing and its arguments (values are always bound)."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    if f.status:
+        clauses.append("status = ?")
+        args.append(f.status)
+    if f.keyword:
+        clauses.append("(function LIKE ? OR module LIKE ? OR job_id LIKE ? OR id LIKE ?)")
+        args += [f"%{f.keyword}%"] * 4
+    if f.since is not None:
+        clauses.append("started >= ?")
+        args.append(f.since)
+    if f.until is not None:
+        clauses.append("started < ?")
+        args.append(f.until)
+    return ("WHERE " + " AND ".join(clauses) if clauses else "", tuple(args))
+
+
 def _run(row: tuple[Any, ...]) -> Run:
     (run_id, job_id, agent_id, function, module, version, started, ended, status, reason,
-     message, exit_code, inputs, outputs, wall, cpu, rss) = row  # fmt: skip
+     message, exit_code, inputs, outputs, wall, cpu, rss, progress) = row  # fmt: skip
     return Run(
         run_id, job_id, agent_id, function, module, version, started, ended, status, reason,
-        message, exit_code, json.loads(inputs), json.loads(outputs), wall, cpu, rss,
+        message, exit_code, json.loads(inputs), json.loads(outputs), wall, cpu, rss, progress,
     )  # fmt: skip
-
-
-def describe_inputs(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """What a record keeps of the tool's inputs: names and types, files' sizes and shas.
-
-    A credential (auth_info) is recorded by name and type only, a parameter by its JSON size.
-    """
-    described: list[dict[str, Any]] = []
-    for name, item in document.items():
-        kind, value = item.get("type"), item.get("value")
-        entry: dict[str, Any] = {"name": name, "type": kind}
-        if kind in ("user_model", "user_link") and isinstance(value, str):
-            path = Path(value)
-            if path.is_file():
-                entry |= {"file": path.name, "size": path.stat().st_size,
-                          "sha256": _sha256(path)}  # fmt: skip
-        elif kind == "parameter":
-            entry["size"] = len(json.dumps(value))
-        described.append(entry)
-    return described
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def steps_csv(run: Run) -> str:
-    """The steps as CSV text with a header row (pure)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["phase", "started", "ended", "seconds"])
-    for s in run.steps:
-        took = f"{s.ended - s.started:.3f}" if s.ended else ""
-        writer.writerow([s.phase, _iso(s.started), _iso(s.ended) if s.ended else "", took])
-    return out.getvalue()
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat()

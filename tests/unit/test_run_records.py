@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.runs.records import RunRecords, describe_inputs
+from agent.runs.model import RunFilter, describe_inputs
+from agent.runs.records import RunRecords
 
 
 def test_steps_close_in_order_and_the_end_closes_the_last(tmp_path: Path) -> None:
@@ -30,9 +31,9 @@ def test_retention_keeps_the_newest_and_drops_the_old(tmp_path: Path) -> None:
         ids.append(run_id)
     running = records.begin("job-live", "a", "f", "m", "1")  # unfinished: never pruned
     assert records.prune(max_age_days=30, max_count=3) == 3  # the newest 3 stay
-    assert {r.id for r in records.list(limit=100)} == {ids[3], ids[4], running}
+    assert {r.id for r in records.list(RunFilter(limit=100))} == {ids[3], ids[4], running}
     assert records.prune(max_age_days=1e-9, max_count=100) == 2  # then by age
-    assert {r.id for r in records.list(limit=100)} == {running}
+    assert {r.id for r in records.list(RunFilter(limit=100))} == {running}
     records.close()
 
 
