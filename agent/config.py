@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     # Run records (`istari-agent runs`): kept this many days, and at most this many.
     run_retention_days: float = Field(default=30.0, gt=0)
     run_retention_count: int = Field(default=10_000, gt=0)
+    # Tools' progress and log entries in the job's status message: at most this often (s);
+    # 0 keeps them in the run record only.
+    progress_report_interval: float = Field(default=5.0, ge=0)
+    # Seconds between samples of a local tool's CPU and memory (run records, dashboard).
+    resource_sample_interval: float = Field(default=1.0, gt=0)
     # The RSA key job credentials are sealed to (made 0600 on first start when absent).
     private_key_path: Path | None = None  # default: <state_path>/agent_key.pem
     # TLS to the registry: a CA bundle (default: the system's), a client certificate, and

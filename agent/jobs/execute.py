@@ -23,6 +23,7 @@ from agent.jobs.outcome import Reason
 from agent.jobs.validate import ValidatedJob
 
 TAIL_BYTES = 4096
+UPDATES_VARIABLE = "ISTARI_AGENT_UPDATES_FILE"  # where the tool may report (runs/updates.py)
 TAIL_LINES = 8
 
 
@@ -56,7 +57,7 @@ async def execute(
     spec = LaunchSpec(
         argv=v.argv,
         cwd=v.workdir.temp_dir,
-        env=ctx.tool_env,
+        env={**ctx.tool_env, UPDATES_VARIABLE: str(v.workdir.updates_file)},
         log_path=v.workdir.log_file,
         timeout=timeout,
         grace=ctx.settings.kill_grace,

@@ -30,6 +30,7 @@ from agent.execution.base import ExitInfo, Running
 from agent.jobs.context import JobContext
 from agent.jobs.errors import JobCanceled, JobError
 from agent.jobs.execute import execute
+from agent.jobs.monitor import ToolMonitor
 from agent.jobs.outcome import Outcome, Reason
 from agent.jobs.outputs import read_outputs
 from agent.jobs.phases import PhaseReports
@@ -62,6 +63,7 @@ class JobRunner:
         self.resume = resume  # where an earlier run of the agent left the job, if it did
         self.workdir: WorkDir | None = None
         self.running: Running | None = None  # the tool, once started
+        self.monitor: ToolMonitor | None = None  # follows the tool while it runs
         self.phases = PhaseReports(ctx, job.id, job.status if resume else JobStatus.CLAIMED)
         self.record = RunRecorder(ctx.records, job, ctx.agent_id)
         self.phases.on_move = lambda phase: self.record.step(phase.value)
@@ -129,9 +131,10 @@ class JobRunner:
             self._tool_phase = True  # a stop from here on goes to the tool, once it starts
             try:
                 await self.phases.move(JobStatus.RUNNING)
-                await execute(
-                    ctx, validated, started=self._started, reattach=reattach, ended=self._ended
-                )
+                async with self._monitor(validated.workdir):
+                    await execute(
+                        ctx, validated, started=self._started, reattach=reattach, ended=self._ended
+                    )
             finally:
                 self._tool_phase = False
         workdir = validated.workdir
@@ -145,6 +148,13 @@ class JobRunner:
         self.record.outputs([asdict(u) for u in uploaded])
         names = ", ".join(f"{u.name} ({u.kind} {u.resource_id})" for u in uploaded) or "none"
         return Outcome(Reason.COMPLETED, f"outputs: {names}", exit_code=0)
+
+    def _monitor(self, workdir: WorkDir) -> ToolMonitor:
+        self.monitor = ToolMonitor(
+            self.ctx, self.job.id, workdir.updates_file, self.record,
+            lambda: self.phases.acknowledged is JobStatus.RUNNING,
+        )  # fmt: skip
+        return self.monitor
 
     async def _validate(self) -> ValidatedJob:
         # Inputs download while the registry hears of Validating: one round trip less before
@@ -196,6 +206,8 @@ class JobRunner:
 
     async def _started(self, running: Running) -> None:
         self.running = running
+        if self.monitor is not None:
+            self.monitor.watch(running.pid)
         if self._detached:
             running.detach()
         if running.handle is not None:  # what a restarted agent re-attaches by

@@ -1,10 +1,11 @@
 """One job's directory on disk: where inputs land, the tool works, and outputs must stay.
 
-Layout under `<output_path>/<job id>/`: `in/` (the downloaded model), `parameters.json`, `tmp/` (the
-tool's `{temp_dir}` and working directory), `input.json`, `output.json`, `module_config.json`
-(0600: it may hold credentials), `job.log` (the tool's stdout and stderr), `supervisor/`
-(the pid and exit status the tool's supervisor records) and `upload/` (directory outputs
-zipped for upload). The directory is 0700: inputs may be confidential.
+Layout under `<output_path>/<job id>/`: `in/` (the downloaded model), `parameters.json`,
+`tmp/` (the tool's `{temp_dir}` and working directory), `input.json`, `output.json`,
+`module_config.json` (0600: it may hold credentials), `job.log` (the tool's stdout and
+stderr), `updates.jsonl` (log entries and progress the tool reports, docs/tool-updates.md),
+`supervisor/` (the pid and exit status the tool's supervisor records) and `upload/`
+(directory outputs zipped for upload). The directory is 0700: inputs may be confidential.
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ class WorkDir:
     @property
     def log_file(self) -> Path:
         return self.root / "job.log"
+
+    @property
+    def updates_file(self) -> Path:
+        return self.root / "updates.jsonl"
 
     def contains(self, path: Path) -> bool:
         """Whether `path`, with every symlink resolved, lies inside this directory."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from agent.runs.model import describe_inputs
+from agent.runs.model import Entry, Sample, describe_inputs
 from agent.runs.records import RunRecords
 
 log = structlog.get_logger(__name__)
@@ -46,6 +46,14 @@ class RunRecorder:
     def resources(self, wall: float, cpu: float | None, peak_rss_kb: int | None) -> None:
         if self._records is not None and self.run_id is not None:
             self._records.resources(self.run_id, wall, cpu, peak_rss_kb)
+
+    def entry(self, entry: Entry) -> None:
+        if self._records is not None and self.run_id is not None:
+            self._records.entry(self.run_id, entry)
+
+    def sample(self, sample: Sample) -> None:
+        if self._records is not None and self.run_id is not None:
+            self._records.sample(self.run_id, sample)
 
     def end(
         self, status: str, reason: str, message: str, exit_code: int | None, log: Path | None

@@ -92,6 +92,21 @@ def gate(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     return echo_like(output_file, temp) if code == 0 else code
 
 
+def report(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """Report entries and progress through the agent's updates file (one line of garbage
+    among them), wait at the gate, then finish."""
+    with Path(os.environ["ISTARI_AGENT_UPDATES_FILE"]).open("a") as updates:
+        for line in (
+            {"level": "INFO", "message": "meshing", "tags": {"cells": 120}, "progress": 40},
+            "this is not JSON",
+            {"logLevel": "WARN", "log": "coarse mesh"},  # Port's spelling
+            {"message": "solving", "progress": 80},
+        ):
+            updates.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
+            updates.flush()
+    return gate(inputs, output_file, temp)
+
+
 def secret(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     """Read the credential file; write its sha256 and mode (never the secret) as the output."""
     path = Path(inputs["api_auth"]["value"])
@@ -158,6 +173,7 @@ BEHAVIOURS = {
     "spam": spam,
     "gate": gate,
     "secret": secret,
+    "report": report,
     "burn": burn,
     "no_output": no_output,
     "bad_output": bad_output,

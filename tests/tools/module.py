@@ -35,6 +35,7 @@ FUNCTIONS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     "sleep": ({"seconds": _param("@number"), "ignore_term": _param("@boolean", True)}, _OUT),
     "spam": ({"megabytes": _param("@number")}, _OUT),
     "gate": ({"code": _param("@number")}, _OUT),
+    "report": ({"code": _param("@number")}, _OUT),
     "burn": ({"megabytes": _param("@number"), "seconds": _param("@number")}, _OUT),
     "secret": ({"api_auth": {"type": "auth_info", "validation_types": ["@token:service"]}}, _OUT),
     "no_output": ({}, _OUT),

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
-from agent.runs.model import RunFilter, describe_inputs
+import pytest
+
+from agent.runs.model import Entry, RunFilter, Sample, describe_inputs
 from agent.runs.records import RunRecords
 
 
@@ -53,3 +57,60 @@ def test_inputs_keep_files_by_sha_parameters_by_size_and_credentials_by_name_onl
     assert described[0]["sha256"] and described[0]["size"] == 5
     assert described[1] == {"name": "size", "type": "parameter", "size": 4}
     assert described[2] == {"name": "api", "type": "auth_info"}  # no path, size or sha
+
+
+def test_listing_filters_and_pages(tmp_path: Path) -> None:
+    records = RunRecords(tmp_path / "runs.sqlite3")
+    made = []
+    for n, (function, status) in enumerate(
+        [("@m:mesh", "Completed"), ("@m:solve", "Failed"), ("@m:mesh", "Completed")]
+    ):
+        run_id = records.begin(f"job-{n}", "a", function, "@m", "1")
+        records.end(run_id, status, "completed", "", 0)
+        made.append(run_id)
+    assert [r.id for r in records.list(RunFilter(limit=2))] == [made[2], made[1]]  # newest first
+    assert [r.id for r in records.list(RunFilter(limit=2, page=2))] == [made[0]]
+    assert records.count(RunFilter(limit=1)) == 3  # over all pages
+    meshes = RunFilter(keyword="mesh", status="Completed")
+    assert {r.id for r in records.list(meshes)} == {made[0], made[2]}
+    assert records.list(RunFilter(since=time.time() + 60)) == []
+    assert len(records.list(RunFilter(until=time.time() + 60))) == 3
+    records.close()
+
+
+def test_entries_and_samples_go_with_their_run(tmp_path: Path) -> None:
+    records = RunRecords(tmp_path / "runs.sqlite3")
+    run_id = records.begin("job-1", "a", "f", "m", "1")
+    records.entry(run_id, Entry(1.0, "INFO", "half", {"k": "v"}, 50.0))
+    records.entry(run_id, Entry(2.0, "WARN", "no progress here", {}))
+    records.sample(run_id, Sample(1.5, 99.0, 2048))
+    run = records.get(run_id)
+    assert run is not None and run.progress == 50.0  # the last progress reported
+    assert [e.message for e in run.entries] == ["half", "no progress here"]
+    assert records.samples(run_id) == [Sample(1.5, 99.0, 2048)]
+    assert records.delete(run_id)
+    assert records.samples(run_id) == []
+    leftovers = records._conn.execute("SELECT COUNT(*) FROM entries").fetchone()
+    assert leftovers == (0,)
+    records.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        ({"limit": "0"}, "limit must be a whole number from 1 to 1000, not '0'"),
+        ({"limit": "1001"}, "limit must be a whole number from 1 to 1000"),
+        ({"page": "-1"}, "page must be a whole number from 1 or more"),
+        ({"since": "yesterday"}, "since must be an ISO 8601 time or epoch seconds"),
+        ({"colour": "red"}, "unknown query parameter 'colour'"),
+    ],
+)
+def test_a_bad_query_says_what_is_wrong(query: dict[str, str], problem: str) -> None:
+    with pytest.raises(ValueError, match="^" + re.escape(problem)):
+        RunFilter.parse(query)
+
+
+def test_a_query_of_strings() -> None:
+    f = RunFilter.parse({"since": "2026-01-01T00:00:00", "until": "1800000000", "page": "3"})
+    assert f.since == 1767225600.0 and f.until == 1800000000.0
+    assert (f.limit, f.offset) == (50, 100)

@@ -257,7 +257,7 @@ async def update_status(request: web.Request) -> web.Response:
         "job.status",
         {"job_id": job_id, "status": new.value, "agent_id": row["claimed_by"],
          "assigned_agent_id": row["assigned_agent_id"],
-         "agent_pool_id": row["assigned_agent_pool_id"]},
+         "agent_pool_id": row["assigned_agent_pool_id"], "message": msg.message if msg else None},
     )  # fmt: skip
     doc = job_doc(reg.conn, row)
     if new is JobStatus.CLAIMED and agent_id is not None:  # the claim's answer, and only it
