@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+from datetime import datetime
 from pathlib import Path
 
 from agent.registry.client import RegistryClient
@@ -21,6 +22,20 @@ def artifact_ids(reg: RegistryProcess, job_id: str) -> set[str]:
             job = await client.get_job(job_id)
             assert job.model_id is not None
             return {a.id for a in (await client.list_artifacts(job.model_id)).items}
+
+    return asyncio.run(go())
+
+
+def registry_times(reg: RegistryProcess, job_id: str) -> dict[str, float]:
+    """When the registry took each of the job's statuses (epoch seconds)."""
+
+    async def go() -> dict[str, float]:
+        async with RegistryClient(reg.url, reg.token) as client:
+            job = await client.get_job(job_id)
+            return {
+                s.name.value: datetime.fromisoformat(s.created).timestamp()
+                for s in job.status_history
+            }
 
     return asyncio.run(go())
 
@@ -43,6 +58,12 @@ def test_records_say_what_ran_step_by_step_with_inputs_and_outputs(
     assert [s["phase"] for s in run["steps"]] == ["Validating", "Running", "Uploading"]
     times = [t for s in run["steps"] for t in (s["started"], s["ended"])]
     assert times == sorted(times) and run["started"] <= times[0] and times[-1] <= run["ended"]
+    # The registry took each phase while the record says the job was in it (one clock here).
+    told = registry_times(registry_process, good)
+    slack = 0.01  # the registry's timestamps are rounded to the millisecond
+    for step in run["steps"]:
+        assert step["started"] - slack <= told[step["phase"]] <= step["ended"] + slack
+    assert told["Uploading"] <= told["Completed"] <= run["ended"] + slack  # recorded, then ended
     part = next(i for i in run["inputs"] if i["name"] == "part")
     model = (tmp_path / "part.txt").read_bytes()
     assert part["sha256"] == hashlib.sha256(model).hexdigest()
@@ -56,6 +77,14 @@ def test_records_say_what_ran_step_by_step_with_inputs_and_outputs(
     human = agent(env, "runs", "show", bad).stdout
     assert "step Running" in human and "tool_failed, exit code 3" in human
     assert "Completed" in agent(env, "runs", "list").stdout
+    only_failed = json.loads(agent(env, "runs", "list", "--status", "Failed", "--json").stdout)
+    assert [r["job_id"] for r in only_failed] == [bad]
+    by_name = json.loads(agent(env, "runs", "list", "--keyword", "echo", "--json").stdout)
+    assert [r["job_id"] for r in by_name] == [good]
+    paged = [agent(env, "runs", "list", "--limit", "1", "--page", p, "--json") for p in "123"]
+    assert [len(json.loads(p.stdout)) for p in paged] == [1, 1, 0]
+    refused = agent(env, "runs", "list", "--since", "last week")
+    assert refused.returncode == 2 and "since must be an ISO 8601 time" in refused.stderr
 
     log = agent(env, "runs", "log", good)
     assert "echo: copied part.txt" in log.stdout  # kept, though the work dir is gone
