@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from agent.cli_service import state_path_option
+from agent.runs.api import NOT_FOUND_HINT
 from agent.runs.model import MAX_PAGE, Run, RunFilter, steps_csv
 from agent.runs.records import RECORDS, RunRecords
 
@@ -73,7 +74,9 @@ def _one(state_path: Path, run_id: str) -> tuple[RunRecords, Run]:
     records = _records(state_path)
     run = records.get(run_id)
     if run is None:
-        click.echo(f"no run {run_id}; `istari-agent runs list` shows them", err=True)
+        click.echo(
+            f"no run {run_id}; `istari-agent runs list` shows them {NOT_FOUND_HINT}", err=True
+        )
         sys.exit(1)
     return records, run
 

@@ -4,7 +4,8 @@
 is registered and the registry has answered within `READY_WINDOW` seconds (an idle agent's
 last contact may be old, so a stale one is refreshed with a readiness request first), 503
 with the reason otherwise. `/metrics` is the Prometheus text format (metrics.py). The run
-records are served under `/runs` (agent/runs/api.py).
+records are served under `/runs` (agent/runs/api.py) and as pages under `/dashboard`
+(agent/runs/dashboard.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from agent.metrics import Metrics
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
 from agent.runs import api as runs_api
+from agent.runs import dashboard
 from agent.runs.records import RunRecords
 
 log = structlog.get_logger(__name__)
@@ -68,11 +70,12 @@ class HealthServer:
         app.router.add_get("/metrics", self._metrics)
         if records is not None:
             runs_api.add_routes(app, records)
-        self._app = app
+            dashboard.add_routes(app, records)
+        self.app = app  # its routes are listed by the tests that hold them to the docs
 
     async def run(self) -> None:
         """Listen, log where, and serve until cancelled."""
-        runner = web.AppRunner(self._app, access_log=None)
+        runner = web.AppRunner(self.app, access_log=None)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port)

@@ -10,12 +10,15 @@ The shapes are described in docs/runs-api.openapi.json.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 from aiohttp import web
 
 from agent.runs.model import Run, RunFilter, phase_durations, steps_csv
 from agent.runs.records import RunRecords
+
+NOT_FOUND_HINT = "(give a run id, a job id, or a start of either that only one job has)"
 
 
 def add_routes(app: web.Application, records: RunRecords) -> None:
@@ -40,7 +43,8 @@ class RunsAPI:
         run = self.records.get(run_id)
         if run is None:
             raise web.HTTPNotFound(
-                text=f'{{"detail": "no run {run_id}"}}', content_type="application/json"
+                text=json.dumps({"detail": f"no run {run_id} {NOT_FOUND_HINT}"}),
+                content_type="application/json",
             )
         return run
 

@@ -162,13 +162,18 @@ class RunRecords:
         return int(n)
 
     def get(self, run_id: str) -> Run | None:
-        """One run with its steps and entries; a unique start of its id (or its job's) will do."""
+        """One run with its steps and entries; a unique start of its id (or its job's) will do.
+
+        None when nothing matches, or when the start is shared by runs of different jobs (a
+        job run more than once is its newest run).
+        """
+        start = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM runs WHERE id LIKE ? OR job_id LIKE ? "  # noqa: S608
-            "ORDER BY started DESC, rowid DESC",
-            (run_id + "%", run_id + "%"),
+            f"SELECT {_COLUMNS} FROM runs WHERE id = ? OR id LIKE ? ESCAPE '\\' "  # noqa: S608
+            "OR job_id LIKE ? ESCAPE '\\' ORDER BY id = ? DESC, started DESC, rowid DESC",
+            (run_id, start, start, run_id),
         ).fetchall()
-        if not rows:
+        if not rows or (rows[0][0] != run_id and len({r[1] for r in rows}) > 1):
             return None
         found = _run(rows[0])
         steps = self._conn.execute(

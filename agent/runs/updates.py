@@ -6,9 +6,10 @@ The agent gives each tool a file (`$ISTARI_AGENT_UPDATES_FILE`); the tool append
 
 `level` is DEBUG, INFO, WARN (or WARNING) or ERROR, INFO when left out; `message` a string;
 `tags` an object of plain values; `progress` a percentage from 0 to 100 (null is the same as
-left out). Port's node-run spelling (`logLevel`, `log`) is accepted too. A line needs a message, a progress, or both.
-Anything else is not an update: `parse_update` says why, and the agent ignores the line with
-a warning. This module is pure; agent/jobs/monitor.py reads the file.
+left out). Port's node-run spelling (`logLevel`, `log`) is accepted too. A line needs a
+message, a progress, or both. Anything else is not an update: `parse_update` says why, and
+the agent ignores the line with a warning. This module is pure; agent/jobs/monitor.py reads
+the file.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def registry_times(reg: RegistryProcess, job_id: str) -> dict[str, float]:
         async with RegistryClient(reg.url, reg.token) as client:
             job = await client.get_job(job_id)
             return {
-                s.name.value: datetime.fromisoformat(s.created).timestamp()
+                s.name.value: datetime.fromisoformat(s.created or "").timestamp()
                 for s in job.status_history
             }
 

@@ -114,3 +114,18 @@ def test_a_query_of_strings() -> None:
     f = RunFilter.parse({"since": "2026-01-01T00:00:00", "until": "1800000000", "page": "3"})
     assert f.since == 1767225600.0 and f.until == 1800000000.0
     assert (f.limit, f.offset) == (50, 100)
+
+
+def test_a_run_is_found_by_a_unique_start_and_wildcards_are_plain_characters(
+    tmp_path: Path,
+) -> None:
+    records = RunRecords(tmp_path / "runs.sqlite3")
+    first = records.begin("job-a1", "a", "f", "m", "1")
+    again = records.begin("job-a1", "a", "f", "m", "1")  # the same job, resumed
+    other = records.begin("job-a2", "a", "f", "m", "1")
+    found = [records.get(ref) for ref in ("job-a1", first)]
+    assert [r.id if r else None for r in found] == [again, first]  # a job: its newest run
+    assert records.get("job-a") is None  # two jobs start so: ambiguous
+    assert records.get("%") is None and records.get("job_a2") is None  # not wildcards
+    assert records.get(other[:8]) is not None
+    records.close()
