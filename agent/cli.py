@@ -13,6 +13,7 @@ import structlog
 
 from agent import __version__, logs
 from agent.auth.keys import AgentKeyError
+from agent.cli_record import record_command
 from agent.cli_registry import registry
 from agent.cli_runs import runs
 from agent.cli_service import install_service_command, stop_command
@@ -51,6 +52,7 @@ main.add_command(registry)
 main.add_command(stop_command)
 main.add_command(install_service_command)
 main.add_command(runs)
+main.add_command(record_command)
 
 
 def _registry_options(f: click.decorators.FC) -> click.decorators.FC:

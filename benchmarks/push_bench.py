@@ -116,7 +116,7 @@ class Rig:
     async def submit(self, function: str, model_id: str, **query: str | None) -> str:
         """Submit one job on `model_id`; its id."""
         assert self.params is not None
-        return (await self.client.submit_job(model_id, function, self.params, **query)).id
+        return (await self.client.submit_job(model_id, function, self.params, None, **query)).id
 
 
 # -- processes and logs ---------------------------------------------------------------------

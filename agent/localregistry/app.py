@@ -25,6 +25,9 @@ from agent.localregistry.api import (
     models,
     pools,
     storage,
+    systems,
+    workflow_list,
+    workflows,
 )
 from agent.localregistry.auth import TokenStore
 from agent.localregistry.blobs import BlobStore
@@ -129,7 +132,8 @@ def create_app(reg: Registry, settings: RegistrySettings) -> web.Application:
     )
     app[REGISTRY_KEY] = reg
     app[MAX_JSON_KEY] = settings.max_json_body
-    for module in (health, storage, models, catalog, agents, pools, jobs, credentials):
+    modules = (health, storage, models, catalog, agents, pools, jobs, credentials, systems)
+    for module in (*modules, workflows, workflow_list):
         app.router.add_routes(module.routes)
 
     async def close_db(app: web.Application) -> None:

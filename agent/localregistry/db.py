@@ -95,6 +95,24 @@ CREATE TABLE IF NOT EXISTS job_status (
     created TEXT NOT NULL, name TEXT NOT NULL, message TEXT, agent_id TEXT, created_by_id TEXT
 );
 CREATE INDEX IF NOT EXISTS job_status_job ON job_status(job_id, seq);
+CREATE TABLE IF NOT EXISTS systems (
+    id TEXT PRIMARY KEY, created TEXT NOT NULL, created_by_id TEXT, name TEXT NOT NULL,
+    description TEXT NOT NULL, archived INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS workflow_entries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+    system_id TEXT NOT NULL REFERENCES systems(id), title TEXT, status TEXT NOT NULL,
+    workflow_type TEXT NOT NULL, configuration_id TEXT, branch_id TEXT, created TEXT NOT NULL,
+    created_by_id TEXT, archived INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS workflow_entries_system ON workflow_entries(system_id, seq);
+CREATE TABLE IF NOT EXISTS workflow_outputs (
+    id TEXT PRIMARY KEY, system_id TEXT NOT NULL REFERENCES systems(id),
+    file_id TEXT NOT NULL REFERENCES files(id), revision_id TEXT NOT NULL,
+    size INTEGER NOT NULL, created TEXT NOT NULL, created_by_id TEXT,
+    entry_id TEXT REFERENCES workflow_entries(id), position INTEGER
+);
+CREATE INDEX IF NOT EXISTS workflow_outputs_entry ON workflow_outputs(entry_id, position);
 """
 
 

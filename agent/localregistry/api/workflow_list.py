@@ -1,0 +1,115 @@
+"""Listing a system's workflow log entries: `GET .../workflow_log/entries`, a cursor page.
+
+Newest first (inferred: the docs do not say). The cursor is opaque to clients; here it is the
+position after which the next page starts, so pages stay stable while entries are added.
+Filters follow the SDK's docstrings: `status` and `branch_id` match exactly, `title` is a
+case-insensitive substring, each may repeat, and a leading `!` excludes. Plain values are
+alternatives (any may match); `!` values all must not match.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from aiohttp import web
+
+from agent.localregistry.api.workflows import ENTRIES, entry_doc, system_id_of
+from agent.localregistry.errors import validation_error
+from agent.localregistry.http import Where, query_bool, query_int, reply
+from agent.localregistry.state import registry
+
+routes = web.RouteTableDef()
+
+_PREFIX = "after:"
+
+
+def encode_cursor(seq: int) -> str:
+    """The opaque cursor of the page that starts after the entry at `seq`."""
+    return base64.urlsafe_b64encode(f"{_PREFIX}{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The position a cursor names; ValueError when it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raw = ""
+    if not raw.startswith(_PREFIX) or not raw[len(_PREFIX) :].isdigit():
+        msg = "not a cursor this registry returned"
+        raise ValueError(msg)
+    return int(raw[len(_PREFIX) :])
+
+
+def _split(values: list[str]) -> tuple[list[str], list[str]]:
+    """(wanted, excluded): values with a leading `!` are exclusions."""
+    wanted = [v for v in values if not v.startswith("!")]
+    excluded = [v[1:] for v in values if v.startswith("!")]
+    return wanted, excluded
+
+
+def add_filter(where: Where, column: str, values: list[str], *, substring: bool) -> None:
+    """Add one repeated filter on `column` to `where`."""
+    wanted, excluded = _split(values)
+    # Columns come from this module, never from the request.
+    if substring:
+        test = f"instr(lower(COALESCE({column}, '')), lower(?)) > 0"
+    else:
+        test = f"COALESCE({column}, '') = ?"
+    if wanted:
+        where.clauses.append("(" + " OR ".join([test] * len(wanted)) + ")")
+        where.args.extend(wanted)
+    for value in excluded:
+        where.clauses.append(f"NOT ({test})")
+        where.args.append(value)
+
+
+def _where(request: web.Request, system_id: str) -> Where:
+    where = Where("system_id = ?", args=[system_id])
+    where.archive_status(request)
+    add_filter(where, "status", request.query.getall("status", []), substring=False)
+    add_filter(where, "branch_id", request.query.getall("branch_id", []), substring=False)
+    add_filter(where, "title", request.query.getall("title", []), substring=True)
+    return where
+
+
+def _cursor(request: web.Request) -> str | None:
+    cursor = request.query.get("cursor") or None
+    if cursor is not None:
+        try:
+            decode_cursor(cursor)
+        except ValueError as e:
+            raise validation_error(["query", "cursor"], str(e)) from None
+    return cursor
+
+
+@routes.get(ENTRIES)
+async def list_entries(request: web.Request) -> web.Response:
+    conn = registry(request).conn
+    system_id = system_id_of(request)
+    size = query_int(request, "size", 10, 0, 100)
+    include_total = query_bool(request, "include_total", True)
+    cursor = _cursor(request)
+    where = _where(request, system_id)
+    total = None
+    if include_total:
+        sql = f"SELECT COUNT(*) FROM workflow_entries WHERE {where.sql}"  # noqa: S608
+        total = conn.execute(sql, where.args).fetchone()[0]
+    if cursor is not None:
+        where.add("seq < ?", decode_cursor(cursor))
+    rows = conn.execute(
+        f"SELECT * FROM workflow_entries WHERE {where.sql} ORDER BY seq DESC LIMIT ?",  # noqa: S608
+        [*where.args, size + 1],
+    ).fetchall()
+    more = len(rows) > size
+    rows = rows[:size]
+    doc: dict[str, Any] = {
+        "items": [entry_doc(conn, r) for r in rows],
+        "total": total,
+        "current_page": cursor,
+        "current_page_backwards": None,
+        "previous_page": None,  # inferred: pages go forward only here
+        "next_page": encode_cursor(rows[-1]["seq"]) if more and rows else None,
+    }
+    return reply(doc)

@@ -1,0 +1,1 @@
+"""Records of runs done outside Istari, written to a system's external workflow log."""
