@@ -1,6 +1,6 @@
 """Agent benchmark: what the agent adds to each job, against running the tool directly.
 
-Run: .venv/bin/python -m benchmarks.agent_bench [--jobs 40]
+Run: .venv/bin/python -m benchmarks.agent_bench [--quick] [--jobs 40]
 
 Measured in one run on this machine, the registry in its own process:
 - floor: the same tool (`@test:echo`, a Python script that copies its model) spawned directly
@@ -9,7 +9,9 @@ Measured in one run on this machine, the registry in its own process:
   jobs/s, wall time per job (claim to terminal report) and the agent's own CPU time per job
   (this process only: the tool and the registry are other processes);
 - end-to-end latency, submit to Completed, one job at a time with the agent serving
-  (poll interval 0.05 s; push wake-ups come with MQTT).
+  (poll interval 0.05 s; push wake-ups come with MQTT);
+- then resources_bench, its `istari-agent run` processes on push_bench's rig: the idle
+  footprint, a 1 GiB output upload against a plain copy, and what the RSS is made of.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,10 +42,22 @@ from agent.registry.models import Job
 from agent.service import serve
 from agent.stopping import Stop
 from agent.submit import Submission, follow, submit
+from benchmarks import resources_bench
+from benchmarks.push_bench import save
 from benchmarks.registry_bench import start_registry
 from tests.tools import module
 
-RESULTS = Path(__file__).parent / "results"
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure."""
+
+    jobs: int = 40
+    idle_window: float = 30.0
+    upload_mib: int = 1024
+
+
+QUICK = Plan(10, 10.0, 128)
 
 
 def floor(root: Path, runs: int, env: dict[str, str]) -> list[float]:
@@ -122,45 +138,85 @@ def ms(values: list[float]) -> str:
     return f"median {1000 * statistics.median(values):.1f} ms, p95 {1000 * q[18]:.1f} ms"
 
 
-async def main(n: int) -> None:
-    logs.configure("warning", json=False)
-    with tempfile.TemporaryDirectory(prefix="istari-agent-bench-") as tmp:
-        root = Path(tmp)
-        module.install(root / "modules")
-        (root / "latency").mkdir()
-        module.install(root / "latency" / "modules")
-        # `python3` is this interpreter for the floor and the agent alike (a pyenv shim
-        # would add a shell script's start-up to both and hide the agent's share).
-        bin_dir = root / "bin"
-        bin_dir.mkdir()
-        (bin_dir / "python3").symlink_to(sys.executable)
-        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
-        token = secrets.token_urlsafe(24)
+# -- the run --------------------------------------------------------------------------------
+
+
+@contextmanager
+def python3_first(root: Path) -> Iterator[None]:
+    """`python3` on PATH is this interpreter, for the floor and the agent alike (a pyenv shim
+    would add a shell script's start-up to both and hide the agent's share)."""
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)
+    saved = os.environ["PATH"]
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{saved}"
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = saved
+
+
+async def per_job(plan: Plan, root: Path) -> dict[str, Any]:
+    """The floor, the agent in this process over pre-submitted jobs, and end to end."""
+    module.install(root / "modules")
+    (root / "latency").mkdir()
+    module.install(root / "latency" / "modules")
+    token = secrets.token_urlsafe(24)
+    with python3_first(root):
         proc, url = start_registry(root / "registry", token)
         try:
-            base = floor(root, n, dict(os.environ))
-            tp = await throughput(url, token, root, n)
-            lat = await latency(url, token, root, max(10, n // 2))
+            base = floor(root, plan.jobs, dict(os.environ))
+            tp = await throughput(url, token, root, plan.jobs)
+            lat = await latency(url, token, root, max(10, plan.jobs // 2))
         finally:
             proc.terminate()
             proc.wait()
     overhead = statistics.median(tp["job_wall_s"]) - statistics.median(base)
-    report = {
-        "floor_tool_s": base, "agent": tp, "e2e_latency_s": lat,
-        "overhead_wall_ms_per_job": 1000 * overhead,
-    }  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "agent_bench.json").write_text(json.dumps(report, indent=2))
-    print(f"floor (tool spawned directly):   {ms(base)}")
-    print(f"agent, per job (claim→reported): {ms(tp['job_wall_s'])}")
-    print(f"agent overhead per job (wall):   {1000 * overhead:.1f} ms over the floor median")
-    print(f"agent CPU time per job:          {tp['agent_cpu_ms_per_job']:.1f} ms (this process)")
-    print(f"throughput at concurrency 1:     {tp['jobs_per_s']:.2f} jobs/s "
-          f"(floor: {1 / statistics.median(base):.2f} tool runs/s)")  # fmt: skip
-    print(f"e2e submit→Completed (poll 0.05 s): {ms(lat)}")
+    return {"floor_tool_s": base, "agent": tp, "e2e_latency_s": lat,
+            "overhead_wall_ms_per_job": 1000 * overhead}  # fmt: skip
+
+
+async def measure(plan: Plan, root: Path | None = None) -> dict[str, Any]:
+    with resources_bench.workspace(root, "istari-agent-bench-") as tmp:
+        (tmp / "jobs").mkdir()
+        (tmp / "resources").mkdir()
+        jobs = await per_job(plan, tmp / "jobs")
+        more = resources_bench.Plan(plan.idle_window, plan.upload_mib)
+        return jobs | await resources_bench.measure(more, tmp / "resources")
+
+
+def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(measure, figure, aim) lines of the table."""
+    base, tp, lat = r["floor_tool_s"], r["agent"], r["e2e_latency_s"]
+    overhead = r["overhead_wall_ms_per_job"]
+    return [
+        ("floor (tool spawned directly)", ms(base), ""),
+        ("agent, per job (claim -> reported)", ms(tp["job_wall_s"]), ""),
+        ("agent overhead per job (wall)", f"{overhead:.1f} ms over the floor median",
+         f"< 10 ms: {'met' if overhead < 10 else 'NOT met'}"),
+        ("agent CPU time per job", f"{tp['agent_cpu_ms_per_job']:.1f} ms (this process)", ""),
+        ("throughput at concurrency 1", f"{tp['jobs_per_s']:.2f} jobs/s (floor: "
+         f"{1 / statistics.median(base):.2f} tool runs/s)", ""),
+        ("e2e submit -> Completed (poll 0.05 s)", ms(lat), ""),
+        *resources_bench.rows(r),
+    ]  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run (about a minute)")
+    parser.add_argument("--jobs", type=int, default=None, help="jobs for the per-job figures")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else Plan()
+    if args.jobs is not None:
+        plan = replace(plan, jobs=args.jobs)
+    logs.configure("warning", json=False)
+    started = time.time()
+    results = asyncio.run(measure(plan))
+    out = save("agent", asdict(plan), results, started)
+    resources_bench.print_rows(rows(results))
+    print(f"({results['duration_s']:.0f} s; {out})")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=40)
-    asyncio.run(main(parser.parse_args().jobs))
+    main()

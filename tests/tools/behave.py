@@ -135,6 +135,17 @@ def burn(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     return echo_like(output_file, temp)
 
 
+def big_output(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """Write one `megabytes` MiB file output, quickly: 1 MiB of random bytes, rotated per MiB."""
+    block = os.urandom(2**20)
+    path = temp / "big.bin"
+    with path.open("wb") as f:
+        for i in range(int(inputs["megabytes"]["value"])):
+            f.write(block[i % 251 :] + block[: i % 251])  # distinct chunks, cheap to make
+    write_outputs(output_file, [{"name": "out", "type": "file", "path": str(path)}])
+    return 0
+
+
 def no_output(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     return 0
 
@@ -175,6 +186,7 @@ BEHAVIOURS = {
     "secret": secret,
     "report": report,
     "burn": burn,
+    "big_output": big_output,
     "no_output": no_output,
     "bad_output": bad_output,
     "missing_output": missing_output,

@@ -37,6 +37,7 @@ FUNCTIONS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     "gate": ({"code": _param("@number")}, _OUT),
     "report": ({"code": _param("@number")}, _OUT),
     "burn": ({"megabytes": _param("@number"), "seconds": _param("@number")}, _OUT),
+    "big_output": ({"megabytes": _param("@number")}, _OUT),
     "secret": ({"api_auth": {"type": "auth_info", "validation_types": ["@token:service"]}}, _OUT),
     "no_output": ({}, _OUT),
     "bad_output": ({}, _OUT),

@@ -1,0 +1,182 @@
+"""The tables of docs/performance.md, one function a section (report.py puts them together)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.figures import fmt, get, table
+
+Suite = dict[str, Any]
+
+
+def header(suite: Suite) -> list[str]:
+    m = suite["machine"]
+    took = ", ".join(f"{name} {p.get('seconds', 0):.0f} s" for name, p in suite["parts"].items())
+    skipped = [f"{n} ({p['skipped']})" for n, p in suite["parts"].items() if "skipped" in p]
+    failed = [f"{n} ({p['results']['error']})" for n, p in suite["parts"].items()
+              if "error" in p.get("results", {})]  # fmt: skip
+    lines = [
+        "# Performance",
+        "",
+        "Written by `benchmarks/run` (benchmarks/suite.py, benchmarks/report.py) from one run;",
+        "every figure sits next to a floor or a peer measured in the same run on the same",
+        "machine, so compare the ratios across machines, not the raw figures.",
+        "",
+        f"- **Run**: {suite['date']}, commit `{m['commit']}`, {suite['seconds'] / 60:.1f} min"
+        + (" (**quick**: a smoke run, small samples)" if suite.get("quick") else ""),
+        f"- **Machine**: {m['cpus']} x {m['cpu']}, {m['memory_gib']} GiB, Python {m['python']},"
+        f" {m['os']}",
+        f"- **Parts**: {took}",
+    ]
+    lines += [f"- **Skipped**: {', '.join(skipped)}"] if skipped else []
+    lines += [f"- **Failed**: {', '.join(failed)}"] if failed else []
+    return [*lines, "", "![the figures as charts](performance.png)", ""]
+
+
+def latency(suite: Suite) -> list[str]:
+    rows = [
+        ("floor: spawn `/bin/true`", fmt(get(suite, "floor.spawn_true.p50_ms"), "ms", 2),
+         fmt(get(suite, "floor.spawn_true.p99_ms"), "ms", 2)),
+        ("floor: spawn `python3 -c pass`", fmt(get(suite, "floor.spawn_python.p50_ms"), "ms"),
+         fmt(get(suite, "floor.spawn_python.p99_ms"), "ms")),
+        ("floor: loopback HTTP round trip", fmt(get(suite, "floor.http.p50_ms"), "ms", 2),
+         fmt(get(suite, "floor.http.p99_ms"), "ms", 2)),
+        ("Celery: dispatch (`apply_async` → task body)", fmt(get(suite, "celery.dispatch.p50_ms"),
+         "ms"), fmt(get(suite, "celery.dispatch.p99_ms"), "ms")),
+        ("Celery: end to end (`apply_async` → result)", fmt(get(suite, "celery.end_to_end.p50_ms"),
+         "ms"), fmt(get(suite, "celery.end_to_end.p99_ms"), "ms")),
+        ("ours: pickup with MQTT (submit → Claimed)",
+         fmt(get(suite, "push.pickup_mqtt.claimed_p50_ms"), "ms"),
+         fmt(get(suite, "push.pickup_mqtt.claimed_p99_ms"), "ms")),
+        ("ours: submit → the tool's first line, MQTT", fmt(get(suite, "push.pickup_mqtt.p50_ms"),
+         "ms"), fmt(get(suite, "push.pickup_mqtt.p99_ms"), "ms")),
+        ("ours: submit → Claimed, poll-only (1 s)",
+         fmt(get(suite, "push.pickup_poll.claimed_p50_ms"), "ms", 0),
+         fmt(get(suite, "push.pickup_poll.claimed_p99_ms"), "ms", 0)),
+    ]  # fmt: skip
+    stages = ", ".join(
+        f"{k} {fmt(get(suite, f'push.pickup_mqtt.{k}_p50_ms'), 'ms')}"
+        for k in ("submit", "claim", "validate", "spawn")
+    )
+    return [
+        "## Latency", "",
+        *table(("measure", "p50", "p99"), rows), "",
+        f"Ours, where the time to the tool goes (p50s): {stages}. The pickup is the moment the",
+        "registry records the claim; Celery's dispatch is the moment its task body starts.",
+        "",
+    ]  # fmt: skip
+
+
+def throughput(suite: Suite) -> list[str]:
+    rows = []
+    for i, c in enumerate((1, 4)):
+        rows.append((
+            f"concurrency {c}",
+            fmt(get(suite, f"push.throughput.{i}.jobs_per_s"), "jobs/s"),
+            fmt(get(suite, f"celery.throughput.{i}.jobs_per_s"), "jobs/s"),
+        ))  # fmt: skip
+    spawned = fmt(get(suite, "floor.spawn_true.per_s"), "runs/s")
+    rows.append(("floor: `/bin/true` spawned in a loop", "", spawned))
+    return [
+        "## Throughput", "",
+        *table(("", "ours (`run --until-idle`)", "Celery + Redis"), rows), "",
+        "Ours: jobs submitted first, then one agent drains them; n / (last Completed - first",
+        "Claimed) by the registry's clock. Each of our jobs is a full round of the registry",
+        "protocol (claim, phases, downloads, an uploaded output and log, the final status).",
+        "",
+    ]  # fmt: skip
+
+
+def agent(suite: Suite) -> list[str]:
+    rows = [
+        ("overhead per job (Claimed → Completed, over the tool alone)",
+         fmt(get(suite, "agent.overhead_wall_ms_per_job"), "ms")),
+        ("agent CPU per job", fmt(get(suite, "agent.agent.agent_cpu_ms_per_job"), "ms")),
+        ("idle RSS (USS), push on", f"{fmt(get(suite, 'agent.idle.push.rss_mb'), 'MB')} "
+         f"({fmt(get(suite, 'agent.idle.push.uss_mb'), 'MB')})"),
+        ("idle CPU, push on", fmt(get(suite, "agent.idle.push.cpu_percent"), "% of a core", 2)),
+        ("Celery worker idle RSS (USS), concurrency 1: main + 1 pool process",
+         f"{fmt(get(suite, 'celery.idle.0.rss_mb'), 'MB')} "
+         f"({fmt(get(suite, 'celery.idle.0.uss_mb'), 'MB')})"),
+        ("1 GiB output upload (Uploading → Completed)",
+         fmt(get(suite, "agent.upload.mib_per_s"), "MiB/s")),
+        ("- of which hashing it first / the PUT",
+         fmt(get(suite, "agent.upload.before_put_s"), "s", 2) + " / "
+         + fmt(get(suite, "agent.upload.put_s"), "s", 2)),
+        ("plain file copy, same disk", fmt(get(suite, "agent.upload.copy_mib_per_s"), "MiB/s")),
+        ("agent peak RSS during the upload", fmt(get(suite, "agent.upload.peak_rss_mb"), "MB")),
+        ("idle registry requests per agent-hour, push",
+         fmt(get(suite, "push.idle.push_compressed.per_agent_per_hour"))),
+        ("idle registry requests per agent-hour, poll-only (5 s)",
+         fmt(get(suite, "push.idle.poll_only.per_agent_per_hour"), "", 0)),
+    ]  # fmt: skip
+    return ["## The agent", "", *table(("measure", "figure"), rows), ""]
+
+
+def pool(suite: Suite) -> list[str]:
+    p = "push.pool"
+    rows = [
+        ("agents / jobs", f"{fmt(get(suite, p + '.agents'))} / {fmt(get(suite, p + '.jobs'))}"),
+        ("first submit → all Completed", fmt(get(suite, p + ".wall_s"), "s")),
+        ("jobs/s", fmt(get(suite, p + ".jobs_per_s"))),
+        ("registry requests per job", fmt(get(suite, p + ".requests_per_job"))),
+        ("double runs / never ran", f"{fmt(get(suite, p + '.double_runs'))} / "
+         f"{fmt(get(suite, p + '.never_ran'))}"),
+    ]  # fmt: skip
+    return ["## A pool of agents", "", *table(("measure", "figure"), rows), ""]
+
+
+def slurm(suite: Suite) -> list[str]:
+    rows = [
+        ("agent: Running phase", fmt(get(suite, "slurm.agent.total.p50_ms"), "ms", 0),
+         fmt(get(suite, "slurm.agent.total.max_ms"), "ms", 0)),
+        ("`sbatch --wait`, same batch script", fmt(get(suite, "slurm.wait.total.p50_ms"), "ms", 0),
+         fmt(get(suite, "slurm.wait.total.max_ms"), "ms", 0)),
+        ("difference, job by job", fmt(get(suite, "slurm.overhead.p50_ms"), "ms", 0),
+         fmt(get(suite, "slurm.overhead.max_ms"), "ms", 0)),
+    ]  # fmt: skip
+    return ["## Slurm", "", *table(("measure", "p50", "max"), rows), ""]
+
+
+def scaling(suite: Suite) -> list[str]:
+    lines = ["## Scaling", ""]
+    agents = get(suite, "scale.agents") or []
+    lines += table(
+        ("agents", "jobs/s", "pickup p50 / p99 (idle pool)", "requests per job",
+         "lost claims per job"),
+        [(fmt(a.get("agents")), fmt(a.get("jobs_per_s")),
+          f"{fmt(a.get('pickup_p50_ms'), 'ms')} / {fmt(a.get('pickup_p99_ms'), 'ms')}",
+          fmt(a.get("requests_per_job")), fmt(a.get("lost_claims_per_job"))) for a in agents],
+    )  # fmt: skip
+    depth = get(suite, "scale.depth") or []
+    lines += ["", *table(
+        ("pending jobs", "pickup p50 / p99", "submit → Claimed p50", "`available_jobs` p50",
+         "its SQL"),
+        [(fmt(d.get("depth")),
+          f"{fmt(d.get('pickup_p50_ms'), 'ms')} / {fmt(d.get('pickup_p99_ms'), 'ms')}",
+          fmt(d.get("claimed_p50_ms"), "ms"), fmt(d.get("available_jobs_p50_ms"), "ms"),
+          fmt(d.get("listing_sql_ms"), "ms", 2)) for d in depth],
+    ), ""]  # fmt: skip
+    lines += [
+        "Against agents: one pool with push, the same trivial jobs at each point; the pickup",
+        "is a job sent alone to the idle pool (submit to the tool's first line). Against queue",
+        "depth: the pending jobs wait for a pool nobody serves; one push agent picks up fresh",
+        "jobs of its own past them, and every listing it makes walks the whole queue.", "",
+    ]  # fmt: skip
+    return lines
+
+
+def reproduce(suite: Suite) -> list[str]:
+    return [
+        "## Reproduce", "",
+        "```sh",
+        "benchmarks/run            # everything, about 15 minutes on 2 cores",
+        "benchmarks/run --quick    # a smoke run of every part",
+        "benchmarks/run --only celery push",
+        "```", "",
+        "Each part also runs alone (`.venv/bin/python -m benchmarks.<part>_bench [--quick]`);",
+        "benchmarks/README.md describes what each measures and why.",
+    ]  # fmt: skip
+
+
+ALL = [latency, throughput, agent, pool, scaling, slurm, reproduce]
