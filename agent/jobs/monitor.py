@@ -86,6 +86,7 @@ class ToolMonitor:
         self._pid: int | None = None
         self._cpu: dict[tuple[int, float], float] = {}  # (pid, start) -> CPU seconds seen
         self._last_sample = 0.0
+        self._started = 0.0
         self._ignored = 0
         self._recorded = 0
         self._news: tuple[float | None, str | None] = (None, None)  # progress, message
@@ -94,8 +95,15 @@ class ToolMonitor:
         self._task: asyncio.Task[None] | None = None
 
     def watch(self, pid: int | None) -> None:
-        """The tool started as `pid` (its supervisor); None when it runs elsewhere (Slurm)."""
+        """The tool started as `pid` (its supervisor); None when it runs elsewhere (Slurm).
+
+        The first sample comes one interval after the start: a tool done sooner has its CPU
+        time and peak RSS from wait4 anyway, and sampling walks all of /proc (psutil finds a
+        tree's children from every process's parent).
+        """
         self._pid = pid
+        self._last_sample = time.time()
+        self._started = self._last_sample
 
     async def __aenter__(self) -> ToolMonitor:
         self.updates.create()
@@ -183,7 +191,7 @@ class ToolMonitor:
             procs = [leader, *leader.children(recursive=True)]
         except psutil.Error:
             return  # it has ended
-        since = self._last_sample or _started(leader, now)
+        since = self._last_sample if self._cpu else _started(leader, self._started)
         cpu, rss = 0.0, 0
         for p in procs:
             with contextlib.suppress(psutil.Error):
@@ -197,8 +205,8 @@ class ToolMonitor:
         self.record.sample(Sample(now, round(percent, 1), rss // 1024))
 
 
-def _started(p: psutil.Process, now: float) -> float:
+def _started(p: psutil.Process, fallback: float) -> float:
     try:
         return p.create_time()
     except psutil.Error:
-        return now
+        return fallback

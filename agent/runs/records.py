@@ -63,15 +63,22 @@ class RunRecords:
         path.touch(mode=0o600, exist_ok=True)
         self._conn = sqlite3.connect(path, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
+        # A record is not the journal: a power cut may lose its last lines (never corrupt it),
+        # and no write waits for the disk. An agent that is killed loses nothing.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._conn.close()
 
-    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
+    def _write(self, sql: str, args: tuple[Any, ...], *more: tuple[str, tuple[Any, ...]]) -> None:
+        """Run the statements in one transaction (a failure is logged, never raised)."""
         try:
-            self._conn.execute(sql, args)
+            with self._conn:  # BEGIN ... COMMIT, or ROLLBACK on an error
+                self._conn.execute("BEGIN")
+                for statement, values in ((sql, args), *more):
+                    self._conn.execute(statement, values)
         except sqlite3.Error as e:  # a record is worth less than the job it records
             log.error("run.record_failed", error=str(e))  # noqa: TRY400
 
@@ -90,13 +97,13 @@ class RunRecords:
     def step(self, run_id: str, phase: str) -> None:
         """The run entered `phase` (the previous step ends now)."""
         now = time.time()
-        self._write("UPDATE steps SET ended = ? WHERE run_id = ? AND ended IS NULL", (now, run_id))
         self._write(
-            "INSERT INTO steps(run_id, seq, phase, started) VALUES "
-            "(?, (SELECT COUNT(*) FROM steps WHERE run_id = ?), ?, ?)",
-            (run_id, run_id, phase, now),
-        )
-        self._write("UPDATE runs SET status = ? WHERE id = ?", (phase, run_id))
+            "UPDATE steps SET ended = ? WHERE run_id = ? AND ended IS NULL", (now, run_id),
+            ("INSERT INTO steps(run_id, seq, phase, started) VALUES "
+             "(?, (SELECT COUNT(*) FROM steps WHERE run_id = ?), ?, ?)",
+             (run_id, run_id, phase, now)),
+            ("UPDATE runs SET status = ? WHERE id = ?", (phase, run_id)),
+        )  # fmt: skip
 
     def inputs(self, run_id: str, inputs: list[dict[str, Any]]) -> None:
         self._write("UPDATE runs SET inputs = ? WHERE id = ?", (json.dumps(inputs), run_id))
@@ -118,12 +125,11 @@ class RunRecords:
     ) -> None:
         """The run ended with this outcome (the last step ends too)."""
         now = time.time()
-        self._write("UPDATE steps SET ended = ? WHERE run_id = ? AND ended IS NULL", (now, run_id))
         self._write(
-            "UPDATE runs SET ended = ?, status = ?, reason = ?, message = ?, exit_code = ? "
-            "WHERE id = ?",
-            (now, status, reason, message, exit_code, run_id),
-        )
+            "UPDATE steps SET ended = ? WHERE run_id = ? AND ended IS NULL", (now, run_id),
+            ("UPDATE runs SET ended = ?, status = ?, reason = ?, message = ?, exit_code = ? "
+             "WHERE id = ?", (now, status, reason, message, exit_code, run_id)),
+        )  # fmt: skip
 
     # -- read by the CLI and the HTTP API -----------------------------------------------------
 
