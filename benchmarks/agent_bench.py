@@ -206,12 +206,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run (about a minute)")
     parser.add_argument("--jobs", type=int, default=None, help="jobs for the per-job figures")
+    parser.add_argument("--per-job-only", action="store_true",
+                        help="only the per-job figures (floor, throughput, end to end): what to "
+                        "profile with py-spy")  # fmt: skip
     args = parser.parse_args()
     plan = QUICK if args.quick else Plan()
     if args.jobs is not None:
         plan = replace(plan, jobs=args.jobs)
     logs.configure("warning", json=False)
     started = time.time()
+    if args.per_job_only:
+        with resources_bench.workspace(None, "istari-agent-bench-") as tmp:
+            jobs = asyncio.run(per_job(plan, tmp))
+        print(json.dumps({k: v for k, v in jobs.items() if not isinstance(v, list | dict)}
+                         | {"agent_cpu_ms_per_job": jobs["agent"]["agent_cpu_ms_per_job"],
+                            "jobs_per_s": jobs["agent"]["jobs_per_s"]}))  # fmt: skip
+        return
     results = asyncio.run(measure(plan))
     out = save("agent", asdict(plan), results, started)
     resources_bench.print_rows(rows(results))
