@@ -13,10 +13,7 @@ import structlog
 
 from agent import __version__, logs
 from agent.auth.keys import AgentKeyError
-from agent.cli_record import record_command
-from agent.cli_registry import registry
-from agent.cli_runs import runs
-from agent.cli_service import install_service_command, stop_command
+from agent.clilazy import LazyGroup
 from agent.config import ConfigError, Settings, load_settings
 from agent.daemon import Mode
 from agent.execution.local import tool_environment
@@ -35,7 +32,16 @@ from agent.tls import TLSError
 CRASHED = 70  # EX_SOFTWARE: an internal error; systemd restarts the agent
 
 
-@click.group()
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "registry": "agent.cli_registry.registry",
+        "stop": "agent.cli_service.stop_command",
+        "install-service": "agent.cli_service.install_service_command",
+        "runs": "agent.cli_runs.runs",
+        "record": "agent.cli_record.record_command",
+    },
+)
 @click.version_option(__version__, prog_name="istari-agent")
 @click.option(
     "--log-level",
@@ -46,13 +52,6 @@ CRASHED = 70  # EX_SOFTWARE: an internal error; systemd restarts the agent
 def main(log_level: str | None) -> None:
     """istari-agent: run Istari jobs on this machine, or serve a local registry."""
     logs.configure(log_level or "info")
-
-
-main.add_command(registry)
-main.add_command(stop_command)
-main.add_command(install_service_command)
-main.add_command(runs)
-main.add_command(record_command)
 
 
 def _registry_options(f: click.decorators.FC) -> click.decorators.FC:

@@ -31,9 +31,9 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from agent.addresses import is_loopback, parse_address
 from agent.errors import AgentError
 from agent.execution.slurm import SlurmOptions
-from agent.health import is_loopback, parse_address
 from agent.push.broker import Broker, BrokerURLError
 from agent.tls import client_context
 

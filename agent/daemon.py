@@ -17,11 +17,11 @@ import random
 import time
 from collections import deque
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import structlog
 
 from agent import resources
-from agent.health import HealthServer
 from agent.jobs.context import JobContext
 from agent.jobs.dispatch import claim_next
 from agent.jobs.outcome import Outcome, Reason
@@ -33,6 +33,9 @@ from agent.runs.recover import Resume
 from agent.stopping import Stop
 from agent.systemd import Systemd
 from agent.wakeup import Wake, Wakeup
+
+if TYPE_CHECKING:
+    from agent.health import HealthServer
 
 log = structlog.get_logger(__name__)
 

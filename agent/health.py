@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from agent.addresses import parse_address
 from agent.metrics import Metrics
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
@@ -29,26 +29,6 @@ log = structlog.get_logger(__name__)
 
 READY_WINDOW = 30.0  # seconds since the registry last answered, for /readyz
 PROBE_TIMEOUT = 2.0
-
-
-def parse_address(address: str) -> tuple[str, int]:
-    """`HOST:PORT` or `[V6]:PORT` as (host, port); ValueError when it is neither (pure)."""
-    host, sep, port = address.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        msg = f"{address!r} is not HOST:PORT (e.g. 127.0.0.1:9464)"
-        raise ValueError(msg)
-    return host, int(port)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` names this machine only (pure)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class HealthServer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -20,7 +21,6 @@ from agent.config import Settings
 from agent.daemon import Daemon, Mode
 from agent.execution.local import LocalBackend
 from agent.execution.slurm import SlurmBackend
-from agent.health import HealthServer
 from agent.hostos import detect
 from agent.jobs.context import JobContext
 from agent.jobs.outcome import Outcome
@@ -36,6 +36,9 @@ from agent.runs.recover import unfinished
 from agent.stopping import Stop
 from agent.systemd import Systemd
 from agent.wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from agent.health import HealthServer
 
 log = structlog.get_logger(__name__)
 
@@ -116,7 +119,7 @@ async def _serve(
         if handle_signals:
             _install_signal_handlers(stop)
         address = settings.http_address
-        http = HealthServer(address, metrics, client, records) if address else None
+        http = _health_server(address, metrics, client, records) if address else None
         daemon = Daemon(ctx, stop, wakeup=wakeup, push=push, systemd=systemd, http=http)
         metrics.watch(
             running=lambda: daemon.running,
@@ -148,3 +151,12 @@ def _install_signal_handlers(stop: Stop) -> None:
         loop.add_signal_handler(sig, stop.request, sig.name)
     # For upgrades: exit at once and leave running tools to the next start (docs/agent.md).
     loop.add_signal_handler(signal.SIGUSR2, stop.detach, signal.SIGUSR2.name)
+
+
+def _health_server(
+    address: str, metrics: Metrics, client: RegistryClient, records: RunRecords | None
+) -> HealthServer:
+    """The HTTP listener, imported only when one is configured (aiohttp.web, the dashboard)."""
+    from agent.health import HealthServer  # here: most agents serve no HTTP
+
+    return HealthServer(address, metrics, client, records)
