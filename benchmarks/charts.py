@@ -19,6 +19,7 @@ from matplotlib.axes import Axes
 from benchmarks.figures import get
 
 OURS, PEER, FLOOR = "#1565c0", "#c62828", "#9e9e9e"
+SECOND = "#ef6c00"  # a second figure of ours, on its own axis
 
 
 def _bars(ax: Axes, items: list[tuple[str, Any, str]], unit: str, title: str) -> None:
@@ -57,19 +58,21 @@ def _throughput(ax: Axes, s: dict[str, Any]) -> None:
 
 def _curve(ax: Axes, points: list[dict[str, Any]], x: str, ys: list[tuple[str, str]],
            title: str, log_x: bool) -> None:  # fmt: skip
+    """Each y on its own scale: the first on the left axis, the second on the right."""
     if not points:
         ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
-    for key, label in ys:
+    axes = [ax, ax.twinx()] if len(ys) > 1 else [ax]
+    for side, colour, (key, label) in zip(axes, (OURS, SECOND), ys, strict=False):
         pts = [(p[x], p[key]) for p in points if p.get(key) is not None]
         if pts:
-            ax.plot(*zip(*pts, strict=True), marker="o", label=label)
+            side.plot(*zip(*pts, strict=True), marker="o", color=colour, label=label)
+        side.set_ylabel(label, fontsize=8, color=colour)
+        side.tick_params(labelsize=8)
+        side.set_ylim(bottom=0)
     if log_x:
         ax.set_xscale("log")
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(x.replace("_", " "), fontsize=8)
-    ax.tick_params(labelsize=8)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
 
 
 def draw(suite: dict[str, Any], out: Path) -> None:
