@@ -32,7 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 from aiohttp import web
+
+from agent.execution.local import exited as wait_exit
 
 ROOT = Path(__file__).parents[1]
 TRUE = "/bin/true"
@@ -76,23 +79,18 @@ def posix_spawn(argv: list[str], log: Path) -> int:
 
 
 async def exited(pid: int) -> int:
-    """Wait for `pid` on a pidfd in the event loop, then reap it, as the agent does; its exit
-    code."""
-    fd = os.pidfd_open(pid)
-    loop = asyncio.get_running_loop()
-    gone: asyncio.Future[None] = loop.create_future()
-
-    def readable() -> None:
-        if not gone.done():
-            gone.set_result(None)
-
-    loop.add_reader(fd, readable)
-    try:
-        await gone
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
+    """Wait for `pid` as the agent does (agent/execution/local.py: a pidfd in the event loop),
+    then reap it; its exit code."""
+    await wait_exit(pid, lambda: _ended(pid))
     return reap(pid)
+
+
+def _ended(pid: int) -> bool:
+    """Whether `pid` has exited (a zombie waiting to be reaped), where pidfds are missing."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def reap(pid: int) -> int:

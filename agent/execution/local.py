@@ -119,7 +119,7 @@ class _Leader(Protocol):
     def ended(self) -> bool: ...
 
 
-async def _exited(pid: int, ended: Callable[[], bool]) -> None:
+async def exited(pid: int, ended: Callable[[], bool]) -> None:
     """Return once process `pid` has ended: a pidfd turns readable (or, without, polling)."""
     try:
         fd = os.pidfd_open(pid)
@@ -157,7 +157,7 @@ class _Child:
         return self._pid
 
     async def wait(self) -> None:
-        await _exited(self._pid, lambda: self.ended)
+        await exited(self._pid, lambda: self.ended)
         self._reap()
 
     def _reap(self) -> None:
@@ -203,7 +203,7 @@ class _Adopted:
         return self._pid
 
     async def wait(self) -> None:
-        await _exited(self._pid, lambda: self.ended)
+        await exited(self._pid, lambda: self.ended)
 
     @property
     def returncode(self) -> int | None:

@@ -11,8 +11,10 @@ import pytest
 from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import RunningRegistry, running
 from agent.registry.client import RegistryClient
+from agent.runs.records import RunRecords
 from tests.faultproxy import FaultProxy
 from tests.integration.agent_harness import AgentHarness
+from tests.integration.runs_site import Site, populate, serving
 from tests.mosquitto import Mosquitto
 
 
@@ -71,3 +73,15 @@ async def faulty(proxy: FaultProxy, tmp_path: Path) -> AsyncIterator[AgentHarnes
     async with running(settings) as reg, RegistryClient(reg.url, reg.token) as client:
         proxy.upstream = reg.url
         yield AgentHarness(reg, client, tmp_path / "agent", registry_url=proxy.url)
+
+
+@pytest.fixture
+async def site(
+    client: RegistryClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Site]:
+    """Run records of three runs (finished, failed, running) served by a real listener."""
+    records = RunRecords(tmp_path / "state" / "runs.sqlite3")
+    runs = populate(records, monkeypatch, tmp_path)
+    async with serving(records, client, runs) as s:
+        yield s
+    records.close()

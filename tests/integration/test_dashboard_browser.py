@@ -14,15 +14,12 @@ import os
 import shutil
 import struct
 import zlib
-from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from agent.registry.client import RegistryClient
-from agent.runs.records import RunRecords
-from tests.integration.runs_site import HOSTILE, Site, populate, serving
+from tests.integration.runs_site import HOSTILE, Site
 
 CHROMIUM = shutil.which("chromium")
 KEPT = Path(__file__).parents[2] / "test-output" / "dashboard"
@@ -87,17 +84,6 @@ def picture(png: Path) -> tuple[int, int, int]:
             idat += data[at + 8 : at + 8 + length]
         at += 12 + length
     return width, height, len(set(zlib.decompress(idat)))
-
-
-@pytest.fixture
-async def site(
-    client: RegistryClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Site]:
-    records = RunRecords(tmp_path / "state" / "runs.sqlite3")
-    runs = populate(records, monkeypatch, tmp_path)
-    async with serving(records, client, runs) as s:
-        yield s
-    records.close()
 
 
 async def look(site: Site, path: str, name: str, home: Path) -> Page:

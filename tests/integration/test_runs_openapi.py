@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,10 +25,8 @@ from openapi_core.exceptions import OpenAPIError
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_spec_validator import validate
 
-from agent.registry.client import RegistryClient
 from agent.runs.model import Entry, Run, Sample, Step
-from agent.runs.records import RunRecords
-from tests.integration.runs_site import Runs, Site, populate, serving
+from tests.integration.runs_site import Runs, Site
 
 DOC = Path(__file__).parents[2] / "docs" / "runs-api.openapi.json"
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
@@ -90,17 +87,6 @@ class Checker:
         self.openapi.validate_response(request, answer)
         self.seen.add((template_of(url.path), method.lower(), status))
         return body
-
-
-@pytest.fixture
-async def site(
-    client: RegistryClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Site]:
-    records = RunRecords(tmp_path / "state" / "runs.sqlite3")
-    runs = populate(records, monkeypatch, tmp_path)
-    async with serving(records, client, runs) as s:
-        yield s
-    records.close()
 
 
 def test_the_document_is_valid_openapi_3_1() -> None:
