@@ -115,8 +115,11 @@ class ToolMonitor:
     ) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # wait() rather than await: a cancel of the job itself arriving now must not be
+            # mistaken for the monitor's own, and swallowed.
+            await asyncio.wait({self._task})
+            if not self._task.cancelled() and (bug := self._task.exception()) is not None:
+                log.error("job.monitor_failed", error=repr(bug))  # the job goes on
         self._take(self.updates.read(final=True))
         if self._ignored > MAX_WARNINGS:
             log.warning("job.updates_ignored", count=self._ignored)
