@@ -21,6 +21,7 @@ from agent.jobs.context import JobContext
 from agent.jobs.errors import AgentStopping, JobCanceled, ToolFailed, ToolTimedOut
 from agent.jobs.outcome import Reason
 from agent.jobs.validate import ValidatedJob
+from agent.logtail import read_tail
 
 TAIL_BYTES = 4096
 UPDATES_VARIABLE = "ISTARI_AGENT_UPDATES_FILE"  # where the tool may report (runs/updates.py)
@@ -132,14 +133,11 @@ def describe_exit(info: ExitInfo) -> str:
 def log_tail(path: Path, max_bytes: int = TAIL_BYTES, max_lines: int = TAIL_LINES) -> str:
     """The last lines of a log file, bounded however much the tool printed."""
     try:
-        with path.open("rb") as f:
-            size = f.seek(0, 2)
-            f.seek(max(0, size - max_bytes))
-            data = f.read()
+        text, cut = read_tail(path, max_bytes)
     except OSError:
         return ""
-    lines = data.decode("utf-8", "replace").splitlines()
-    if size > max_bytes and len(lines) > 1:
+    lines = text.splitlines()
+    if cut and len(lines) > 1:
         lines = lines[1:]  # the first line is probably cut
     return "\n".join(line[:300] for line in lines[-max_lines:])
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from agent.logtail import read_tail
 from agent.runs import pages
 from agent.runs.model import RunFilter
 from agent.runs.records import RunRecords
@@ -58,15 +59,10 @@ class Dashboard:
 def log_tail(path: Path, size: int) -> str | None:
     """The last `size` bytes of a log as text, from its first whole line; None if none is kept."""
     try:
-        with path.open("rb") as f:
-            end = f.seek(0, 2)
-            f.seek(max(0, end - size))
-            data = f.read()
+        text, cut = read_tail(path, size)
     except FileNotFoundError:
         return None
-    if end > size:  # the first line is cut: start at the next one
-        data = data.partition(b"\n")[2]
-    return data.decode("utf-8", errors="replace")
+    return text.partition("\n")[2] if cut else text  # a cut first line: from the next one
 
 
 def _html(status: int, text: str) -> web.Response:
