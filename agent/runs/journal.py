@@ -10,6 +10,13 @@ A job's final status is written here (and fsync'd) before the registry is told, 
 once it has been told. What the registry could not take (an outage longer than the retry
 budget, an agent stopped or killed meanwhile) stays, and is delivered later by the daemon,
 after a restart too, with the agent id that held the claim. SQLite in the state path, 0600.
+
+Every write survives the agent being killed (SQLite's WAL is in the file system at once).
+Only the notes written before the registry is asked to do something that outlives this
+machine's power are flushed to the disk before they return (`durable=True`: a claim, a Slurm
+job id, an output's revision, a final status); after a power loss the others may roll back
+to an earlier note, which recovery handles as it does a kill just before the note (a phase
+reported again, an output's create looked up). That saves 9 of the 14 flushes of a job.
 """
 
 from __future__ import annotations
@@ -99,7 +106,7 @@ class Journal:
         self.path = path
         self._conn = sqlite3.connect(path, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")  # durable before the registry is told
+        self._conn.execute("PRAGMA synchronous=NORMAL")  # FULL for the durable notes
         (version,) = self._conn.execute("PRAGMA user_version").fetchone()
         if version != VERSION:
             for table in ("owed", "active", "uploads"):
@@ -119,6 +126,7 @@ class Journal:
         self._note(
             "INSERT OR REPLACE INTO active VALUES (?, ?, ?, NULL, NULL)",
             (job_id, agent_id, JobStatus.PENDING.value),
+            durable=True,
         )
 
     def phase(self, job_id: str, phase: JobStatus) -> None:
@@ -128,7 +136,9 @@ class Journal:
     def tool(self, job_id: str, pid: int, since: float) -> None:
         """The tool runs as process `pid`, created at `since` (a reused pid is told apart)."""
         self._note(
-            "UPDATE active SET tool_pid = ?, tool_since = ? WHERE job_id = ?", (pid, since, job_id)
+            "UPDATE active SET tool_pid = ?, tool_since = ? WHERE job_id = ?",
+            (pid, since, job_id),
+            durable=True,  # a Slurm job outlives a power loss of the login node
         )
 
     def end(self, job_id: str) -> None:
@@ -136,12 +146,24 @@ class Journal:
         self._note("DELETE FROM active WHERE job_id = ?", (job_id,))
         self._note("DELETE FROM uploads WHERE job_id = ?", (job_id,))
 
-    def _note(self, sql: str, args: tuple[object, ...]) -> None:
+    def _note(self, sql: str, args: tuple[object, ...], durable: bool = False) -> None:
         """Write what recovery would want; a full disk is logged, never the job's end."""
         try:
-            self._conn.execute(sql, args)
+            self._write(sql, args, durable)
         except sqlite3.Error as e:
             log.error("journal.write_failed", error=str(e))  # noqa: TRY400
+
+    def _write(self, sql: str, args: tuple[object, ...], durable: bool) -> None:
+        """One statement; flushed to the disk (with every earlier one) before it returns if
+        `durable`."""
+        if not durable:
+            self._conn.execute(sql, args)
+            return
+        self._conn.execute("PRAGMA synchronous=FULL")
+        try:
+            self._conn.execute(sql, args)
+        finally:
+            self._conn.execute("PRAGMA synchronous=NORMAL")
 
     def unfinished(self) -> list[Active]:
         """Jobs an earlier run of the agent began and never ended (it was killed, or crashed)."""
@@ -169,7 +191,9 @@ class Journal:
     def uploading(self, job_id: str, file_name: str, revision: str) -> None:
         """The output's blobs are stored; the registry is about to be asked to create it."""
         self._note(
-            "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, NULL)", (job_id, file_name, revision)
+            "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, NULL)",
+            (job_id, file_name, revision),
+            durable=True,
         )
 
     def uploaded(self, job_id: str, file_name: str, resource_id: str) -> None:
@@ -183,7 +207,7 @@ class Journal:
 
     def owe(self, owed: Owed) -> None:
         """Record a final status to deliver (replacing an older one for the same job)."""
-        self._conn.execute(
+        self._write(
             "INSERT OR REPLACE INTO owed VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 owed.job_id,
@@ -194,6 +218,7 @@ class Journal:
                 owed.reached.value,
                 owed.acknowledged.value,
             ),
+            durable=True,
         )
 
     def paid(self, job_id: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.jobs.states import JobStatus
@@ -67,4 +68,37 @@ def test_a_journal_of_an_older_layout_is_started_afresh(tmp_path: Path) -> None:
     journal = Journal(path)
     journal.owe(Owed("job-1", "agent-a", JobStatus.COMPLETED, "ok", JobStatus.UPLOADING))
     assert journal.owed()[0].reached is JobStatus.UPLOADING
+    journal.close()
+
+
+def test_only_notes_made_before_a_lasting_registry_change_wait_for_the_disk(
+    tmp_path: Path,
+) -> None:
+    """A claim, a tool (a Slurm job id), an output's revision and a final status are flushed
+    before the call returns (synchronous=FULL); phases, resource ids and ends are not (a power
+    loss rolls them back to a state recovery handles). Seen in the SQL SQLite runs."""
+    journal = Journal(tmp_path / "journal.sqlite3")
+    statements: list[str] = []
+    journal._conn.set_trace_callback(statements.append)  # the connection is the journal's own
+
+    def flushed(note: Callable[[], None]) -> bool:
+        statements.clear()
+        note()
+        writes = [s for s in statements if not s.startswith("PRAGMA")]
+        assert writes, statements
+        return statements[0] == "PRAGMA synchronous=FULL" and statements[-1] == (
+            "PRAGMA synchronous=NORMAL"
+        )
+
+    owed = Owed("job-1", "agent-a", JobStatus.COMPLETED, "ok")
+    assert flushed(lambda: journal.claiming("job-1", "agent-a"))
+    assert not flushed(lambda: journal.phase("job-1", JobStatus.RUNNING))
+    assert flushed(lambda: journal.tool("job-1", 4242, 1700000000.5))
+    assert flushed(lambda: journal.uploading("job-1", "out.txt", "{}"))
+    assert not flushed(lambda: journal.uploaded("job-1", "out.txt", "artifact-1"))
+    assert flushed(lambda: journal.owe(owed))
+    assert not flushed(lambda: journal.end("job-1"))
+    assert not flushed(lambda: journal.paid("job-1"))
+    (mode,) = journal._conn.execute("PRAGMA synchronous").fetchone()
+    assert mode == 1  # NORMAL between notes
     journal.close()
