@@ -8,6 +8,7 @@ query string (where presigned signatures live).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import errno
 import hashlib
@@ -347,16 +348,20 @@ class RegistryClient:
         """`GET /api/v2/tokens/{sha}/download-url`."""
         return await self._model(TemporaryURL, "GET", f"/api/v2/tokens/{_seg(sha)}/download-url")
 
-    async def put_blob(self, url: str, path: Path) -> None:
-        """Stream a file to a presigned URL (no Authorization; 409 = already stored)."""
+    async def put_blob(self, url: str, content: Path | bytes) -> None:
+        """Stream a file (or send a few bytes) to a presigned URL (no Authorization; 409 =
+        already stored)."""
         shown = _redact_url(url)
         headers = {"Content-Type": "application/octet-stream"}
         if _is_azure(url):
             headers["x-ms-blob-type"] = "BlockBlob"
         try:
-            with path.open("rb") as f:
+            with contextlib.ExitStack() as opened:
+                data = content if isinstance(content, bytes) else opened.enter_context(
+                    content.open("rb")
+                )  # fmt: skip
                 async with self.session.put(
-                    url, data=f, headers=headers, timeout=_BLOB_TIMEOUT, ssl=self._ssl
+                    url, data=data, headers=headers, timeout=_BLOB_TIMEOUT, ssl=self._ssl
                 ) as resp:
                     if resp.status == 409 or resp.status < 300:
                         return

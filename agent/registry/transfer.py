@@ -8,22 +8,39 @@ stored, skip), PUT; once for the properties blob and once for the content (spec 
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from pathlib import Path
 
 from agent.concurrently import both
 from agent.registry.client import RegistryClient
 from agent.registry.models import FileRevision, NewRevision, Token
-from agent.storage import digest_file, extension_of, mime_of, properties_document
+from agent.storage import (
+    digest_file,
+    extension_of,
+    mime_of,
+    new_salt,
+    properties_document,
+    salted_sha,
+)
 
 
 async def upload_blob(client: RegistryClient, path: Path) -> Token:
     """Upload a file's bytes as a blob; returns its token (sha and salt)."""
     digest = await asyncio.to_thread(digest_file, path)
-    url = await client.upload_url(digest.sha)
+    return await _store(client, Token(sha=digest.sha, salt=digest.salt), path)
+
+
+async def upload_bytes(client: RegistryClient, content: bytes) -> Token:
+    """Upload a few bytes held in memory (a properties document) as a blob."""
+    salt = new_salt()
+    return await _store(client, Token(sha=salted_sha(content, salt), salt=salt), content)
+
+
+async def _store(client: RegistryClient, token: Token, content: Path | bytes) -> Token:
+    """PUT `content` under its address unless the registry has it already (no URL given)."""
+    url = await client.upload_url(token.sha)
     if url is not None:
-        await client.put_blob(url.url, path)
-    return Token(sha=digest.sha, salt=digest.salt)
+        await client.put_blob(url.url, content)
+    return token
 
 
 async def upload_revision(
@@ -38,13 +55,10 @@ async def upload_revision(
     name = name or path.name
     size = path.stat().st_size
     props = properties_document(name, size, description=description, display_name=display_name)
-    with tempfile.TemporaryDirectory(prefix="istari-props-") as tmp:
-        props_path = Path(tmp) / "properties.json"
-        props_path.write_bytes(props)
-        # Side by side: two small round trips become one for a typical output.
-        properties_token, content_token = await both(
-            upload_blob(client, props_path), upload_blob(client, path)
-        )
+    # Side by side: two small round trips become one for a typical output.
+    properties_token, content_token = await both(
+        upload_bytes(client, props), upload_blob(client, path)
+    )
     return NewRevision(
         content_token=content_token,
         properties_token=properties_token,
