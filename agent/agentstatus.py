@@ -1,18 +1,21 @@
-"""The agent's own status in the registry, reported in order and off the jobs' critical path.
+"""The agent's own status in the registry, reported off the jobs' critical path, throttled.
 
-Jobs only `set` a status; one long-lived task sends them in order, retrying while the registry
-is unreachable, so a job never waits for its agent's bookkeeping and the registry ends up
-showing the true status even after an outage. When many are pending (a long outage), the
-oldest are dropped: only the recent history and the current status matter. With several
-jobs running at once the status follows the latest phase move, and says Idle only when the
-last running job has ended. An agent that drains or stops says Paused (the registry's "not
-accepting jobs"): there is no offline status, and Paused stays true until it starts again.
+Jobs only `set` a status; one long-lived task reports it, retrying while the registry is
+unreachable, so a job never waits for its agent's bookkeeping and the registry ends up
+showing the true status even after an outage. *Decision:* the registry gets the agent's
+current status at most every `SETTLE` seconds: a status that stood for less (a job's phases
+when its tool is quick) is folded into the one that followed it, and a status the registry
+already shows is not sent again. A 30 ms job on an idle agent thus reports nothing, where it
+used to send six requests; a phase that lasts longer than `SETTLE` is always seen. The jobs'
+own histories keep every phase. With several jobs running at once the status follows the
+latest phase move, and says Idle only when the last running job has ended. An agent that
+drains or stops says Paused (the registry's "not accepting jobs"): there is no offline
+status, and Paused stays true until it starts again.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 
 import structlog
 
@@ -23,17 +26,25 @@ from agent.registry.retry import with_retries
 
 log = structlog.get_logger(__name__)
 
-MAX_PENDING = 16
+SETTLE = 0.1  # seconds: the registry hears the agent's status at most this often
+RETRY_PAUSE = 1.0  # seconds between rounds of retries while the registry stays away
 
 
 class AgentStatusReporter:
-    """Sends the statuses jobs set, in order, from one task (`run`)."""
+    """Reports the latest status jobs set, from one task (`run`)."""
 
-    def __init__(self, client: RegistryClient, agent_id: str, retry_budget: float) -> None:
+    def __init__(
+        self,
+        client: RegistryClient,
+        agent_id: str,
+        retry_budget: float,
+        reported: AgentStatus | None = None,
+    ) -> None:
         self._client = client
         self._agent_id = agent_id
         self._budget = retry_budget
-        self._pending: deque[AgentStatus] = deque(maxlen=MAX_PENDING)
+        self._latest: AgentStatus | None = None
+        self._reported = reported  # what the registry shows (announce said Idle)
         self._wake = asyncio.Event()
         self._flushed = asyncio.Event()
         self._flushed.set()
@@ -63,26 +74,34 @@ class AgentStatusReporter:
         self.set(AgentStatus.PAUSED)
 
     def set(self, status: AgentStatus) -> None:
-        """Queue `status` to be reported (returns at once)."""
-        self._pending.append(status)
-        self._flushed.clear()
-        self._wake.set()
+        """Make `status` the agent's current one (returns at once; reported soon after)."""
+        self._latest = status
+        if status is not self._reported:
+            self._flushed.clear()
+            self._wake.set()
 
     async def run(self) -> None:
-        """Report queued statuses until cancelled."""
+        """Report the current status whenever it changed, until cancelled."""
         while True:
             await self._wake.wait()
+            await asyncio.sleep(SETTLE)  # let a quick succession of statuses settle
             self._wake.clear()
-            while self._pending:
-                await self._send(self._pending[0])
-                self._pending.popleft()
-            self._flushed.set()
+            status = self._latest
+            if status is not None and status is not self._reported:
+                if not await self._send(status):
+                    self._wake.set()  # try again: the registry must end up showing it
+                    self._flushed.set()  # (a stopping agent does not wait for it)
+                    await asyncio.sleep(RETRY_PAUSE)
+                    continue
+                self._reported = status
+            if self._latest is self._reported:
+                self._flushed.set()
 
     async def flushed(self) -> None:
-        """Wait until every queued status has been reported (or given up on)."""
+        """Wait until the current status has been reported (or a round of retries failed)."""
         await self._flushed.wait()
 
-    async def _send(self, status: AgentStatus) -> None:
+    async def _send(self, status: AgentStatus) -> bool:
         try:
             await with_retries(
                 lambda: self._client.set_agent_status(self._agent_id, status),
@@ -91,3 +110,5 @@ class AgentStatusReporter:
             )
         except RegistryError as e:
             log.warning("agent.status_failed", status=status.value, error=str(e))
+            return False
+        return True

@@ -24,6 +24,7 @@ from agent.execution.slurm import SlurmBackend
 from agent.hostos import detect
 from agent.jobs.context import JobContext
 from agent.jobs.outcome import Outcome
+from agent.jobs.states import AgentStatus
 from agent.metrics import Metrics
 from agent.modules.catalog import scan
 from agent.push.listener import PushListener
@@ -92,7 +93,7 @@ async def _serve(
         public = keys.public_pem(agent_key)
         agent_id = await announce(settings, client, catalog, host.name, public)
         pool_ids = await pools.join(client, agent_id, settings.agent_pools, settings.retry_budget)
-        reporter = AgentStatusReporter(client, agent_id, settings.retry_budget)
+        reporter = AgentStatusReporter(client, agent_id, settings.retry_budget, AgentStatus.IDLE)
         journal = Journal(settings.state_path / "journal.sqlite3")
         records = RunRecords(settings.state_path / RECORDS)
         records.prune(settings.run_retention_days, settings.run_retention_count)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -73,3 +73,12 @@ async def eventually(check: Callable[[], bool], deadline: float = 15.0) -> None:
             if check():
                 return
             await asyncio.sleep(0.02)  # polling: nothing tells us when a tool writes a file
+
+
+async def until(check: Callable[[], Awaitable[bool]], deadline: float = 15.0) -> None:
+    """Wait until an asynchronous check holds (a state only seen by asking, over HTTP)."""
+    async with asyncio.timeout(deadline):
+        while True:
+            if await check():
+                return
+            await asyncio.sleep(0.05)  # polling: the state is only seen by asking

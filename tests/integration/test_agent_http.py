@@ -22,7 +22,7 @@ from agent.daemon import Mode
 from agent.stopping import Stop
 from tests.faultproxy import Fault, FaultProxy
 from tests.integration.agent_harness import AgentHarness
-from tests.logwatch import watch_logs
+from tests.logwatch import until, watch_logs
 
 
 def sample(text: str, name: str, **labels: str) -> float | None:
@@ -32,15 +32,6 @@ def sample(text: str, name: str, **labels: str) -> float | None:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
                 return float(s.value)
     return None
-
-
-async def until(check: Callable[[], Awaitable[bool]], deadline: float = 15.0) -> None:
-    """Wait until the HTTP check holds; readiness is only seen by asking."""
-    async with asyncio.timeout(deadline):
-        while True:
-            if await check():
-                return
-            await asyncio.sleep(0.05)  # polling: readiness is only seen by asking
 
 
 @asynccontextmanager

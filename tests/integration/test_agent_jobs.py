@@ -19,7 +19,8 @@ from agent.jobs.states import AgentStatus, JobStatus
 from agent.registry.models import Job
 from agent.registry.transfer import upload_revision
 from agent.runs.records import RECORDS, RunRecords
-from tests.integration.agent_harness import AgentHarness
+from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
+from tests.logwatch import until
 from tests.tools import module
 
 GOOD = {"label": "fine"}
@@ -93,13 +94,24 @@ async def test_directory_output_is_zipped(harness: AgentHarness) -> None:
 
 
 async def test_agent_reports_its_status_and_keeps_its_id(harness: AgentHarness) -> None:
-    await harness.submit("echo", GOOD)
-    await harness.run()
+    job = await harness.submit("report", {"code": 0})  # waits at a gate while Running
+    gate = harness.workdir(job) / "tmp" / "go"
+    async with serving(harness):
+        await wait_for_status(harness, job.id, JobStatus.RUNNING)
+        agent_id = json.loads((harness.root / "state" / "agent.json").read_text())["agent_id"]
+
+        async def executing() -> bool:
+            agent = await harness.client.get_agent(agent_id)
+            return agent.status_history[-1].name is AgentStatus.EXECUTING_JOB
+
+        await until(executing)  # a phase that lasts is always reported
+        gate.touch()
+        await wait_for_status(harness, job.id, JobStatus.COMPLETED)
+    agent = await harness.client.get_agent(agent_id)
+    names = [s.name for s in agent.status_history]
+    assert names[-1] is AgentStatus.PAUSED  # not accepting jobs: it stopped
+    assert AgentStatus.IDLE in names
     saved = json.loads((harness.root / "state" / "agent.json").read_text())
-    agent = await harness.client.get_agent(saved["agent_id"])
-    assert agent.status_history[-1].name is AgentStatus.PAUSED  # not accepting jobs: it stopped
-    assert AgentStatus.IDLE in [s.name for s in agent.status_history]
-    assert AgentStatus.EXECUTING_JOB in [s.name for s in agent.status_history]
 
     await harness.run()  # a restart: same agent, no new registration
     again = json.loads((harness.root / "state" / "agent.json").read_text())
