@@ -23,7 +23,7 @@ import structlog
 
 from agent import resources
 from agent.jobs.context import JobContext
-from agent.jobs.dispatch import claim_next
+from agent.jobs.dispatch import claim_next, claim_offered
 from agent.jobs.outcome import Outcome, Reason
 from agent.jobs.runner import JobRunner
 from agent.jobs.states import JobStatus
@@ -36,6 +36,7 @@ from agent.wakeup import Wake, Wakeup
 
 if TYPE_CHECKING:
     from agent.health import HealthServer
+    from agent.registry.models import Job
 
 log = structlog.get_logger(__name__)
 
@@ -86,6 +87,7 @@ class Daemon:
         self._claimed_any = False
         self._lost_races = 0  # claims lost to other agents in the last look
         self._contention = 0.0  # lost races, halving with each look: spread claims while high
+        self._looked_empty = False  # the last look found nothing to claim
         self._quiet_polls = 0  # idle polls in a row while push is healthy
         self._short_of: str | None = None  # why the last resource check said wait
         self._registry_down = False
@@ -186,9 +188,11 @@ class Daemon:
             # Others in our pool were woken by the same notice: do not all claim at once.
             await asyncio.sleep(random.uniform(0, CLAIM_JITTER))
         try:
-            spread = self._contention >= CONTENDED
-            job, self._lost_races = await claim_next(self.ctx, woken_by=reason, spread=spread)
-            self._contention = self._contention / 2 + self._lost_races
+            job = await self._offered(reason)
+            if job is None:
+                spread = self._contention >= CONTENDED
+                job, self._lost_races = await claim_next(self.ctx, woken_by=reason, spread=spread)
+                self._contention = self._contention / 2 + self._lost_races
         except RegistryError as e:
             self._registry_failed(e)
             return False
@@ -197,11 +201,25 @@ class Daemon:
             self._registry_down = False
         self._down_since = 0.0
         self._mode = Mode.SERVE
+        self._looked_empty = job is None
         if job is None:
             return False
         self._start(tg, JobRunner(self.ctx, job))
         self._quiet_polls = 0
         return True
+
+    async def _offered(self, reason: Wake) -> Job | None:
+        """The job a push notice offered, claimed without listing; None to list instead.
+
+        Only when that notice alone woke the agent, the agent's last look found the queue
+        empty (so nothing older is waiting for it), and it serves the job's function.
+        """
+        offer = self.wakeup.offer if reason is Wake.PUSH else None
+        if offer is None or not self._looked_empty:
+            return None
+        if not self.ctx.catalog.serves(offer, self.ctx.host_os):
+            return None
+        return await claim_offered(self.ctx, offer, reason)
 
     def _start(self, tg: asyncio.TaskGroup, runner: JobRunner) -> None:
         task = tg.create_task(runner.run(), name=f"job {runner.job.id}")

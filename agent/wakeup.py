@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.push.protocol import Offer
 
 
 class Wake(StrEnum):
@@ -21,23 +25,31 @@ class Wake(StrEnum):
 
 
 class Wakeup:
-    """A latch the dispatch loop sleeps on between looks; remembers the first reason."""
+    """A latch the dispatch loop sleeps on between looks; remembers the first reason, and the
+    job offered when that one wake-up was a notice offering exactly one job."""
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
         self._reason = Wake.POLL
+        self._offer: Offer | None = None
+        self.offer: Offer | None = None  # what the last `wait` was woken with, if anything
 
-    def set(self, reason: Wake) -> None:
-        """Wake the dispatch loop now (any number of calls before it wakes count as one)."""
+    def set(self, reason: Wake, offer: Offer | None = None) -> None:
+        """Wake the dispatch loop now (any number of calls before it wakes count as one; when
+        there were several, no single offer stands: the loop lists the jobs)."""
         if not self._event.is_set():
-            self._reason = reason
+            self._reason, self._offer = reason, offer
             self._event.set()
+        else:
+            self._offer = None
 
     async def wait(self, seconds: float | None) -> Wake:
         """Sleep until woken or `seconds` pass (None: no timer); why it woke. Clears the latch."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._event.wait()
-        reason = self._reason if self._event.is_set() else Wake.POLL
+        woken = self._event.is_set()
+        reason = self._reason if woken else Wake.POLL
+        self.offer, self._offer = (self._offer if woken else None), None
         self._event.clear()
         return reason

@@ -39,19 +39,17 @@ def client_identifier(data_dir: Path) -> str:
     return f"istari-registry-{digest[:12]}"
 
 
-def _available(job_id: str | None, agent_id: str | None, pool_id: str | None) -> Message:
-    """job.available on the narrowest topic whose subscribers may claim the job."""
-    if agent_id:
-        topic = protocol.agent_topic(agent_id)
-    elif pool_id:
-        topic = protocol.pool_topic(pool_id)
+def _job_available(d: Mapping[str, Any]) -> list[Message]:
+    """job.available on the narrowest topic whose subscribers may claim the job, naming the
+    job's function so that an idle agent serving it can claim it at once."""
+    if d.get("agent_id"):
+        topic = protocol.agent_topic(d["agent_id"])
+    elif d.get("agent_pool_id"):
+        topic = protocol.pool_topic(d["agent_pool_id"])
     else:
         topic = protocol.BROADCAST
-    return topic, protocol.encode(Event.JOB_AVAILABLE, job_id=job_id)
-
-
-def _job_available(d: Mapping[str, Any]) -> list[Message]:
-    return [_available(d.get("job_id"), d.get("agent_id"), d.get("agent_pool_id"))]
+    offer = {k: d.get(k) for k in ("module", "function", "tool_version", "operating_system")}
+    return [(topic, protocol.encode(Event.JOB_AVAILABLE, job_id=d.get("job_id"), **offer))]
 
 
 def _job_status(d: Mapping[str, Any]) -> list[Message]:
@@ -60,9 +58,9 @@ def _job_status(d: Mapping[str, Any]) -> list[Message]:
     recipients = dict.fromkeys(a for a in (d.get("agent_id"), d.get("assigned_agent_id")) if a)
     messages = [(protocol.agent_topic(a), payload) for a in recipients]
     if d.get("status") == JobStatus.PENDING:
-        messages.append(
-            _available(d.get("job_id"), d.get("assigned_agent_id"), d.get("agent_pool_id"))
-        )
+        again = {"job_id": d.get("job_id"), "agent_id": d.get("assigned_agent_id"),
+                 "agent_pool_id": d.get("agent_pool_id")}  # fmt: skip
+        messages += _job_available(again)  # back in the queue: look again (no offer)
     return messages
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.modules.manifest import FunctionVariant, Manifest, ManifestError, parse_manifest
+
+if TYPE_CHECKING:
+    from agent.push.protocol import Offer
 
 MANIFEST_FILE = "module_manifest.json"
 
@@ -88,6 +91,18 @@ class Catalog:
         )  # fmt: skip
         msg = f"{function} has no variant for {host_os} (variants support: {', '.join(oses)})"
         raise NotInstalled(msg)
+
+    def serves(self, offer: Offer, host_os: str) -> bool:
+        """Whether this agent can run the offered job (what the registry's offer rules ask:
+        the module and function installed, for this OS, with the tool version named)."""
+        if offer.operating_system not in (None, host_os):
+            return False
+        try:
+            resolved = self.resolve(offer.function, offer.module, host_os, FunctionVariantHint())
+        except NotInstalled:
+            return False
+        tools = resolved.module.manifest.variant_tools(resolved.variant)
+        return offer.tool_version is None or offer.tool_version in tools
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,7 @@ class PushListener:
                 self.on_job_status(notice.job_id, notice.status)
             return
         log.debug("push.job_available", topic=topic, job_id=notice.job_id)
-        self.wakeup.set(Wake.PUSH)
+        self.wakeup.set(Wake.PUSH, notice.offer)
 
     def _registry_presence(self, state: State | None) -> None:
         online = state is State.ONLINE

@@ -1,8 +1,11 @@
 """The push protocol, version 1: topic names and JSON payloads, encoded and decoded (no I/O).
 
-A notice only ever says "look again": the agent answers one by listing its available jobs, so
-a lost, repeated, forged or stale notice costs at most one request. docs/push.md describes
-the topics and payloads for people writing their own publishers.
+A notice says "look again": the agent answers one by listing its available jobs. A
+`job.available` notice that names its job's function (module, function, and any tool version
+and OS the job asks for) is an offer: an idle agent that serves that function claims the job
+at once, without the listing (the registry still decides who wins, and checks the claimer's
+assignment). A lost, repeated, forged or stale notice costs at most two requests.
+docs/push.md describes the topics and payloads for people writing their own publishers.
 """
 
 from __future__ import annotations
@@ -53,13 +56,25 @@ class State(StrEnum):
 
 
 @dataclass(frozen=True)
+class Offer:
+    """The job a `job.available` notice names, and the function it runs."""
+
+    job_id: str
+    module: str
+    function: str
+    tool_version: str | None = None
+    operating_system: str | None = None
+
+
+@dataclass(frozen=True)
 class Notice:
-    """One decoded message. Only `event` is acted on; the rest is for logs."""
+    """One decoded message: its event, and what the agent may act on."""
 
     event: Event
     job_id: str | None = None
     status: str | None = None
     state: State | None = None
+    offer: Offer | None = None  # a job.available naming its job's function
 
 
 class BadNotice(ValueError):
@@ -107,12 +122,25 @@ def decode(payload: bytes) -> Notice:
     if event is Event.PRESENCE and state not in set(State):
         msg = f"presence with unknown state {state!r}"
         raise BadNotice(msg)
+    job_id = _text(doc.get("job_id"))
     return Notice(
         event=event,
-        job_id=_text(doc.get("job_id")),
+        job_id=job_id,
         status=_text(doc.get("status")),
         state=State(state) if event is Event.PRESENCE else None,
+        offer=_offer(doc, job_id) if event is Event.JOB_AVAILABLE else None,
     )
+
+
+def _offer(doc: dict[str, Any], job_id: str | None) -> Offer | None:
+    """The offer in a job.available notice: its job id, module and function, all present."""
+    module, function = _text(doc.get("module")), _text(doc.get("function"))
+    if not (job_id and module and function):
+        return None
+    return Offer(
+        job_id, module, function, _text(doc.get("tool_version")),
+        _text(doc.get("operating_system")),
+    )  # fmt: skip
 
 
 def _text(value: object) -> str | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
+from structlog.typing import EventDict
+
 from agent.jobs.states import JobStatus
 from agent.push import protocol
 from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
@@ -133,3 +135,49 @@ async def test_presence_is_retained_online_while_serving_and_offline_after(
             agent_id = str((await logs.wait_for("agent.ready"))["agent_id"])
             assert await presence_of(agent_id) == "online"
     assert await presence_of(agent_id) == "offline"
+
+
+def requests_between(logs: LogWatch, start: EventDict, end: EventDict) -> list[str]:
+    """`METHOD path` of each registry request the agent logged between two of its events."""
+    entries = logs.entries[logs.position(start) : logs.position(end)]
+    return [f"{e['method']} {e['path']}" for e in entries if e["event"] == "registry.request"]
+
+
+async def test_an_offered_job_is_claimed_at_once_without_listing(
+    push_harness: AgentHarness, mosquitto: Mosquitto
+) -> None:
+    """The notice names the job's function: an idle agent serving it claims it straight away.
+    A notice offering a function this agent does not serve, or a job that does not exist,
+    is a plain "look again"."""
+    with watch_logs() as logs:
+        async with serving(push_harness, **PUSH_ONLY):
+            await settled(logs)
+            agent_id = str((await logs.wait_for("agent.ready"))["agent_id"])
+            before = logs.mark()
+            job = await push_harness.submit("echo", {"label": "offered"})
+            await wait_for_status(push_harness, job.id, JobStatus.COMPLETED, DEADLINE)
+            woken = await logs.wait_for("dispatch.woken", before, reason="push")
+            claimed = await logs.wait_for("job.claimed", before, job_id=job.id)
+            assert claimed["woken_by"] == "push"
+            assert requests_between(logs, woken, claimed) == [
+                f"PUT /api/v2/jobs/{job.id}/status"
+            ]  # the claim itself, no listing before it
+            await logs.wait_for("dispatch.idle", logs.position(claimed))
+
+            async with mosquitto.broker.client("test-publisher") as mqtt:
+                for module, function, job_id in (
+                    ("@other:module", "@other:tool", job.id),  # a function not served here
+                    (job.function.module_name, job.function.name, "no-such-job"),
+                ):
+                    mark = logs.mark()
+                    offer = protocol.encode(
+                        protocol.Event.JOB_AVAILABLE, job_id=job_id, module=module,
+                        function=function,
+                    )  # fmt: skip
+                    await mqtt.publish(protocol.agent_topic(agent_id), offer, qos=1)
+                    woken = await logs.wait_for("dispatch.woken", mark, reason="push")
+                    idle = await logs.wait_for("dispatch.idle", logs.position(woken))
+                    looked = requests_between(logs, woken, idle)
+                    assert looked[-1] == f"GET /api/v2/agents/{agent_id}/available_jobs"
+            assert logs.find("job.offer_refused", before, job_id="no-such-job")
+            assert await claimed_by_push(push_harness, logs) == "push"  # still serving

@@ -15,6 +15,7 @@ from agent.modules.catalog import (
     NotInstalled,
     scan,
 )
+from agent.push.protocol import Offer
 
 SCHEMA: dict[str, Any] = {
     "inputs": {"size": {"type": "parameter", "validation_types": ["@number"]}},
@@ -299,3 +300,24 @@ def test_no_variant_for_the_os_lists_the_supported_ones(tmp_path: Path) -> None:
     assert str(info.value) == (
         "@acme:mesh has no variant for RHEL 9 (variants support: RHEL 8, Ubuntu 22.04, Windows 11)"
     )
+
+
+def test_an_offer_is_served_only_for_an_installed_function_os_and_tool_version(
+    tmp_path: Path,
+) -> None:
+    doc = manifest("@acme:cad", {"@acme:mesh": [variant(oses=["Ubuntu 24.04"])]})
+    doc["tool_versions"] = ["2.1"]
+    catalog = catalog_of(tmp_path, doc)
+
+    def serves(host_os: str = "Ubuntu 24.04", **fields: str) -> bool:
+        offer = Offer("job-1", **{"module": "@acme:cad", "function": "@acme:mesh", **fields})
+        return catalog.serves(offer, host_os)
+
+    assert serves()
+    assert serves(tool_version="2.1", operating_system="Ubuntu 24.04")
+    assert not serves(tool_version="3.0")  # a tool version the module does not list
+    assert not serves(operating_system="RHEL 9")  # the job asks for another OS
+    assert not serves(host_os="RHEL 9")  # no variant for this host
+    assert not serves(module="@other:cad")
+    assert not serves(function="@acme:solve")
+    assert not Catalog().serves(Offer("job-1", "@acme:cad", "@acme:mesh"), "Ubuntu 24.04")

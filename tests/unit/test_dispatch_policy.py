@@ -8,6 +8,7 @@ import pytest
 
 from agent.daemon import push_poll_delay
 from agent.pools import PoolError, resolve
+from agent.push.protocol import Offer
 from agent.registry.models import AgentPool
 from agent.resources import Sample, sample, shortage
 from agent.wakeup import Wake, Wakeup
@@ -20,6 +21,26 @@ async def test_a_wake_up_keeps_its_first_reason_until_it_is_taken() -> None:
     assert await wakeup.wait(10) is Wake.PUSH
     wakeup.set(Wake.JOB_FINISHED)
     assert await wakeup.wait(10) is Wake.JOB_FINISHED
+
+
+async def test_an_offer_stands_only_when_its_notice_alone_woke_the_loop() -> None:
+    wakeup = Wakeup()
+    offer = Offer("j-1", "@acme:cad", "@acme:mesh")
+    wakeup.set(Wake.PUSH, offer)
+    assert await wakeup.wait(None) is Wake.PUSH
+    assert wakeup.offer == offer
+    wakeup.set(Wake.PUSH, offer)
+    wakeup.set(Wake.PUSH, Offer("j-2", "@acme:cad", "@acme:mesh"))  # two jobs: list them
+    assert await wakeup.wait(None) is Wake.PUSH
+    assert wakeup.offer is None
+    wakeup.set(Wake.JOB_FINISHED)
+    wakeup.set(Wake.PUSH, offer)  # not the first reason: the loop lists anyway
+    assert await wakeup.wait(None) is Wake.JOB_FINISHED
+    assert wakeup.offer is None
+    wakeup.set(Wake.PUSH, offer)
+    assert await wakeup.wait(None) is Wake.PUSH
+    assert await wakeup.wait(0.01) is Wake.POLL
+    assert wakeup.offer is None  # taken by the wait that woke with it, not kept
 
 
 async def test_a_timer_that_runs_out_is_a_poll_and_none_means_no_timer() -> None:

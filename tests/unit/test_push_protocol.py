@@ -9,7 +9,7 @@ import pytest
 
 from agent.push import protocol
 from agent.push.broker import Backoff, Broker, BrokerURLError
-from agent.push.protocol import BadNotice, Event, Notice, State
+from agent.push.protocol import BadNotice, Event, Notice, Offer, State
 
 
 def test_a_notice_survives_encode_and_decode() -> None:
@@ -150,3 +150,18 @@ def test_backoff_reset_starts_again_from_the_first_delay() -> None:
     backoff.reset()
     assert backoff.attempts == 0
     assert 0.5 <= backoff.next_delay() <= 1.0
+
+
+def test_a_job_available_notice_naming_its_function_is_an_offer() -> None:
+    offer = protocol.decode(
+        protocol.encode(
+            Event.JOB_AVAILABLE, job_id="j-1", module="@acme:cad", function="@acme:mesh",
+            tool_version="2.1", operating_system=None,
+        )
+    ).offer  # fmt: skip
+    assert offer == Offer("j-1", "@acme:cad", "@acme:mesh", tool_version="2.1")
+    for partial in ({"job_id": "j-1", "module": "@acme:cad"}, {"module": "m", "function": "f"}):
+        payload = protocol.encode(Event.JOB_AVAILABLE, **partial)
+        assert protocol.decode(payload).offer is None  # "look again", nothing more
+    status = protocol.encode(Event.JOB_STATUS, job_id="j-1", module="m", function="f")
+    assert protocol.decode(status).offer is None  # only job.available offers a job

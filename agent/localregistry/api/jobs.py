@@ -173,8 +173,9 @@ async def submit_job(request: web.Request) -> web.Response:
         credentials.bind(c, job_id, bindings)
         _append_status(c, job_id, JobStatus.CREATED, by)
         _append_status(c, job_id, JobStatus.PENDING, by)
-    reg.emit("job.available", {"job_id": job_id, "agent_id": agent_id, "agent_pool_id": pool_id})
-    return reply(job_doc(reg.conn, job_row(reg.conn, job_id)))
+    row = job_row(reg.conn, job_id)
+    reg.emit("job.available", _available(row))
+    return reply(job_doc(reg.conn, row))
 
 
 @routes.get("/api/v2/jobs/{job_id}")
@@ -331,11 +332,15 @@ async def available_jobs(request: web.Request) -> web.Response:
 def _emit_available(request: web.Request, row: sqlite3.Row) -> None:
     """Tell listeners a Pending job may be claimable, by whom its assignment says."""
     if row["status"] == JobStatus.PENDING and not row["archived"]:
-        registry(request).emit(
-            "job.available",
-            {"job_id": row["id"], "agent_id": row["assigned_agent_id"],
-             "agent_pool_id": row["assigned_agent_pool_id"]},
-        )  # fmt: skip
+        registry(request).emit("job.available", _available(row))
+
+
+def _available(row: sqlite3.Row) -> dict[str, Any]:
+    """A job.available event: the job, who may claim it, and the function it runs."""
+    return {"job_id": row["id"], "agent_id": row["assigned_agent_id"],
+            "agent_pool_id": row["assigned_agent_pool_id"], "module": row["module_name"],
+            "function": row["function_name"], "tool_version": row["tool_version"],
+            "operating_system": row["operating_system"]}  # fmt: skip
 
 
 async def _assign(request: web.Request, column: str, value: str | None) -> web.Response:
