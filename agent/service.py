@@ -34,7 +34,7 @@ from agent.runs.lock import StateLock
 from agent.runs.owed import OwedUpdates
 from agent.runs.records import RECORDS, RunRecords
 from agent.runs.recover import unfinished
-from agent.stopping import Stop
+from agent.stopping import Stop, StoppedEarly
 from agent.systemd import Systemd
 from agent.wakeup import Wakeup
 
@@ -61,9 +61,13 @@ async def serve(
     refused).
     """
     with StateLock(settings.state_path):
-        return await _serve(
-            settings, tool_env, mode, stop or Stop(), handle_signals, systemd or Systemd()
-        )
+        try:
+            return await _serve(
+                settings, tool_env, mode, stop or Stop(), handle_signals, systemd or Systemd()
+            )
+        except StoppedEarly:
+            log.info("agent.stopped_while_starting")
+            return []
 
 
 async def _serve(
@@ -74,6 +78,8 @@ async def _serve(
     handle_signals: bool,
     systemd: Systemd,
 ) -> list[Outcome]:
+    if handle_signals:  # first: a stop while the start waits on the registry ends it at once
+        _install_signal_handlers(stop)
     host = detect(settings.host_os)
     if not host.exact:
         log.info("agent.host_os_mapped", detected=host.detected, reported=host.name)
@@ -91,44 +97,44 @@ async def _serve(
         client.on_request = metrics.request
         agent_key = await asyncio.to_thread(keys.load_or_create, settings.agent_key_path)
         public = keys.public_pem(agent_key)
-        agent_id = await announce(settings, client, catalog, host.name, public)
-        pool_ids = await pools.join(client, agent_id, settings.agent_pools, settings.retry_budget)
+        agent_id = await stop.before(announce(settings, client, catalog, host.name, public))
+        pool_ids = await stop.before(
+            pools.join(client, agent_id, settings.agent_pools, settings.retry_budget)
+        )
         reporter = AgentStatusReporter(client, agent_id, settings.retry_budget, AgentStatus.IDLE)
         journal = Journal(settings.state_path / "journal.sqlite3")
         records = RunRecords(settings.state_path / RECORDS)
-        records.prune(settings.run_retention_days, settings.run_retention_count)
-        owed = OwedUpdates(client, journal, settings.status_retry_budget)
-        ctx = JobContext(
-            settings,
-            client,
-            catalog,
-            host.name,
-            agent_id,
-            LocalBackend(),
-            tool_env,
-            reporter,
-            owed,
-            journal,
-            metrics,
-            agent_key,
-            SlurmBackend(settings.slurm_options),
-            records,
-        )
-        resume = await unfinished(ctx)
-        wakeup = Wakeup()
-        push = _push_listener(settings, agent_id, pool_ids, wakeup)
-        if handle_signals:
-            _install_signal_handlers(stop)
-        address = settings.http_address
-        http = _health_server(address, metrics, client, records) if address else None
-        daemon = Daemon(ctx, stop, wakeup=wakeup, push=push, systemd=systemd, http=http)
-        metrics.watch(
-            running=lambda: daemon.running,
-            push_connected=lambda: push is not None and push.healthy,
-            owed=lambda: len(journal.owed()),
-        )
-        systemd.ready(f"agent {agent_id}: {daemon.describe()}, {len(resume)} jobs resumed")
         try:
+            records.prune(settings.run_retention_days, settings.run_retention_count)
+            owed = OwedUpdates(client, journal, settings.status_retry_budget)
+            ctx = JobContext(
+                settings,
+                client,
+                catalog,
+                host.name,
+                agent_id,
+                LocalBackend(),
+                tool_env,
+                reporter,
+                owed,
+                journal,
+                metrics,
+                agent_key,
+                SlurmBackend(settings.slurm_options),
+                records,
+            )
+            resume = await stop.before(unfinished(ctx))
+            wakeup = Wakeup()
+            push = _push_listener(settings, agent_id, pool_ids, wakeup)
+            address = settings.http_address
+            http = _health_server(address, metrics, client, records) if address else None
+            daemon = Daemon(ctx, stop, wakeup=wakeup, push=push, systemd=systemd, http=http)
+            metrics.watch(
+                running=lambda: daemon.running,
+                push_connected=lambda: push is not None and push.healthy,
+                owed=lambda: len(journal.owed()),
+            )
+            systemd.ready(f"agent {agent_id}: {daemon.describe()}, {len(resume)} jobs resumed")
             return await daemon.run(mode, resume)
         finally:
             journal.close()

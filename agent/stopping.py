@@ -11,10 +11,14 @@ once without ending them, and exit; their tools run on and the next start re-att
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import structlog
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 class Stop:
@@ -44,3 +48,24 @@ class Stop:
     @property
     def stopping(self) -> bool:
         return self.draining.is_set()
+
+    async def before(self, work: Awaitable[T]) -> T:
+        """`work`'s result, unless a stop is requested first: then `work` is cancelled and
+        StoppedEarly raised. For the start, which may wait out a retry budget on an unreachable
+        registry: a stop then ends the agent at once instead of after the budget."""
+        task = asyncio.ensure_future(work)
+        requested = asyncio.ensure_future(self.draining.wait())
+        try:
+            await asyncio.wait({task, requested}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            requested.cancel()
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})  # let it unwind before the caller cleans up
+        if task.cancelled() and self.draining.is_set():
+            raise StoppedEarly
+        return task.result()
+
+
+class StoppedEarly(Exception):
+    """A stop was requested before the agent had started."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from agent.jobs.outcome import EXIT_CODES, Reason
 from agent.jobs.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.submit import Submission, submit
+from tests.acceptance.agentprocess import DEADLINE, running_agent
 from tests.conftest import RegistryProcess
 from tests.tools import module
 
@@ -115,6 +117,22 @@ def test_unreachable_registry_fails_once_with_agent_error(env: dict[str, str]) -
     assert done.returncode == EXIT_CODES[Reason.AGENT_ERROR]
     assert "error: POST /api/v2/agents failed" in done.stderr
     assert env["ISTARI_DIGITAL_AGENT_REGISTRY_API_TOKEN"] not in done.stderr + done.stdout
+
+
+async def test_sigterm_while_the_start_retries_an_unreachable_registry_exits_at_once(
+    env: dict[str, str],
+) -> None:
+    env = {
+        **env,
+        "ISTARI_DIGITAL_AGENT_REGISTRY_API_URL": "http://127.0.0.1:9",
+        "ISTARI_DIGITAL_AGENT_RETRY_BUDGET": "600",  # far past the test's deadline
+    }
+    async with running_agent(env) as run:
+        await run.wait_for("registry.retrying", what="register agent")
+        run.process.send_signal(signal.SIGTERM)
+        await run.wait_for("agent.stopped_while_starting")
+        async with asyncio.timeout(DEADLINE):
+            assert await run.process.wait() == 0  # a stop, not a failure: systemd reads 0
 
 
 def test_check_reports_ready_then_a_broken_module(env: dict[str, str], tmp_path: Path) -> None:

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
-import sys
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import aiomqtt
 import pytest
@@ -18,6 +14,7 @@ from agent.push import protocol
 from agent.push.protocol import State
 from agent.registry.client import RegistryClient
 from agent.submit import Submission, submit
+from tests.acceptance.agentprocess import running_agent
 from tests.acceptance.test_agent_cli import agent, agent_env
 from tests.conftest import RegistryProcess, start_registry_process, stop_registry_process
 from tests.mosquitto import Mosquitto
@@ -53,50 +50,6 @@ def push_env(reg: RegistryProcess, broker: Mosquitto, root: Path, **more: str) -
     }
     extra = {f"ISTARI_DIGITAL_AGENT_{k}": v for k, v in values.items()}
     return {**agent_env(reg, root), **extra}
-
-
-class AgentProcess:
-    """`istari-agent run` as a child process whose JSON log lines can be waited for."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.events: list[dict[str, Any]] = []
-
-    def events_named(self, event: str) -> list[dict[str, Any]]:
-        """The lines read so far for `event`."""
-        return [e for e in self.events if e.get("event") == event]
-
-    async def wait_for(self, event: str, count: int = 1, **fields: Any) -> dict[str, Any]:
-        def found() -> list[dict[str, Any]]:
-            return [
-                e
-                for e in self.events
-                if e.get("event") == event and all(e.get(k) == v for k, v in fields.items())
-            ]
-
-        assert self.process.stderr is not None
-        async with asyncio.timeout(DEADLINE):
-            while len(found()) < count:
-                line = await self.process.stderr.readline()
-                assert line, f"the agent exited before logging {event}: {self.events[-3:]}"
-                try:
-                    self.events.append(json.loads(line))
-                except ValueError:
-                    self.events.append({"event": "(not JSON)", "line": line.decode()})
-        return found()[count - 1]
-
-
-@asynccontextmanager
-async def running_agent(env: dict[str, str]) -> AsyncIterator[AgentProcess]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent", "run", env=env, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        yield AgentProcess(process)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_env_sets_push_pools_and_slots_for_a_real_agent_process(

@@ -23,8 +23,8 @@ from agent.jobs.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.models import Job
 from agent.submit import Submission, submit
+from tests.acceptance.agentprocess import AgentProcess, running_agent
 from tests.acceptance.test_agent_cli import agent, agent_env
-from tests.acceptance.test_agent_push_cli import AgentProcess, running_agent
 from tests.conftest import RegistryProcess
 from tests.integration.test_agent_lifecycle import gone
 from tests.logwatch import eventually

@@ -103,10 +103,12 @@ class Agent:
         self.env, self.log = env, log
         self.process: subprocess.Popen[bytes] | None = None
         self.down = False  # killed on purpose: restarted by the chaos, not by ensure_running
+        self.started_at = 0  # where this start's lines begin in the log
 
     def start(self) -> None:
         # Never two at once: the state path is locked, and a second agent would just exit.
         assert self.process is None or self.process.poll() is not None
+        self.started_at = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "agent", "run"], env=self.env, stderr=out
@@ -126,6 +128,13 @@ class Agent:
         """Start it again if it exited (a start that outlasted its retry budget)."""
         if not self.down and (self.process is None or self.process.poll() is not None):
             self.start()
+
+    def ready(self) -> bool:
+        """Whether this start has logged agent.ready: its signal handlers are in place (before
+        that, a SIGTERM may find Python still importing, and kill it)."""
+        with self.log.open("rb") as log:
+            log.seek(self.started_at)
+            return b'"event": "agent.ready"' in log.read()
 
 
 async def finished(reg: Registry) -> int | None:
@@ -214,6 +223,10 @@ async def drive(
         agent.down = False  # the chaos may have stopped between a kill and its restart
         agent.ensure_running()
     elapsed = time.monotonic() - started
+    async with asyncio.timeout(60):
+        while not agent.ready():  # the chaos may have just (re)started it
+            agent.ensure_running()
+            await asyncio.sleep(0.1)  # a poll of its log, with a deadline
     assert agent.process is not None
     agent.process.send_signal(signal.SIGTERM)
     assert agent.process.wait(timeout=60) == 0

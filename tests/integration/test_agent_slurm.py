@@ -19,8 +19,8 @@ from agent.daemon import Mode
 from agent.jobs.outcome import Reason
 from agent.jobs.states import JobStatus
 from agent.stopping import Stop
+from tests.acceptance.agentprocess import running_agent
 from tests.acceptance.test_agent_cli import agent, agent_env
-from tests.acceptance.test_agent_push_cli import running_agent
 from tests.acceptance.test_agent_recovery import Setup
 from tests.conftest import RegistryProcess
 from tests.integration.agent_harness import AgentHarness
