@@ -43,8 +43,8 @@ from agent.service import serve
 from agent.stopping import Stop
 from agent.submit import Submission, follow, submit
 from benchmarks import resources_bench
-from benchmarks.push_bench import save
 from benchmarks.registry_bench import start_registry
+from benchmarks.saved import footer, print_rows, save
 from tests.tools import module
 
 
@@ -224,8 +224,8 @@ def main() -> None:
         return
     results = asyncio.run(measure(plan))
     out = save("agent", asdict(plan), results, started)
-    resources_bench.print_rows(rows(results))
-    print(f"({results['duration_s']:.0f} s; {out})")
+    print_rows(rows(results))
+    footer(results, out)
 
 
 if __name__ == "__main__":

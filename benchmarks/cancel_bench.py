@@ -34,7 +34,8 @@ import psutil
 
 from agent.jobs.states import JobStatus
 from agent.submit import Submission, submit
-from benchmarks.push_bench import Rig, events, ready_agent, rig_running, save, wait_logged, when
+from benchmarks.push_bench import Rig, events, ready_agent, rig_running, wait_logged, when
+from benchmarks.saved import footer, save
 from tests.tools import module
 
 TOOL_PIDS = ("tool.pid", "child-0.pid", "child-1.pid")
@@ -184,7 +185,7 @@ def main() -> None:
               f"answered {s['answered_p50_ms']:.1f}, recorded {s['recorded_p50_ms']:.1f}, "
               f"agent acting {s['seen_p50_ms']:.1f}, supervisor gone "
               f"{s['supervisor_p50_ms']:.1f} ms; n={s['samples']})")  # fmt: skip
-    print(f"({results['duration_s']:.0f} s; {out})")
+    footer(results, out)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ import psutil
 import redis
 
 from benchmarks.celery_tasks import TASK, URL_ENV, make_app
+from benchmarks.saved import footer, print_rows, save
 
 ROOT = Path(__file__).parents[1]
 REDIS = "/usr/bin/redis-server"
@@ -294,8 +295,6 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def main() -> None:
-    from benchmarks.push_bench import save  # the agent's imports: main only
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run (about 15 s)")
     plan = QUICK if parser.parse_args().quick else Plan()
@@ -304,11 +303,8 @@ def main() -> None:
     started = time.time()
     results = measure(plan)
     out = save("celery", asdict(plan), results, started)
-    table = rows(results)
-    width = max(len(r[0]) for r in table)
-    for measure_, figure, note in table:
-        print(f"{measure_:<{width}}  {figure}" + (f"  [{note}]" if note else ""))
-    print(f"({results['duration_s']:.0f} s; {out})")
+    print_rows(rows(results))
+    footer(results, out)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import psutil
 from aiohttp import web
 
 from agent.execution.local import exited as wait_exit
+from benchmarks.saved import footer, print_rows, save
 
 ROOT = Path(__file__).parents[1]
 TRUE = "/bin/true"
@@ -237,17 +238,12 @@ def main() -> None:
     if args.serve:
         asyncio.run(serve())
         return
-    from benchmarks.push_bench import save  # the agent's imports: not for --serve
-
     plan = QUICK if args.quick else Plan()
     started = time.time()
     results = asyncio.run(measure(plan))
     out = save("floor", asdict(plan), results, started)
-    table = rows(results)
-    width = max(len(r[0]) for r in table)
-    for measure_, figure, note in table:
-        print(f"{measure_:<{width}}  {figure}" + (f"  [{note}]" if note else ""))
-    print(f"({results['duration_s']:.0f} s; {out})")
+    print_rows(rows(results))
+    footer(results, out)
 
 
 if __name__ == "__main__":

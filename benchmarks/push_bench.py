@@ -40,12 +40,12 @@ from agent.jobs.states import TERMINAL, JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.models import Job, NewRevision
 from agent.registry.transfer import upload_revision
+from benchmarks.saved import footer, print_rows, save
 from tests.mosquitto import Mosquitto
 from tests.tools import ledger, stamp
 from tests.tools.module import HOST_OS
 
 ROOT = Path(__file__).parents[1]
-RESULTS = Path(__file__).parent / "results"
 AGENT_ENV = "ISTARI_DIGITAL_AGENT_"
 IDLE_GAP = 0.2  # seconds after a job completes: the agent reports Idle and looks once more
 COMPRESSED = {"push_poll_interval": 0.3, "push_poll_max_interval": 6.0}  # 100x: 36 s = 1 h
@@ -559,17 +559,6 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]  # fmt: skip
 
 
-def save(kind: str, plan: dict[str, Any], results: dict[str, Any], started: float) -> Path:
-    """Add the plan, the duration and the machine to `results`; write them to results/."""
-    results |= {"plan": plan, "duration_s": time.time() - started,
-                "date": time.strftime("%Y-%m-%d %H:%M"),
-                "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}  # fmt: skip
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(results, indent=2))
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run (under ~2 minutes)")
@@ -577,11 +566,8 @@ def main() -> None:
     started = time.time()
     results = asyncio.run(measure(plan))
     out = save("push", asdict(plan), results, started)
-    table = rows(results)
-    width = max(len(r[0]) for r in table)
-    for measure_, figure, aim in table:
-        print(f"{measure_:<{width}}  {figure}" + (f"  [{aim}]" if aim else ""))
-    print(f"({results['duration_s']:.0f} s; {out})")
+    print_rows(rows(results))
+    footer(results, out)
 
 
 if __name__ == "__main__":

@@ -30,10 +30,10 @@ from agent.jobs.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.transfer import download_revision, upload_blob
 from agent.storage import digest_file
+from benchmarks.saved import RESULTS
 from tests.integration.helpers import agent_with_module, submit_jobs
 
 MiB = 1024 * 1024
-RESULTS = Path(__file__).parent / "results"
 
 
 def start_registry(data_dir: Path, token: str) -> tuple[subprocess.Popen[str], str]:

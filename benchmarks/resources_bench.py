@@ -46,10 +46,10 @@ from benchmarks.push_bench import (
     ready_agent,
     requests,
     rig_running,
-    save,
     when,
 )
 from benchmarks.registry_bench import MiB, copy_file, make_blob
+from benchmarks.saved import footer, print_rows, save
 from tests.tools import module, stamp
 
 
@@ -269,12 +269,6 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
     ]  # fmt: skip
 
 
-def print_rows(table: list[tuple[str, str, str]]) -> None:
-    width = max(len(r[0]) for r in table)
-    for measure_, figure, aim in table:
-        print(f"{measure_:<{width}}  {figure}" + (f"  [{aim}]" if aim else ""))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run (about a minute)")
@@ -283,7 +277,7 @@ def main() -> None:
     results = asyncio.run(measure(plan))
     out = save("resources", asdict(plan), results, started)
     print_rows(rows(results))
-    print(f"({results['duration_s']:.0f} s; {out})")
+    footer(results, out)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ from agent.jobs.states import JobStatus
 from agent.localregistry.matching import available_clause
 from benchmarks import push_bench as pb
 from benchmarks.push_bench import Rig
-from benchmarks.resources_bench import print_rows, workspace
+from benchmarks.resources_bench import workspace
+from benchmarks.saved import footer, print_rows, save
 from tests.tools import ledger, stamp
 from tests.tools.module import HOST_OS
 
@@ -284,9 +285,9 @@ def main() -> None:
     plan = QUICK if parser.parse_args().quick else Plan()
     started = time.time()
     results = asyncio.run(measure(plan))
-    out = pb.save("scale", asdict(plan), results, started)
+    out = save("scale", asdict(plan), results, started)
     print_rows(rows(results))
-    print(f"({results['duration_s']:.0f} s; {out})")
+    footer(results, out)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import running
 from agent.registry.client import RegistryClient
 from agent.registry.models import Job
-from benchmarks.push_bench import save, when
+from benchmarks.push_bench import when
+from benchmarks.saved import save
 from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
 from tests.slurm import Slurm
 

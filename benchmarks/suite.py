@@ -33,9 +33,9 @@ import psutil
 
 from agent import logs
 from benchmarks import report
+from benchmarks.saved import RESULTS
 
 ROOT = Path(__file__).parents[1]
-RESULTS = Path(__file__).parent / "results"
 
 
 @dataclass(frozen=True)
