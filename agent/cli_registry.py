@@ -1,4 +1,5 @@
-"""`istari-agent registry ...`: serve the embedded registry (the CLI reads its environment)."""
+"""`istari-agent registry ...`: serve the embedded registry (the CLI reads its environment),
+and list or revoke its tokens."""
 
 from __future__ import annotations
 
@@ -6,13 +7,18 @@ import asyncio
 import contextlib
 import os
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from agent.localregistry.app import GiB, RegistrySettings
+from agent.localregistry.auth import ADMIN, TokenStore
+from agent.localregistry.datadir import SetupRefused, check
+from agent.localregistry.db import connect
 from agent.localregistry.server import serve_forever
 from agent.push.broker import Broker, BrokerURLError
+from agent.secretfiles import InsecureSecretFile
 from agent.tls import TLSError, server_context
 
 _FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
@@ -23,16 +29,19 @@ def registry() -> None:
     """The embedded Istari-compatible registry."""
 
 
-@registry.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, type=int, show_default=True)
-@click.option(
+_data_dir = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("istari-registry-data"),
     show_default=True,
     help="Where the database, blobs and admin token live.",
 )
+
+
+@registry.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, type=int, show_default=True)
+@_data_dir
 @click.option(
     "--max-blob-size",
     type=int,
@@ -82,8 +91,78 @@ def registry_serve(
         mqtt=_registry_broker(mqtt_url, mqtt_ca_file),
         tls=_tls(tls_cert_file, tls_key_file, tls_client_ca_file),
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(settings, host, port))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_forever(settings, host, port))
+    except (SetupRefused, InsecureSecretFile) as e:
+        raise click.UsageError(str(e)) from None
+
+
+@registry.group("token")
+def token() -> None:
+    """List and revoke the registry's tokens (a running registry sees a revocation at once)."""
+
+
+@contextlib.contextmanager
+def _tokens(data_dir: Path) -> Iterator[TokenStore]:
+    """The token store of an existing data directory (refused when it is not safe to use)."""
+    try:
+        check(data_dir)
+    except SetupRefused as e:
+        raise click.UsageError(str(e)) from None
+    database = data_dir / "registry.sqlite3"
+    if not database.exists():
+        msg = f"{data_dir} holds no registry database; is --data-dir the one the registry uses?"
+        raise click.UsageError(msg)
+    with contextlib.closing(connect(database)) as conn:
+        yield TokenStore(conn)
+
+
+@token.command("list")
+@_data_dir
+def token_list(data_dir: Path) -> None:
+    """Show each token's id, kind, creation time and name (never the secret)."""
+    with _tokens(data_dir) as tokens:
+        listed = tokens.list()
+    click.echo(f"{'ID':<36}  {'KIND':<6}  {'CREATED':<32}  NAME")
+    for t in listed:
+        click.echo(f"{t.id:<36}  {t.kind:<6}  {t.created:<32}  {_printable(t.name)}")
+
+
+@token.command("revoke")
+@click.argument("token_id", required=False)
+@click.option("--all", "every", is_flag=True, help="Revoke every token but the admin token.")
+@_data_dir
+def token_revoke(token_id: str | None, every: bool, data_dir: Path) -> None:
+    """Revoke the token TOKEN_ID (see `token list`), or with --all every PAT."""
+    if (token_id is None) == (not every):
+        msg = "name one TOKEN_ID, or --all"
+        raise click.UsageError(msg)
+    with _tokens(data_dir) as tokens:
+        if every:
+            click.echo(f"revoked {tokens.revoke_all()} token(s); the admin token stays")
+        else:
+            _revoke_one(tokens, token_id or "", data_dir)
+
+
+def _revoke_one(tokens: TokenStore, token_id: str, data_dir: Path) -> None:
+    known = {t.id: t for t in tokens.list()}.get(token_id)
+    if known is None:
+        msg = f"no token with id {_printable(token_id)} (see `istari-agent registry token list`)"
+        raise click.ClickException(msg)
+    if known.kind == ADMIN:
+        msg = (
+            "the admin token is set when the registry starts: change ISTARI_LOCAL_REGISTRY_TOKEN "
+            f"(or {data_dir / 'admin-token'}) and restart it"
+        )
+        raise click.ClickException(msg)
+    tokens.revoke(known.id)
+    click.echo(f"revoked token {known.id} ({_printable(known.name)})")
+
+
+def _printable(text: str) -> str:
+    """`text` with control characters escaped, so a token's name cannot forge output lines."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _registry_broker(url: str | None, ca_file: Path | None) -> Broker | None:

@@ -51,6 +51,7 @@ def start_registry_process(data_dir: Path, token: str, *extra: str) -> RegistryP
     match = _LISTENING.search(line)
     if match is None:
         proc.kill()
+        proc.stdout.close()
         pytest.fail(f"registry did not start: {line!r}, exit code {proc.wait()}")
     return RegistryProcess(match.group(1), token, data_dir, proc)
 

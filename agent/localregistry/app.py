@@ -31,6 +31,7 @@ from agent.localregistry.api import (
 )
 from agent.localregistry.auth import TokenStore
 from agent.localregistry.blobs import BlobStore
+from agent.localregistry.datadir import check_admin_token, prepare
 from agent.localregistry.db import connect
 from agent.localregistry.errors import HTTPProblem, Unauthorized
 from agent.localregistry.http import reply
@@ -103,10 +104,15 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
 
 
 def build_registry(settings: RegistrySettings) -> tuple[Registry, str]:
-    """Open the data directory; returns the registry and its admin token."""
+    """Open the data directory; returns the registry and its admin token.
+
+    Raises SetupRefused (before touching the disk, for a short admin token) when the data
+    directory is not safe to use or the admin token is too short.
+    """
     data = settings.data_dir
-    data.mkdir(parents=True, exist_ok=True)
-    data.chmod(0o700)
+    if settings.admin_token:
+        check_admin_token(settings.admin_token, "ISTARI_LOCAL_REGISTRY_TOKEN")
+    prepare(data)
     conn = connect(data / "registry.sqlite3")
     signing_key = load_or_create_secret(data / "signing-key")
     blobs = BlobStore(
@@ -117,7 +123,12 @@ def build_registry(settings: RegistrySettings) -> tuple[Registry, str]:
         max_blob_size=settings.max_blob_size,
     )
     tokens = TokenStore(conn)
-    admin = settings.admin_token or load_or_create_secret(data / "admin-token").decode("ascii")
+    admin = settings.admin_token
+    if not admin:
+        admin = load_or_create_secret(data / "admin-token").decode("ascii").strip()
+        check_admin_token(admin, str(data / "admin-token"))
+    # A rotated admin token replaces the old one; tokens minted meanwhile (PATs) stay valid
+    # until revoked (`istari-agent registry token revoke`, docs/local-registry.md).
     tokens.ensure_admin(admin)
     return Registry(
         conn=conn, blobs=blobs, tokens=tokens, base_url=settings.public_url or ""

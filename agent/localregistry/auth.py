@@ -1,8 +1,12 @@
-"""Bearer tokens of the local registry: stored hashed, compared in constant time.
+"""Bearer tokens of the local registry: stored hashed, compared in constant time, revocable.
 
 Tokens are 256-bit random strings, so one round of SHA-256 is enough to store them safely (no
 password stretching is needed for high-entropy secrets). Every stored hash is compared with
 `hmac.compare_digest`, so timing says nothing about which byte differed.
+
+The valid set is cached in memory and reloaded whenever another connection changed the
+database (`PRAGMA data_version`, one cheap read per request): `istari-agent registry token
+revoke` works on the database directly, and a running registry refuses the token at once.
 """
 
 from __future__ import annotations
@@ -32,25 +36,72 @@ class Principal:
     kind: str
 
 
+@dataclass(frozen=True)
+class TokenInfo:
+    """What may be shown of a token: never its secret or its hash."""
+
+    id: str
+    name: str
+    kind: str
+    created: str
+
+
+ADMIN = "admin"
+
+
 class TokenStore:
     """The set of valid tokens, cached in memory and backed by the database."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._cache: list[tuple[str, Principal]] = []
+        self._seen = -1
         self._reload()
 
+    def _data_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
     def _reload(self) -> None:
+        # The version first: a change committed after it is seen at the next request.
+        self._seen = self._data_version()
         rows = self._conn.execute("SELECT id, name, kind, hash FROM tokens").fetchall()
         self._cache = [(r["hash"], Principal(r["id"], r["name"], r["kind"])) for r in rows]
+
+    def _refresh(self) -> None:
+        """Reload if another connection committed since (our own commits reload directly)."""
+        if self._data_version() != self._seen:
+            self._reload()
+
+    def list(self) -> list[TokenInfo]:
+        """Every token, oldest first."""
+        rows = self._conn.execute(
+            "SELECT id, name, kind, created FROM tokens ORDER BY created, id"
+        ).fetchall()
+        return [TokenInfo(r["id"], r["name"], r["kind"], r["created"]) for r in rows]
+
+    def revoke(self, token_id: str) -> bool:
+        """Delete a token other than the admin token; whether one was deleted."""
+        with transaction(self._conn) as c:
+            deleted = c.execute(
+                "DELETE FROM tokens WHERE id = ? AND kind != ?", (token_id, ADMIN)
+            ).rowcount
+        self._reload()
+        return deleted == 1
+
+    def revoke_all(self) -> int:
+        """Delete every token but the admin token; how many."""
+        with transaction(self._conn) as c:
+            deleted = c.execute("DELETE FROM tokens WHERE kind != ?", (ADMIN,)).rowcount
+        self._reload()
+        return int(deleted)
 
     def ensure_admin(self, token: str) -> None:
         """Make `token` the admin token (replacing an earlier one)."""
         with transaction(self._conn) as c:
-            c.execute("DELETE FROM tokens WHERE kind = 'admin'")
+            c.execute("DELETE FROM tokens WHERE kind = ?", (ADMIN,))
             c.execute(
                 "INSERT INTO tokens(id, name, kind, hash, created) VALUES (?, ?, ?, ?, ?)",
-                (str(uuid.uuid4()), "admin", "admin", token_hash(token), now()),
+                (str(uuid.uuid4()), ADMIN, ADMIN, token_hash(token), now()),
             )
         self._reload()
 
@@ -68,10 +119,13 @@ class TokenStore:
         return secret, principal, created
 
     def authenticate(self, header: str | None) -> Principal | None:
-        """The principal for an `Authorization: Bearer ...` header, or None."""
-        if not header or not header.startswith("Bearer "):
+        """The principal for an `Authorization: Bearer ...` header (the scheme in any case,
+        RFC 7235), or None."""
+        scheme, _, credentials = (header or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
             return None
-        presented = token_hash(header.removeprefix("Bearer ").strip())
+        self._refresh()
+        presented = token_hash(credentials.strip())
         found: Principal | None = None
         for stored, principal in self._cache:
             # Compare against every token, so the time taken does not depend on the match.

@@ -1,10 +1,19 @@
 """Content-addressed blob storage with HMAC-signed, expiring presigned URLs.
 
-Blobs live under `DIR/blobs/ab/cd/<sha>`. An upload streams to a temporary file while a
-SHA-384 runs over it, and is renamed into place only once the whole body has arrived, so a
-dropped connection leaves nothing behind. The salt of a blob's address is not known until a
-revision names it, so the hasher's state (a few hundred bytes) is kept after the upload:
-checking `sha384(blob ‖ salt)` is then O(1) instead of a second pass over the file.
+A blob's address is `sha384(content ‖ salt)`, and the salt is only known when a revision names
+the blob, so a PUT cannot be checked when it arrives. Every PUT therefore lands as a *candidate*
+for its address (`DIR/blobs/pending/<id>` plus a `blob_candidates` row); only a candidate that
+hashes to the address under the salt a revision names is promoted to `DIR/blobs/ab/cd/<sha>`,
+once, with a `blobs` row that records the salt. Only promoted ("verified") blobs are served,
+and a PUT to a verified address is a 409, so a slow or hostile PUT can neither replace verified
+content nor squat an address before the honest upload.
+
+The hasher's state after each upload (a few hundred bytes) is kept in memory, so checking a
+candidate is O(1) instead of a second pass over the file; after a restart it is re-read.
+Crash safety: a candidate's file is in place before its row, a verified file (a hard link of
+the candidate, made and synced) before its `blobs` row; whatever a crash leaves half-done is
+either swept at start (a file without a row, a row without a file) or is a final file with no
+`blobs` row, which is never served and is replaced at the next promotion.
 """
 
 from __future__ import annotations
@@ -15,6 +24,8 @@ import hmac
 import os
 import sqlite3
 import time
+import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -43,29 +54,80 @@ class BlobStore:
     ) -> None:
         self.root = root
         self._tmp = root / "tmp"
+        self._pending = root / "pending"
         self._tmp.mkdir(parents=True, exist_ok=True)
+        self._pending.mkdir(parents=True, exist_ok=True)
         self._conn = conn
         self._key = signing_key
         self.url_ttl = url_ttl
         self.max_blob_size = max_blob_size
-        self._states: OrderedDict[str, Any] = OrderedDict()
+        self._states: OrderedDict[str, Any] = OrderedDict()  # candidate id -> hasher
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         # Leftovers of uploads cut short by a crash are never part of any blob.
         for leftover in self._tmp.iterdir():
             leftover.unlink(missing_ok=True)
+        self._adopt_unverified()
+        self._sweep_candidates()
 
     def path(self, sha: str) -> Path:
-        """Where the blob with address `sha` lives."""
+        """Where the verified blob with address `sha` lives."""
         return self.root / sha[:2] / sha[2:4] / sha
 
+    def _candidate(self, candidate_id: str) -> Path:
+        return self._pending / candidate_id
+
     def exists(self, sha: str) -> bool:
-        """Whether a blob is stored under `sha`."""
+        """Whether a verified blob is stored under `sha`."""
         row = self._conn.execute("SELECT 1 FROM blobs WHERE sha = ?", (sha,)).fetchone()
         return row is not None
 
     def size(self, sha: str) -> int | None:
-        """The stored blob's size in bytes, or None."""
+        """The verified blob's size in bytes, or None."""
         row = self._conn.execute("SELECT size FROM blobs WHERE sha = ?", (sha,)).fetchone()
         return None if row is None else int(row["size"])
+
+    def uploaded(self, sha: str) -> bool:
+        """Whether anything was uploaded to `sha`: a verified blob or a candidate."""
+        row = self._conn.execute(
+            "SELECT 1 FROM blobs WHERE sha = ? UNION ALL "
+            "SELECT 1 FROM blob_candidates WHERE sha = ? LIMIT 1",
+            (sha, sha),
+        ).fetchone()
+        return row is not None
+
+    # -- start-up ----------------------------------------------------------------------------
+
+    def _adopt_unverified(self) -> None:
+        """Blobs an older release stored before any check (no salt) become candidates."""
+        rows = self._conn.execute("SELECT sha, created FROM blobs WHERE salt IS NULL").fetchall()
+        for row in rows:
+            sha, candidate_id = row["sha"], uuid.uuid4().hex
+            final = self.path(sha)
+            try:
+                size = final.stat().st_size
+                os.link(final, self._candidate(candidate_id))
+            except FileNotFoundError:
+                size = None
+            with transaction(self._conn) as c:
+                c.execute("DELETE FROM blobs WHERE sha = ?", (sha,))
+                if size is not None:
+                    c.execute(
+                        "INSERT INTO blob_candidates(id, sha, size, digest, created) "
+                        "VALUES (?, ?, ?, NULL, ?)",
+                        (candidate_id, sha, size, row["created"]),
+                    )
+            final.unlink(missing_ok=True)
+
+    def _sweep_candidates(self) -> None:
+        """Drop a candidate file without its row, and a row without its file (a crash)."""
+        rows = {r["id"] for r in self._conn.execute("SELECT id FROM blob_candidates")}
+        files = {p.name for p in self._pending.iterdir()}
+        for name in files - rows:
+            self._candidate(name).unlink(missing_ok=True)
+        missing = rows - files
+        if missing:
+            with transaction(self._conn) as c:
+                c.executemany("DELETE FROM blob_candidates WHERE id = ?", [(m,) for m in missing])
 
     # -- presigned URLs -------------------------------------------------------------------
 
@@ -99,14 +161,17 @@ class BlobStore:
 
     # -- upload -----------------------------------------------------------------------------
 
-    async def receive(self, sha: str, chunks: AsyncIterator[bytes], declared: int | None) -> int:
-        """Store a streamed upload under `sha`; returns its size.
-
-        Raises Conflict when the sha is already stored and PayloadTooLarge past the limit.
-        """
+    def _refuse_if_verified(self, sha: str) -> None:
         if self.exists(sha):
             msg = f"sha {sha} already exists"
             raise Conflict(msg)
+
+    async def receive(self, sha: str, chunks: AsyncIterator[bytes], declared: int | None) -> int:
+        """Store a streamed upload as a candidate for `sha`; returns its size.
+
+        Raises Conflict when a verified blob holds the sha and PayloadTooLarge past the limit.
+        """
+        self._refuse_if_verified(sha)
         if declared is not None and declared > self.max_blob_size:
             msg = f"upload of {declared} bytes exceeds the limit of {self.max_blob_size} bytes"
             raise PayloadTooLarge(msg)
@@ -124,50 +189,126 @@ class BlobStore:
             if declared is not None and size != declared:
                 msg = "upload ended before Content-Length bytes arrived"
                 raise PayloadTooLarge(msg)
-            final = self.path(sha)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp.replace(final)
+            self._add_candidate(sha, tmp, size, hasher)
         finally:
             tmp.unlink(missing_ok=True)
-        with transaction(self._conn) as c:
-            c.execute(
-                "INSERT OR IGNORE INTO blobs(sha, size, created, salt) VALUES (?, ?, ?, NULL)",
-                (sha, size, now()),
-            )
-        self._remember(sha, hasher)
         return size
 
-    def _remember(self, sha: str, hasher: Any) -> None:
-        self._states[sha] = hasher
-        self._states.move_to_end(sha)
+    def _add_candidate(self, sha: str, tmp: Path, size: int, hasher: Any) -> None:
+        """File the upload in `tmp` as a candidate. Synchronous from the check to the commit,
+        so no promotion (which runs on this same event loop) can slip in between."""
+        self._refuse_if_verified(sha)  # a revision may have verified the address meanwhile
+        digest = hasher.copy().hexdigest()  # of the bytes alone: the same upload sent again
+        same = self._conn.execute(
+            "SELECT 1 FROM blob_candidates WHERE sha = ? AND digest = ?", (sha, digest)
+        ).fetchone()
+        if same is not None:
+            return  # a retried upload: one candidate is enough
+        candidate_id = uuid.uuid4().hex
+        path = self._candidate(candidate_id)
+        tmp.rename(path)  # the file before its row: a row always has its file
+        try:
+            with transaction(self._conn) as c:
+                c.execute(
+                    "INSERT INTO blob_candidates(id, sha, size, digest, created) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (candidate_id, sha, size, digest, now()),
+                )
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        self._remember(candidate_id, hasher)
+
+    def _remember(self, candidate_id: str, hasher: Any) -> None:
+        self._states[candidate_id] = hasher
+        self._states.move_to_end(candidate_id)
         while len(self._states) > _STATE_CACHE_SIZE:
             self._states.popitem(last=False)
 
     # -- verification -----------------------------------------------------------------------
 
-    async def matches(self, sha: str, salt: str) -> bool:
-        """Whether the stored blob hashes to `sha` under `salt`."""
-        row = self._conn.execute("SELECT salt FROM blobs WHERE sha = ?", (sha,)).fetchone()
-        if row is None:
-            return False
-        if row["salt"] is not None:
-            return hmac.compare_digest(row["salt"], salt)
-        state = self._states.get(sha)
-        if state is not None:
-            h = state.copy()
-            h.update(salt.encode("utf-8"))
-            ok = bool(h.hexdigest() == sha)
-        else:
-            ok = await asyncio.to_thread(self._rehash, sha, salt)
-        if ok:
-            with transaction(self._conn) as c:
-                c.execute("UPDATE blobs SET salt = ? WHERE sha = ?", (salt, sha))
-            self._states.pop(sha, None)
-        return ok
+    def _lock(self, sha: str) -> asyncio.Lock:
+        """One lock per address, alive while someone holds or waits for it."""
+        lock = self._locks.get(sha)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[sha] = lock
+        return lock
 
-    def _rehash(self, sha: str, salt: str) -> bool:
+    async def verify(self, sha: str, salt: str) -> int | None:
+        """The size of the blob that hashes to `sha` under `salt`, promoting the candidate that
+        does on first use; None when nothing uploaded to `sha` does."""
+        async with self._lock(sha):
+            row = self._conn.execute("SELECT size, salt FROM blobs WHERE sha = ?", (sha,))
+            verified = row.fetchone()
+            if verified is not None:
+                same = hmac.compare_digest(verified["salt"], salt)
+                return int(verified["size"]) if same else None
+            candidates = self._conn.execute(
+                "SELECT id, size FROM blob_candidates WHERE sha = ? ORDER BY created", (sha,)
+            ).fetchall()
+            # Those whose hasher state is at hand first: O(1) each, no file read.
+            candidates.sort(key=lambda c: c["id"] not in self._states)
+            for candidate in candidates:
+                if not await self._hashes_to(candidate["id"], sha, salt):
+                    continue
+                try:
+                    await self._promote(sha, salt, candidate["id"], int(candidate["size"]))
+                except FileNotFoundError:  # its file went away under us: not usable
+                    continue
+                return int(candidate["size"])
+            return None
+
+    async def _hashes_to(self, candidate_id: str, sha: str, salt: str) -> bool:
+        state = self._states.get(candidate_id)
+        if state is None:
+            return await asyncio.to_thread(self._rehash, self._candidate(candidate_id), sha, salt)
+        h = state.copy()
+        h.update(salt.encode("utf-8"))
+        return bool(h.hexdigest() == sha)
+
+    @staticmethod
+    def _rehash(path: Path, sha: str, salt: str) -> bool:
         h = hashlib.sha384()
-        for chunk in iter_file(self.path(sha)):
-            h.update(chunk)
+        try:
+            for chunk in iter_file(path):
+                h.update(chunk)
+        except FileNotFoundError:
+            return False
         h.update(salt.encode("utf-8"))
         return h.hexdigest() == sha
+
+    async def _promote(self, sha: str, salt: str, candidate_id: str, size: int) -> None:
+        """Make the candidate the blob at `sha` (caller holds the sha's lock, and no `blobs`
+        row exists), then discard every other candidate for it."""
+        await asyncio.to_thread(self._link, self._candidate(candidate_id), self.path(sha))
+        with transaction(self._conn) as c:
+            c.execute(
+                "INSERT INTO blobs(sha, size, created, salt) VALUES (?, ?, ?, ?)",
+                (sha, size, now(), salt),
+            )
+            # Any candidate filed meanwhile too: it was filed before this commit.
+            rows = c.execute("SELECT id FROM blob_candidates WHERE sha = ?", (sha,)).fetchall()
+            c.execute("DELETE FROM blob_candidates WHERE sha = ?", (sha,))
+        for r in rows:
+            self._candidate(r["id"]).unlink(missing_ok=True)
+            self._states.pop(r["id"], None)
+
+    @staticmethod
+    def _link(candidate: Path, final: Path) -> None:
+        """Hard-link the candidate at `final` and make the link durable before any row
+        names it."""
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(candidate, final)
+        except FileExistsError:
+            # No `blobs` row names this file (the caller checked, holding the lock): it was
+            # left by a crash between link and commit, or stored unchecked by an older
+            # release. It was never served; the verified content takes its place.
+            final.unlink()
+            os.link(candidate, final)
+        fd = os.open(final.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

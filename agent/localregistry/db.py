@@ -7,6 +7,8 @@ guarded UPDATEs (`... WHERE status IN (...)`), is what makes a claim atomic.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,9 +24,17 @@ CREATE TABLE IF NOT EXISTS tokens (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
     created TEXT NOT NULL
 );
+-- Verified blobs only (blobs.py). A NULL salt is an unchecked blob of an older release;
+-- the blob store makes those candidates when it opens.
 CREATE TABLE IF NOT EXISTS blobs (
     sha TEXT PRIMARY KEY, size INTEGER NOT NULL, created TEXT NOT NULL, salt TEXT
 );
+-- Uploads not yet checked against their address: any number per sha, one promoted.
+CREATE TABLE IF NOT EXISTS blob_candidates (
+    id TEXT PRIMARY KEY, sha TEXT NOT NULL, size INTEGER NOT NULL, digest TEXT,
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS blob_candidates_sha ON blob_candidates(sha, created);
 CREATE TABLE IF NOT EXISTS files (
     id TEXT PRIMARY KEY, created TEXT NOT NULL, resource_id TEXT, resource_type TEXT,
     created_by_id TEXT
@@ -117,7 +127,8 @@ CREATE INDEX IF NOT EXISTS workflow_outputs_entry ON workflow_outputs(entry_id, 
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (and create or migrate) the database at `path`."""
+    """Open (and create or migrate) the database at `path`, readable by its owner only."""
+    _private(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
@@ -131,6 +142,18 @@ def connect(path: Path) -> sqlite3.Connection:
         (str(SCHEMA_VERSION),),
     )
     return conn
+
+
+def _private(path: Path) -> None:
+    """Create the database 0600 before SQLite opens it, and make an older, laxer one 0600.
+
+    It holds token hashes and stored credentials. SQLite creates the `-wal` and `-shm` files
+    with the database file's mode, so they follow; any left by an older release are fixed too.
+    """
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            p.chmod(0o600)
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from agent.localregistry.wire import dumps, loads, new_id, now
 from agent.storage import extension_of, mime_of
 
 _PROPERTIES_MAX = 64 * 1024
+_META_MAX = 255  # inbound.Meta
 
 
 def stable_id(owner: str, what: str) -> str:
@@ -31,14 +32,14 @@ def _token(t: TokenIn, created: str, by: str) -> dict[str, Any]:
 
 
 async def _check_blob(blobs: BlobStore, which: str, token: TokenIn) -> int:
-    size = blobs.size(token.sha)
-    if size is None:
+    if not blobs.uploaded(token.sha):
         raise validation_error(
             ["body", which, "sha"],
             f"no blob with sha {token.sha} has been uploaded; upload it to the URL from "
             f"GET /api/v2/tokens/{token.sha}/upload-url first",
         )
-    if not await blobs.matches(token.sha, token.salt):
+    size = await blobs.verify(token.sha, token.salt)
+    if size is None:
         raise validation_error(
             ["body", which, "sha"],
             f"sha {token.sha} does not match sha384(uploaded bytes + salt); "
@@ -47,14 +48,18 @@ async def _check_blob(blobs: BlobStore, which: str, token: TokenIn) -> int:
     return size
 
 
-def _properties(blobs: BlobStore, sha: str, size: int) -> dict[str, Any]:
+def _properties(blobs: BlobStore, sha: str, size: int) -> dict[str, str]:
+    """The properties blob's string fields (of at most 255 characters, as a revision's own);
+    anything else in it is someone else's business and is ignored, never a 500."""
     if size > _PROPERTIES_MAX:
         return {}
     try:
         doc = json.loads(blobs.path(sha).read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
-    return doc if isinstance(doc, dict) else {}
+    if not isinstance(doc, dict):
+        return {}
+    return {k: v for k, v in doc.items() if isinstance(v, str) and len(v) <= _META_MAX}
 
 
 async def build_revision(

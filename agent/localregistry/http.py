@@ -10,11 +10,16 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from agent import jsontext
 from agent.localregistry.errors import PayloadTooLarge, Unprocessable, validation_error
 from agent.localregistry.state import MAX_JSON_KEY
 
 M = TypeVar("M", bound=BaseModel)
 E = TypeVar("E", bound=StrEnum)
+
+# Values one repeated query filter may carry: each becomes an SQL expression, and SQLite
+# refuses an expression tree deeper than 1000.
+MAX_FILTER_VALUES = 100
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -38,7 +43,10 @@ async def read_json(request: web.Request) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        return jsontext.loads(raw)
+    except jsontext.TooDeep as e:
+        msg = f"body is not valid JSON here: {e}"
+        raise validation_error(["body"], msg, "json_invalid") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise validation_error(["body"], f"body is not valid JSON: {e}", "json_invalid") from None
 
@@ -85,6 +93,17 @@ def query_str(request: web.Request, name: str, *, required: bool = False) -> str
     if value is None and required:
         raise validation_error(["query", name], "field required", "missing")
     return value
+
+
+def query_all(request: web.Request, name: str) -> list[str]:
+    """Every value of a repeated query parameter, at most MAX_FILTER_VALUES of them."""
+    values = request.query.getall(name, [])
+    if len(values) > MAX_FILTER_VALUES:
+        raise validation_error(
+            ["query", name],
+            f"at most {MAX_FILTER_VALUES} values of {name} per request, got {len(values)}",
+        )
+    return values
 
 
 def query_uuid(request: web.Request, name: str, *, required: bool = False) -> str | None:

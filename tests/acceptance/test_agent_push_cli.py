@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -35,7 +36,9 @@ def pushing_registry(
 ) -> Iterator[RegistryProcess]:
     monkeypatch.setenv("ISTARI_LOCAL_REGISTRY_MQTT_USERNAME", broker.username)
     monkeypatch.setenv("ISTARI_LOCAL_REGISTRY_MQTT_PASSWORD", broker.password)
-    reg = start_registry_process(tmp_path / "registry", "tok", "--mqtt-url", broker.url)
+    reg = start_registry_process(
+        tmp_path / "registry", secrets.token_urlsafe(32), "--mqtt-url", broker.url
+    )
     yield reg
     stop_registry_process(reg)
 

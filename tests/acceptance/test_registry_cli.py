@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import stat
 import subprocess
@@ -86,7 +87,7 @@ async def _download(reg: RegistryProcess, model_id: str, dest: Path) -> None:
 
 
 def test_env_token_is_used_and_no_token_file_is_written(tmp_path: Path) -> None:
-    reg = start_registry_process(tmp_path / "data", "a-token-from-the-environment")
+    reg = start_registry_process(tmp_path / "data", "a-token-from-the-environment-" + "x" * 8)
     try:
         assert not (tmp_path / "data" / "admin-token").exists()
         health = asyncio.run(_readiness(reg))
@@ -206,6 +207,8 @@ def test_debug_logs_of_a_registry_hold_no_token_or_signature(tmp_path: Path) -> 
 async def _upload_and_collect_signatures(reg: RegistryProcess, path: Path) -> list[str]:
     from urllib.parse import parse_qs, urlsplit
 
+    from agent.registry.models import NewRevision, Token
+    from agent.registry.transfer import upload_bytes
     from agent.storage import digest_file
 
     async with RegistryClient(reg.url, reg.token) as client:
@@ -213,6 +216,12 @@ async def _upload_and_collect_signatures(reg: RegistryProcess, path: Path) -> li
         target = await client.upload_url(digest.sha)
         assert target is not None
         await client.put_blob(target.url, path)  # the signed PUT that the access log records
+        props = await upload_bytes(client, b"{}")
+        content = Token(sha=digest.sha, salt=digest.salt)  # served once a revision verifies it
+        revision = NewRevision(
+            content_token=content, properties_token=props, name=path.name, size=digest.size
+        )
+        await client.create_model(revision)
         download = await client.download_url(digest.sha)
         await client.get_blob(download.url, path.with_suffix(".back"), digest.sha, digest.salt)
         return [parse_qs(urlsplit(u).query)["signature"][0] for u in (target.url, download.url)]
@@ -241,7 +250,9 @@ async def test_serve_with_mqtt_url_says_offline_on_sigterm_and_its_will_does_on_
         ) as watcher:
             await watcher.subscribe(protocol.REGISTRY_PRESENCE, qos=1)
             for stop in (signal.SIGTERM, signal.SIGKILL):  # a clean goodbye, then the will
-                reg = start_registry_process(tmp_path / "data", "tok", "--mqtt-url", broker.url)
+                reg = start_registry_process(
+                    tmp_path / "data", secrets.token_urlsafe(32), "--mqtt-url", broker.url
+                )
                 try:
                     assert await _presence(watcher) is State.ONLINE
                     reg.process.send_signal(stop)

@@ -43,6 +43,7 @@ async def test_uploading_known_bytes_again_skips_the_put(
     src = tmp_path / "a.txt"
     src.write_text("same")
     rev = await upload_revision(client, src)
+    await client.create_model(rev)  # a PUT is only a candidate until a revision verifies it
     assert await client.upload_url(rev.content_token.sha) is None  # 409 -> already stored
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.jobs.states import AGENT_ONLY, JobStatus, can_move, predecessors
+from agent.jobs.states import ACTIVE, AGENT_ONLY, JobStatus, can_move, predecessors
 from agent.localregistry import credentials
 from agent.localregistry.api.agents import agent_row, display_name
 from agent.localregistry.api.models import resource_row
@@ -188,6 +188,9 @@ def _claim_check(conn: sqlite3.Connection, job: sqlite3.Row, agent_id: str | Non
     if agent_id is None:
         msg = "a claim needs agent_id: PUT .../status?status_name=Claimed&agent_id=..."
         raise Conflict(msg)
+    if job["archived"]:
+        msg = f"job {job['id']} is archived; restore it (POST .../{job['id']}:restore) first"
+        raise Conflict(msg)
     agent = agent_row(conn, agent_id)
     if agent["archived"]:
         msg = f"agent {agent_id} is archived and takes no new jobs"
@@ -222,9 +225,11 @@ def move(
         msg = f"job {job_id} is {current}; it cannot move to {new}"
         raise Conflict(msg)
     claimed_by = job["claimed_by"]
+    guard = ""
     if new is JobStatus.CLAIMED:
         _claim_check(conn, job, agent_id)
         claimed_by = agent_id
+        guard = " AND archived = 0"  # archived: withdrawn, never claimable (see _archive)
     elif new in AGENT_ONLY or new is JobStatus.PENDING:
         if agent_id is not None and claimed_by is not None and agent_id != claimed_by:
             msg = f"job {job_id} is claimed by another agent"
@@ -234,7 +239,7 @@ def move(
     allowed = sorted(s.value for s in predecessors(new))
     marks = ",".join("?" * len(allowed))
     updated = conn.execute(
-        f"UPDATE jobs SET status = ?, claimed_by = ? WHERE id = ? AND status IN ({marks})",  # noqa: S608
+        f"UPDATE jobs SET status = ?, claimed_by = ? WHERE id = ? AND status IN ({marks}){guard}",  # noqa: S608
         (new.value, claimed_by, job_id, *allowed),
     ).rowcount
     if updated != 1:  # pragma: no cover - the row was read in this same transaction
@@ -382,11 +387,30 @@ async def unassign_pool(request: web.Request) -> web.Response:
 
 
 async def _archive(request: web.Request, archived: int) -> web.Response:
+    """Archive (withdraw) or restore a job.
+
+    A job an agent holds (Claimed to Uploading) is not archived under it: the guarded UPDATE
+    refuses with 409, so a job is never both held and archived, whichever of a claim and an
+    archive comes first; cancel it, or let it end, then archive it. A claim of an archived
+    job is refused the same way (`move`).
+    """
     reg = registry(request)
     job_id = job_row(reg.conn, path_id(request, "job_id"))["id"]
     await optional_body(request, ArchiveIn)
+    held = sorted(s.value for s in ACTIVE)
     with transaction(reg.conn) as c:
-        c.execute("UPDATE jobs SET archived = ? WHERE id = ?", (archived, job_id))
+        guard = f" AND status NOT IN ({','.join('?' * len(held))})" if archived else ""
+        updated = c.execute(
+            f"UPDATE jobs SET archived = ? WHERE id = ?{guard}",  # noqa: S608
+            (archived, job_id, *(held if archived else [])),
+        ).rowcount
+        if updated != 1:
+            status = job_row(c, job_id)["status"]
+            msg = (
+                f"job {job_id} is {status}: an agent holds it, so it cannot be archived; "
+                "cancel it (or let it end) first"
+            )
+            raise Conflict(msg)
     row = job_row(reg.conn, job_id)
     if not archived:
         _emit_available(request, row)

@@ -17,12 +17,13 @@ from aiohttp import web
 
 from agent.localregistry.api.workflows import ENTRIES, entry_doc, system_id_of
 from agent.localregistry.errors import validation_error
-from agent.localregistry.http import Where, query_bool, query_int, reply
+from agent.localregistry.http import Where, query_all, query_bool, query_int, reply
 from agent.localregistry.state import registry
 
 routes = web.RouteTableDef()
 
 _PREFIX = "after:"
+_MAX_SEQ = 2**63 - 1  # SQLite's largest INTEGER
 
 
 def encode_cursor(seq: int) -> str:
@@ -36,10 +37,15 @@ def decode_cursor(cursor: str) -> int:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError):
         raw = ""
-    if not raw.startswith(_PREFIX) or not raw[len(_PREFIX) :].isdigit():
+    digits = raw[len(_PREFIX) :]
+    # ASCII digits only (int() takes other scripts' too); SQLite takes 64 bits at most.
+    if not raw.startswith(_PREFIX) or not (digits.isascii() and digits.isdecimal()):
         msg = "not a cursor this registry returned"
         raise ValueError(msg)
-    return int(raw[len(_PREFIX) :])
+    if len(digits) > len(str(_MAX_SEQ)) or int(digits) > _MAX_SEQ:
+        msg = "not a cursor this registry returned (its position is beyond 64 bits)"
+        raise ValueError(msg)
+    return int(digits)
 
 
 def _split(values: list[str]) -> tuple[list[str], list[str]]:
@@ -68,9 +74,9 @@ def add_filter(where: Where, column: str, values: list[str], *, substring: bool)
 def _where(request: web.Request, system_id: str) -> Where:
     where = Where("system_id = ?", args=[system_id])
     where.archive_status(request)
-    add_filter(where, "status", request.query.getall("status", []), substring=False)
-    add_filter(where, "branch_id", request.query.getall("branch_id", []), substring=False)
-    add_filter(where, "title", request.query.getall("title", []), substring=True)
+    add_filter(where, "status", query_all(request, "status"), substring=False)
+    add_filter(where, "branch_id", query_all(request, "branch_id"), substring=False)
+    add_filter(where, "title", query_all(request, "title"), substring=True)
     return where
 
 
