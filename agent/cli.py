@@ -18,6 +18,7 @@ from agent.config import ConfigError, Settings, load_settings
 from agent.daemon import Mode
 from agent.execution.local import tool_environment
 from agent.hostos import HostOSError
+from agent.httpaccess import HTTPAccessError, dashboard_url
 from agent.jobs.outcome import EXIT_CODES, Reason, exit_code
 from agent.jobs.states import JobStatus
 from agent.pools import PoolError
@@ -156,7 +157,10 @@ _FLAGS: list[tuple[str, Any, str]] = [
     ("agent_pools", str, "Agent pools to join (comma-separated ids or names)."),
     ("mqtt_url", str, "MQTT broker for push wake-ups: mqtt[s]://HOST[:PORT]."),
     ("host_os", str, 'OS reported to the registry, e.g. "Ubuntu 22.04".'),
+    ("http_token_file", click.Path(path_type=Path), "The HTTP listener's token file."),
 ]
+# The systemd credential (`LoadCredential=http-token:FILE`) that is the HTTP listener's token.
+HTTP_CREDENTIAL = "http-token"
 
 
 def _settings(config_file: Path | None, flags: dict[str, Any]) -> Settings:
@@ -165,6 +169,10 @@ def _settings(config_file: Path | None, flags: dict[str, Any]) -> Settings:
     except ConfigError as e:
         click.echo(str(e), err=True)
         sys.exit(2)
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    credential = Path(credentials, HTTP_CREDENTIAL) if credentials else None
+    if settings.http_token_file is None and credential is not None and credential.is_file():
+        settings = settings.model_copy(update={"http_token_file": credential})
     # `istari-agent --log-level X run` wins over the config's log_level.
     flag = click.get_current_context().find_root().params.get("log_level")
     logs.configure(flag or settings.log_level)
@@ -192,7 +200,15 @@ def run_command(once: bool, until_idle: bool, config_file: Path | None, **flags:
                 systemd=Systemd(_systemd_env()),
             )
         )
-    except (RegistryError, HostOSError, PoolError, StateInUse, TLSError, AgentKeyError) as e:
+    except (
+        RegistryError,
+        HostOSError,
+        HTTPAccessError,
+        PoolError,
+        StateInUse,
+        TLSError,
+        AgentKeyError,
+    ) as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_CODES[Reason.AGENT_ERROR])
     except Exception:
@@ -231,6 +247,22 @@ def check_command(config_file: Path | None, **flags: Any) -> None:
     bad = sum(not f.ok for f in findings)
     click.echo("ready to run jobs" if not bad else f"{bad} problem(s); fix them and run again")
     sys.exit(1 if bad else 0)
+
+
+@main.command("dashboard-url")
+@_config_options
+def dashboard_url_command(config_file: Path | None, **flags: Any) -> None:
+    """Print the dashboard's address with the HTTP token in it: open it in your browser.
+
+    It reads the token file the agent made (or was given): run it as a user who can read it.
+    The address holds the token, so keep it out of chats and tickets.
+    """
+    settings = _settings(config_file, flags)
+    try:
+        click.echo(dashboard_url(settings))
+    except HTTPAccessError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
 
 
 @main.command("demo")

@@ -7,7 +7,9 @@ flags. Nothing else in the package reads the environment; tests build `Settings`
 
 from __future__ import annotations
 
+import os
 import ssl
+import stat
 import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
@@ -35,6 +37,7 @@ from agent.addresses import is_loopback, parse_address
 from agent.errors import AgentError
 from agent.execution.slurm import SlurmOptions
 from agent.push.broker import Broker, BrokerURLError
+from agent.secretfiles import others_may_use
 from agent.tls import client_context
 
 ENV_PREFIX = "ISTARI_DIGITAL_AGENT_"
@@ -132,7 +135,21 @@ class Settings(BaseSettings):
     registry_tls_verify: bool = True
     # Health and metrics over HTTP (/healthz, /readyz, /metrics); off unless set.
     http_address: str | None = None  # HOST:PORT, e.g. 127.0.0.1:9464 (port 0: any free one)
-    http_public: bool = False  # allow an http_address beyond loopback
+    http_public: bool = False  # allow an http_address beyond loopback (needs the token)
+    # Everything on the listener but /healthz and /readyz asks for `Authorization: Bearer
+    # <token>`; the token is this file's content (default <state_path>/http_token, made 0600
+    # on first start; the CLI uses the systemd credential `http-token` when it is given).
+    http_token_file: Path | None = None
+    # Host headers accepted besides the listening address itself (and localhost), e.g. a
+    # reverse proxy's name: anything else is refused (DNS rebinding).
+    http_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    http_metrics_open: bool = False  # serve /metrics without the token (for a scraper)
+    # Limits a tool cannot blow through. The job log uploaded as an artifact keeps its head
+    # and tail within this size (the run record keeps the last 10 MiB regardless); the job's
+    # work directory is measured while the tool runs and the job fails past max_work_dir_mb
+    # (0: no limit).
+    max_log_upload_mb: float = Field(default=64.0, gt=0)
+    max_work_dir_mb: float = Field(default=0.0, ge=0)
 
     @classmethod
     def settings_customise_sources(
@@ -155,7 +172,7 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return v
 
-    @field_validator("agent_pools", mode="before")
+    @field_validator("agent_pools", "http_allowed_hosts", mode="before")
     @classmethod
     def _split_pools(cls, v: object) -> object:
         # The environment gives "a, b"; TOML gives a list.
@@ -227,6 +244,11 @@ class Settings(BaseSettings):
         )
 
     @property
+    def http_token_path(self) -> Path:
+        """The file holding the HTTP listener's token (made 0600 on first start when absent)."""
+        return self.http_token_file or self.state_path / "http_token"
+
+    @property
     def agent_key_path(self) -> Path:
         """Where the agent's private key is (or will be made)."""
         return self.private_key_path or self.state_path / "agent_key.pem"
@@ -294,7 +316,9 @@ _SECRET_SETTINGS = frozenset({"registry_api_token", "mqtt_password"})
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as f:
+        with path.open("rb") as f:  # checked and read through one descriptor: no swap between
+            mode = os.fstat(f.fileno()).st_mode
+            shared = others_may_use(f.fileno(), mode)
             data = tomllib.load(f)
     except OSError as e:
         msg = f"config error: cannot read {path}: {e.strerror}"
@@ -306,11 +330,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
     prefix = ENV_PREFIX.lower()
     values = {k.removeprefix(prefix): v for k, v in data.items()}
     secrets = sorted(k for k in values if k in _SECRET_SETTINGS)
-    mode = path.stat().st_mode & 0o777
-    if secrets and mode & 0o004:
+    if secrets and shared:
         msg = (
-            f"config error: {path} holds {', '.join(secrets)} and anyone on this machine can "
-            f"read it (mode {mode:04o}): run `chmod 600 {path}`"
+            f"config error: {path} holds {', '.join(secrets)} and users other than its owner "
+            f"may read or change it (mode {stat.S_IMODE(mode):04o}): run `chmod 600 {path}`, "
+            "or keep the secret in the environment instead"
         )
         raise ConfigError(msg)
     return values

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+import struct
 from pathlib import Path
+
+_ACL = "system.posix_acl_access"
 
 
 class InsecureSecretFile(Exception):
@@ -29,15 +32,39 @@ def write_secret(path: Path, data: bytes) -> None:
 
 
 def read_secret(path: Path) -> bytes:
-    """Read a secret file, refusing one that group or others may read or write."""
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        msg = (
-            f"{path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
-            f"run: chmod 600 {path}"
-        )
-        raise InsecureSecretFile(msg)
-    return path.read_bytes()
+    """Read a secret file, refusing one that another user may read or write."""
+    with path.open("rb") as f:  # checked and read through one descriptor: no swap between
+        mode = os.fstat(f.fileno()).st_mode
+        if others_may_use(f.fileno(), mode):
+            msg = (
+                f"{path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
+                f"run: chmod 600 {path}"
+            )
+            raise InsecureSecretFile(msg)
+        return f.read()
+
+
+def others_may_use(fd: int, mode: int) -> bool:
+    """Whether a user other than the owner may read or write the file.
+
+    With a POSIX ACL the group bits of the mode are the ACL's mask, not the group's rights:
+    systemd gives a credential mode 0400 plus an entry for the service's user, which `stat`
+    shows as 0440. So an ACL is read entry by entry (a user entry for us is fine).
+    """
+    try:
+        acl = os.getxattr(fd, _ACL)
+    except OSError:  # no ACL, or a file system without them: the mode says it all
+        return bool(mode & (stat.S_IRWXG | stat.S_IRWXO))
+    entries = [struct.unpack_from("<HHI", acl, at) for at in range(4, len(acl) - 7, 8)]
+    mask = next((perm for tag, perm, _ in entries if tag == 0x10), 7)
+    for tag, perm, who in entries:
+        if tag == 0x20 and perm:  # others
+            return True
+        if tag in (0x04, 0x08) and perm & mask:  # the owning group, a named group
+            return True
+        if tag == 0x02 and who != os.getuid() and perm & mask:  # a named user not us
+            return True
+    return False
 
 
 def load_or_create_secret(path: Path, nbytes: int = 32) -> bytes:

@@ -22,6 +22,7 @@ from agent.daemon import Daemon, Mode
 from agent.execution.local import LocalBackend
 from agent.execution.slurm import SlurmBackend
 from agent.hostos import detect
+from agent.httpaccess import Access, prepare
 from agent.jobs.context import JobContext
 from agent.jobs.outcome import Outcome
 from agent.jobs.states import AgentStatus
@@ -56,9 +57,9 @@ async def serve(
     """Run the agent until `mode` says it is done or `stop` is requested; its job outcomes.
 
     Raises StateInUse when another agent runs with the same state path, HostOSError when the
-    host OS is unknown, PoolError when a configured pool cannot be joined, and RegistryError
-    when the registry cannot be used at start (unreachable for the retry budget, or the token
-    refused).
+    host OS is unknown, HTTPAccessError when the HTTP listener's token or hosts cannot be
+    used, PoolError when a configured pool cannot be joined, and RegistryError when the
+    registry cannot be used at start (unreachable for the retry budget, or the token refused).
     """
     with StateLock(settings.state_path):
         try:
@@ -81,6 +82,8 @@ async def _serve(
     if handle_signals:  # first: a stop while the start waits on the registry ends it at once
         _install_signal_handlers(stop)
     host = detect(settings.host_os)
+    # Before the registry is contacted: a listener that cannot be protected stops the start.
+    access = prepare(settings) if settings.http_address else None
     if not host.exact:
         log.info("agent.host_os_mapped", detected=host.detected, reported=host.name)
     catalog = scan(settings.modules_path)
@@ -126,8 +129,7 @@ async def _serve(
             resume = await stop.before(unfinished(ctx))
             wakeup = Wakeup()
             push = _push_listener(settings, agent_id, pool_ids, wakeup)
-            address = settings.http_address
-            http = _health_server(address, metrics, client, records) if address else None
+            http = _health_server(settings.http_address, metrics, client, records, access)
             daemon = Daemon(ctx, stop, wakeup=wakeup, push=push, systemd=systemd, http=http)
             metrics.watch(
                 running=lambda: daemon.running,
@@ -161,9 +163,15 @@ def _install_signal_handlers(stop: Stop) -> None:
 
 
 def _health_server(
-    address: str, metrics: Metrics, client: RegistryClient, records: RunRecords | None
-) -> HealthServer:
+    address: str | None,
+    metrics: Metrics,
+    client: RegistryClient,
+    records: RunRecords | None,
+    access: Access | None,
+) -> HealthServer | None:
     """The HTTP listener, imported only when one is configured (aiohttp.web, the dashboard)."""
+    if address is None or access is None:
+        return None
     from agent.health import HealthServer  # here: most agents serve no HTTP
 
-    return HealthServer(address, metrics, client, records)
+    return HealthServer(address, metrics, client, records, access=access)

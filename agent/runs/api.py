@@ -5,7 +5,8 @@
 entries), `GET /runs/{id}/log`, `GET /runs/{id}/steps.csv`, `GET /runs/{id}/plot` (phase
 durations and resource use over time, for charts), `DELETE /runs/{id}`. An unknown run is a
 404. `{id}` is a run id, a job id, or a unique start of either, as for `istari-agent runs`.
-The shapes are described in docs/runs-api.openapi.json.
+The shapes are described in docs/runs-api.openapi.json. Every route needs the agent's token
+(checked by the listener, agent/health.py, before any handler here runs).
 """
 
 from __future__ import annotations

@@ -4,12 +4,15 @@
 with a chart of their durations; `GET /dashboard/runs/{id}` shows one run (an unknown one is a
 404 page). The pages are rendered by pages.py; they run no script, load nothing from
 elsewhere (the Content-Security-Policy says so to the browser too) and reload themselves
-while a run they show is unfinished.
+while a run they show is unfinished. Who may see them is the listener's business
+(agent/health.py: a person opens `/dashboard?token=...` once, from the address
+`istari-agent dashboard-url` prints, and a cookie does the rest).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -56,6 +59,13 @@ class Dashboard:
         return _html(200, pages.run_page(run, samples, tail, time.time()))
 
 
+def problem(
+    status: int, title: str, detail: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """A page that says what went wrong, as an answer (the listener's 401 for pages too)."""
+    return _html(status, pages.problem_page(title, detail), headers)
+
+
 def log_tail(path: Path, size: int) -> str | None:
     """The last `size` bytes of a log as text, from its first whole line; None if none is kept."""
     try:
@@ -65,10 +75,10 @@ def log_tail(path: Path, size: int) -> str | None:
     return text.partition("\n")[2] if cut else text  # a cut first line: from the next one
 
 
-def _html(status: int, text: str) -> web.Response:
+def _html(status: int, text: str, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(
         status=status,
         text=text,
         content_type="text/html",
-        headers={"Content-Security-Policy": POLICY, "Cache-Control": "no-store"},
+        headers={"Content-Security-Policy": POLICY, "Cache-Control": "no-store", **(headers or {})},
     )

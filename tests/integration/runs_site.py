@@ -3,13 +3,15 @@
 `populate` writes three runs through `RunRecords` as the runner would (a finished one with
 steps, log entries, resource samples, inputs, outputs and a kept log; a failed one; one still
 running), on a clock the test sets so that phases last seconds rather than microseconds.
-`serving` runs a real `HealthServer` over those records on a free port.
+`serving` runs a real `HealthServer` over those records on a free port, with a token made
+as the agent makes its own (`Site.token`; requests send it as `Authorization: Bearer`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 import types
 from collections.abc import AsyncIterator
@@ -21,11 +23,13 @@ import pytest
 from aiohttp import web
 
 from agent.health import HealthServer
+from agent.httpaccess import Access, read_token
 from agent.metrics import Metrics
 from agent.registry.client import RegistryClient
 from agent.runs import records as records_module
 from agent.runs.model import Entry, Sample
 from agent.runs.records import RunRecords
+from agent.secretfiles import write_secret
 from tests.logwatch import watch_logs
 
 HOSTILE = "<script>alert('x')</script>"  # a tool may say anything
@@ -54,6 +58,12 @@ class Site:
     app: web.Application
     records: RunRecords
     runs: Runs
+    token: str  # the listener's
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The header that authenticates a request."""
+        return {"Authorization": f"Bearer {self.token}"}
 
 
 def populate(records: RunRecords, monkeypatch: pytest.MonkeyPatch, tmp: Path) -> Runs:
@@ -121,12 +131,15 @@ def _tool_reports(records: RunRecords, run: str, start: float) -> None:
 @contextlib.asynccontextmanager
 async def serving(records: RunRecords, client: RegistryClient, runs: Runs) -> AsyncIterator[Site]:
     """The agent's HTTP listener over `records`, on a free loopback port."""
-    server = HealthServer("127.0.0.1:0", Metrics(), client, records)
+    token_path = records.logs.parent / "http_token"
+    write_secret(token_path, secrets.token_urlsafe(32).encode())
+    access = Access(read_token(token_path), token_path)
+    server = HealthServer("127.0.0.1:0", Metrics(), client, records, access=access)
     with watch_logs() as logs:
         task = asyncio.create_task(server.run(), name="http")
         url = (await logs.wait_for("http.listening"))["url"]
     try:
-        yield Site(url, server.app, records, runs)
+        yield Site(url, server.app, records, runs, access.token)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

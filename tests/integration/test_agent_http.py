@@ -1,7 +1,8 @@
 """Health and metrics over HTTP, scraped from a serving agent during and after a real job.
 
 The agent reaches the registry through a fault proxy, so `/readyz` can be seen to turn 503
-while the registry answers only 503s, and back to 200 when it is back.
+while the registry answers only 503s, and back to 200 when it is back. Requests carry the
+token the agent made in its state path (tests/security/test_http_listener.py: without it).
 """
 
 from __future__ import annotations
@@ -34,9 +35,17 @@ def sample(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
+def bearer(harness: AgentHarness) -> dict[str, str]:
+    """The header with the token the agent made on its start."""
+    token = harness.settings().http_token_path.read_text().strip()
+    return {"Authorization": f"Bearer {token}"}
+
+
 @asynccontextmanager
-async def scraper(url: str) -> AsyncIterator[Callable[[str], Awaitable[tuple[int, str]]]]:
-    async with aiohttp.ClientSession() as session:
+async def scraper(
+    url: str, headers: dict[str, str]
+) -> AsyncIterator[Callable[[str], Awaitable[tuple[int, str]]]]:
+    async with aiohttp.ClientSession(headers=headers) as session:
 
         async def get(path: str) -> tuple[int, str]:
             async with session.get(url + path) as resp:
@@ -58,7 +67,7 @@ async def test_metrics_during_and_after_a_job_and_readiness_through_an_outage(
             faulty.run(Mode.SERVE, stop=stop, http_address="127.0.0.1:0", keep_work_dirs="always")
         )
         url = (await logs.wait_for("http.listening"))["url"]
-        async with scraper(url) as get:
+        async with scraper(url, bearer(faulty)) as get:
             await logs.wait_for("job.tool_started", job_id=job.id)
             status, during = await get("/metrics")
             assert status == 200
@@ -108,7 +117,7 @@ async def test_the_run_records_routes(harness: AgentHarness) -> None:
         )
         url = (await logs.wait_for("http.listening"))["url"]
         await logs.wait_for("job.finished", job_id=job.id)
-        async with scraper(url) as get:
+        async with scraper(url, bearer(harness)) as get:
             status, body = await get("/runs")
             assert status == 200
             runs = json.loads(body)["items"]
@@ -132,7 +141,7 @@ async def test_the_run_records_routes(harness: AgentHarness) -> None:
             assert "limit must be a whole number" in (await get("/runs?limit=x"))[1]
             assert (await get("/runs/no-such-run"))[0] == 404
             async with (
-                aiohttp.ClientSession() as session,
+                aiohttp.ClientSession(headers=bearer(harness)) as session,
                 session.delete(f"{url}/runs/{run_id}") as resp,
             ):
                 assert resp.status == 204

@@ -4,7 +4,8 @@ Chromium renders the runs list and a run's page from records of real-looking run
 DOM it built and takes screenshots. The DOM must show the run (id, function, status, phases,
 a tool's entry message) with a tool's `<script>` as text, never as an element; the
 screenshots must be real pictures. They are kept under test-output/ (git-ignored) for people
-to look at.
+to look at. Chromium opens each page as a person does, from its link with the token: the
+listener sets its cookie and redirects to the page without the token.
 """
 
 from __future__ import annotations
@@ -88,9 +89,10 @@ def picture(png: Path) -> tuple[int, int, int]:
 
 async def look(site: Site, path: str, name: str, home: Path) -> Page:
     """The page's DOM as Chromium built it; its screenshot taken and kept."""
-    dom = await chromium(home, "--dump-dom", site.url + path)
+    link = f"{site.url}{path}{'&' if '?' in path else '?'}token={site.token}"
+    dom = await chromium(home, "--dump-dom", link)
     shot = home / f"{name}.png"
-    await chromium(home, f"--screenshot={shot}", site.url + path)
+    await chromium(home, f"--screenshot={shot}", link)
     width, height, shades = picture(shot)
     assert (width, height) == (1280, 1600)
     assert shades > 32, f"{shot} is nearly blank"

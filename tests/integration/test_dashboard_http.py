@@ -2,7 +2,8 @@
 
 The `report` tool (tests/tools/behave.py) reports entries and progress, then waits at a
 gate: meanwhile its page shows them and reloads itself; once it has finished the page shows
-the end of its log and stops reloading.
+the end of its log and stops reloading. The session logs in as a person does: it opens the
+dashboard's link (`/dashboard?token=...`) once and keeps the cookie it is given.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ async def test_the_agent_serves_the_dashboard_of_its_runs(harness: AgentHarness)
     with watch_logs() as logs:
         async with serving(harness, http_address="127.0.0.1:0", keep_work_dirs="never"):
             url = (await logs.wait_for("http.listening"))["url"]
-            async with aiohttp.ClientSession() as session:
+            token = harness.settings().http_token_path.read_text().strip()
+            jar = aiohttp.CookieJar(unsafe=True)  # unsafe: keeps cookies of an IP address
+            async with aiohttp.ClientSession(cookie_jar=jar) as session:
+                assert (await page(session, f"{url}/dashboard?token={token}"))[0] == 200
                 run_page = f"{url}/dashboard/runs/{job.id}"
                 text, html = await shows(session, run_page, "80 %")
                 assert "meshing" in text and "cells=120" in text and "coarse mesh" in text

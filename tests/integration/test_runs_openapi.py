@@ -4,7 +4,9 @@ The document is valid OpenAPI 3.1; its schemas name exactly the record's fields;
 the listener serves under /runs and /dashboard is in it; and real requests over loopback, to
 records of real-looking runs, get answers whose status, content type, headers and body the
 document allows, each documented answer (404s and 422s included) at least once. A request the
-server refuses with 422 for a bound is refused by the document too.
+server refuses with 422 for a bound is refused by the document too, and so is one without the
+token (401); every route answers a foreign Host header with 421 and the dashboard's link with
+a 303 that sets its cookie.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class Checker:
 
     url: str
     session: aiohttp.ClientSession
+    token: str
     openapi: OpenAPI = field(
         default_factory=lambda: OpenAPI.from_file_path(
             str(DOC),
@@ -71,13 +74,29 @@ class Checker:
     )
     seen: set[tuple[str, str, int]] = field(default_factory=set)
 
-    async def __call__(self, method: str, target: str, *, doc_allows: bool = True) -> bytes:
-        """The body of the answer to `method target`, once the document has allowed it."""
-        async with self.session.request(method, self.url + target) as resp:
+    async def __call__(
+        self,
+        method: str,
+        target: str,
+        *,
+        doc_allows: bool = True,
+        auth: bool = True,
+        host: str | None = None,
+    ) -> bytes:
+        """The body of the answer to `method target`, once the document has allowed it.
+
+        The request carries the token unless `auth` is false, and `host` as its Host header.
+        """
+        sent = {"Authorization": f"Bearer {self.token}"} if auth else {}
+        sent |= {"Host": host} if host else {}
+        async with self.session.request(
+            method, self.url + target, headers=sent, allow_redirects=False
+        ) as resp:
             body = await resp.read()
             status, headers = resp.status, dict(resp.headers)
         url = urlsplit(target)
-        request = MockRequest(self.url, method, url.path, args=dict(parse_qsl(url.query)))
+        args = dict(parse_qsl(url.query))
+        request = MockRequest(self.url, method, url.path, args=args, headers=sent)
         if doc_allows:
             self.openapi.validate_request(request)
         else:  # the document states the bound the server enforces
@@ -117,7 +136,8 @@ async def test_every_route_served_under_runs_and_dashboard_is_documented(site: S
 
 async def test_every_answer_is_one_the_document_describes(site: Site) -> None:
     async with aiohttp.ClientSession() as session:
-        check = Checker(site.url, session)
+        check = Checker(site.url, session, site.token)
+        await _refusals(check, site.runs)
         await _listing(check, site.runs)
         await _one_run(check, site.runs)
         await _dashboard(check, site.runs)
@@ -125,6 +145,18 @@ async def test_every_answer_is_one_the_document_describes(site: Site) -> None:
         assert await check("DELETE", f"/runs/{site.runs.failed}") == b""
         assert b"no run" in await check("GET", f"/runs/{site.runs.failed}")  # gone
     assert check.seen == documented()
+
+
+async def _refusals(check: Checker, runs: Runs) -> None:
+    """Every route without the token, and with a rebinding page's Host; the dashboard's link."""
+    for path, method, _ in sorted(documented()):
+        target = path.replace("{run_id}", runs.done)
+        assert b"http_token" in await check(method, target, auth=False, doc_allows=False)
+        assert b"http_allowed_hosts" in await check(method, target, host="evil.example:80")
+    for page in ("/dashboard?status=Completed", f"/dashboard/runs/{runs.done}?limit=1"):
+        join = "&" if "?" in page else "?"
+        assert await check("GET", f"{page}{join}token={check.token}", auth=False) == b""
+    assert b"dashboard-url" in await check("GET", "/dashboard?token=not-it", auth=False)
 
 
 async def _listing(check: Checker, runs: Runs) -> None:

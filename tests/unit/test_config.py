@@ -324,10 +324,10 @@ def test_a_config_holding_the_token_that_anyone_can_read_is_refused(tmp_path: Pa
     config = write_toml(tmp_path, f'registry_api_url = "{URL}"\nregistry_api_token = "{TOKEN}"\n')
     config.chmod(0o644)
     message = one_line_error(config, {}, {})
-    assert f"{config} holds registry_api_token and anyone on this machine can read it" in message
+    assert f"{config} holds registry_api_token and users other than its owner" in message
     assert f"chmod 600 {config}" in message
     assert TOKEN not in message
-    config.chmod(0o640)  # group-readable is the operator's choice (a service group)
+    config.chmod(0o400)  # only its owner may read it: fine
     assert load_settings(config, {}, {}).registry_url == URL
 
 
