@@ -1,8 +1,10 @@
-"""The end of a log file, read without reading the whole of it."""
+"""The end of a log file, read without reading the whole of it; a log cut down to a size."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 
 def read_tail(path: Path, max_bytes: int) -> tuple[str, bool]:
@@ -13,3 +15,28 @@ def read_tail(path: Path, max_bytes: int) -> tuple[str, bool]:
         f.seek(max(0, size - max_bytes))
         data = f.read()
     return data.decode("utf-8", "replace"), size > max_bytes
+
+
+def copy_capped(source: Path, dest: Path, max_bytes: int) -> int:
+    """Copy `source` to `dest` within `max_bytes`: all of it when it fits, else its head and
+    its tail (half each) around a line saying how much was cut. The bytes cut, 0 if none."""
+    size = source.stat().st_size
+    if size <= max_bytes:
+        shutil.copyfile(source, dest)
+        return 0
+    marker = b"\n[... %d bytes of the log were cut here: the upload keeps at most %d ...]\n"
+    room = max_bytes - len(marker % (size, max_bytes))
+    head, tail = room // 2, room - room // 2
+    cut = size - head - tail
+    with source.open("rb") as src, dest.open("wb") as out:
+        _copy_range(src, out, head)
+        out.write(marker % (cut, max_bytes))
+        src.seek(size - tail)
+        _copy_range(src, out, tail)
+    return cut
+
+
+def _copy_range(src: BinaryIO, out: BinaryIO, n: int) -> None:
+    while n > 0 and (chunk := src.read(min(n, 1024 * 1024))):
+        out.write(chunk)
+        n -= len(chunk)

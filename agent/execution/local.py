@@ -1,8 +1,10 @@
 """Tools as local processes, each under a supervisor in its own session and process group.
 
 Stopping a tool stops its whole tree: SIGTERM to the process group and to every descendant
-found, then after the grace period SIGKILL to all of them. When the tool exits on its own,
-whatever it left running in its group is killed too, so no job leaves processes behind.
+found, then after the grace period SIGKILL to all of them but the supervisor, which (being the
+tree's subreaper) kills whatever is left, records the exit status and exits. When the tool
+exits on its own the supervisor does the same, so no job leaves processes behind, not even a
+daemon that left the tool's session (supervise.py).
 Output goes straight to the job's log file, never through the agent's memory.
 
 Because the supervisor records the exit status (supervisor.py), a tool outlives the agent
@@ -33,8 +35,9 @@ from agent.execution.tree import ProcessTree
 
 log = structlog.get_logger(__name__)
 
-# Environment variables a tool never inherits from the agent (they hold its credentials).
-_PRIVATE_PREFIXES = ("ISTARI_", "NOTIFY_SOCKET")
+# Environment variables a tool never inherits from the agent: its settings and credentials,
+# and what systemd hands the agent alone (its credentials directory, notify socket, watchdog).
+_PRIVATE_PREFIXES = ("ISTARI_", "NOTIFY_SOCKET", "CREDENTIALS_DIRECTORY", "WATCHDOG_")
 POLL_EXIT = 0.5  # seconds between looks at an adopted tool where pidfds are unavailable
 
 
@@ -252,7 +255,8 @@ class LocalProcess(StopOnce):
         except asyncio.CancelledError:
             if not self._detached:
                 # Nobody is left to wait out a grace period: kill the tree now, then propagate.
-                self._tree.signal(signal.SIGKILL)
+                # The supervisor is spared: it kills what was started since, records, exits.
+                self._tree.kill_below()
                 if isinstance(self._leader, _Child):
                     self._leader.reap_later()
             raise
@@ -290,6 +294,14 @@ class LocalProcess(StopOnce):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._spec.grace):
                 await self._leader.wait()
+        # The tool's tree is killed; its supervisor, spared, cleans up after it and records.
+        # A supervisor that does not end then (killed and replaced by a hostile tool, say)
+        # is killed with everything in its group.
+        self._tree.kill_below()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(self._spec.grace, 1.0)):
+                await self._leader.wait()
+                return
         self._tree.signal(signal.SIGKILL)
         await self._leader.wait()
 

@@ -1,45 +1,38 @@
-"""The small supervisor every local tool runs under, so that its end can be read later.
+"""The supervisor every local tool runs under, so that its end can be read later.
 
-The agent does not start the tool itself: it starts `/bin/sh` with the script below, in a new
-session, and the shell runs the tool in the foreground. The shell writes its pid to
-`<status dir>/pid` before the tool starts and the tool's exit status to `<status dir>/exit`
-after it ends. It traps SIGHUP, SIGINT and SIGTERM with a handler (not an ignore, so the tool
-still gets the default actions), so a stop signal sent to the group reaches the tool and the
-shell lives on to record how it ended. The agent may be killed or restarted meanwhile: the
-shell does not depend on it (no pipes to it, stdin from /dev/null, output to the job's log).
+The agent does not start the tool itself: it starts the supervisor program (supervise.py, on
+the agent's own Python with `-I -S`) in a new session, and the supervisor runs the tool. It
+writes its pid to `<status dir>/pid` before the tool starts and the tool's exit status to
+`<status dir>/exit` after it ends. It is the tool's child subreaper: whatever the tool starts,
+even a daemon that double-forks and calls `setsid`, stays below it and is killed when the
+tool ends, before the status is written. It handles SIGHUP, SIGINT and SIGTERM, so a stop
+signal sent to the group reaches the tool and the supervisor lives on to record how it ended
+and clean up. The agent may be killed or restarted meanwhile: the supervisor does not depend
+on it (no pipes to it, stdin from /dev/null, output to the job's log).
 
-The shell reports a tool killed by signal N as status 128+N, like every shell; a tool that
-exits with a code above 128 of its own accord is read the same way (docs/agent.md).
+The supervisor reports a tool killed by signal N as status 128+N, like every shell; a tool
+that exits with a code above 128 of its own accord is read the same way (docs/agent.md).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from agent.execution import tree
+from agent.execution import supervise, tree
 
-SHELL = "/bin/sh"
-NAME = "istari-supervisor"  # $0 of the shell: how `ps` shows it
-SCRIPT = """trap true HUP INT TERM
-echo $$ > "$1/pid"
-dir=$1
-if ! cd "$2"; then echo 126 > "$dir/exit"; exit 126; fi
-shift 2
-"$@"
-code=$?
-echo "$code" > "$dir/exit"
-exit "$code"
-"""
+NAME = "istari-supervisor"  # the program's first argument: how `ps` and a restart find it
+PROGRAM = Path(supervise.__file__)
 _SIGNALLED = 128  # a shell's status for a tool killed by signal N is 128 + N
 _MAX_SIGNAL = 64
 
 
 def command(status_dir: Path, cwd: Path, argv: list[str]) -> list[str]:
     """The argv that runs `argv` in `cwd` under the supervisor, recording into `status_dir`."""
-    return [SHELL, "-c", SCRIPT, NAME, str(status_dir), str(cwd), *argv]
+    return [sys.executable, "-I", "-S", str(PROGRAM), NAME, str(status_dir), str(cwd), *argv]
 
 
 @dataclass(frozen=True)
@@ -98,4 +91,6 @@ def _records_into(proc: psutil.Process, status_dir: Path) -> bool:
         alive = proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
-    return alive and argv[3:5] == [NAME, str(status_dir)]
+    # [python, -I, -S, supervise.py, NAME, dir, ...]; earlier agents ran [sh, -c, script,
+    # NAME, dir, ...], and a tool such an agent left running is still found after an upgrade.
+    return alive and [NAME, str(status_dir)] in (argv[3:5], argv[4:6])

@@ -53,6 +53,18 @@ class ProcessTree:
             with contextlib.suppress(psutil.Error):
                 p.send_signal(sig)  # psutil checks the pid was not reused
 
+    def kill_below(self) -> None:
+        """SIGKILL every descendant of the leader, sparing the leader itself.
+
+        The leader is the tool's supervisor and subreaper: spared, it reaps the tree, kills
+        whatever was started after this look, records the exit status and exits.
+        """
+        self.snapshot()
+        for p in self._seen.values():
+            if p.pid != self.pid:
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
+
     def kill_group(self) -> bool:
         """SIGKILL whatever is left in the group; whether anything was."""
         try:

@@ -26,6 +26,7 @@ from agent.logtail import read_tail
 TAIL_BYTES = 4096
 UPDATES_VARIABLE = "ISTARI_AGENT_UPDATES_FILE"  # where the tool may report (runs/updates.py)
 TAIL_LINES = 8
+WORK_DIR_FULL = "work_dir_full"  # why the agent stopped a tool whose work directory outgrew it
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,11 @@ def judge(ctx: JobContext, v: ValidatedJob, info: ExitInfo) -> ExecutionResult:
     if info.interrupted == Reason.CANCELED_BY_USER:
         msg = "canceled by a user"
         raise JobCanceled(msg, exit_code=info.exit_code, signal=info.signal)
+    if info.interrupted == WORK_DIR_FULL:
+        mb = ctx.settings.max_work_dir_mb
+        msg = f"the tool's work directory grew past max_work_dir_mb ({mb:g} MB) and the tool "
+        msg += f"was stopped{_tail_suffix(v.workdir.log_file)}"
+        raise ToolFailed(msg, exit_code=info.exit_code, signal=info.signal)
     if info.interrupted == Reason.AGENT_STOPPING:
         msg = "the agent was stopped while the tool ran; submit the job again"
         raise AgentStopping(msg, exit_code=info.exit_code, signal=info.signal)

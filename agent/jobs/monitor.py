@@ -7,7 +7,8 @@ latest progress and message go into the job's status message in the registry (a 
 status with a message), at most every `progress_report_interval` seconds, only when they
 changed, and only once the registry has taken the Running phase; a report that fails is
 dropped (the next carries newer news). For a local tool it samples the CPU and memory of the
-process tree every `resource_sample_interval` seconds.
+process tree every `resource_sample_interval` seconds. With `max_work_dir_mb` set it measures
+the job's work directory every `DISK_CHECK` seconds and, past the limit, has the tool stopped.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -25,6 +26,7 @@ import structlog
 
 from agent.jobs.context import JobContext
 from agent.jobs.states import JobStatus
+from agent.jobs.workdir import WorkDir
 from agent.registry.errors import RegistryError
 from agent.runs.model import Entry, Sample
 from agent.runs.recorder import RunRecorder
@@ -33,6 +35,7 @@ from agent.runs.updates import MAX_LINE, BadUpdate, parse_update, status_message
 log = structlog.get_logger(__name__)
 
 POLL = 0.25  # seconds between looks at the updates file
+DISK_CHECK = 1.0  # seconds between measures of the work directory, with max_work_dir_mb set
 MAX_WARNINGS = 5  # ignored lines warned about, per job (the rest are counted)
 MAX_ENTRIES = 10_000  # entries recorded per job (the rest are counted)
 
@@ -75,12 +78,15 @@ class ToolMonitor:
     """Follows one running tool; `async with` around the Running phase."""
 
     def __init__(
-        self, ctx: JobContext, job_id: str, path: Path, record: RunRecorder,
+        self, ctx: JobContext, job_id: str, workdir: WorkDir, record: RunRecorder,
         running_acknowledged: Callable[[], bool],
+        work_dir_full: Callable[[], Awaitable[None]],
     ) -> None:  # fmt: skip
         self.ctx = ctx
         self.job_id = job_id
-        self.updates = UpdatesFile(path)
+        self.workdir = workdir
+        self.updates = UpdatesFile(workdir.updates_file)
+        self._work_dir_full = work_dir_full
         self.record = record
         self._acknowledged = running_acknowledged
         self._pid: int | None = None
@@ -129,6 +135,7 @@ class ToolMonitor:
     async def _follow(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._report())
+            tg.create_task(self._guard_disk())
             while True:
                 self._take(self.updates.read())
                 self._sample()
@@ -175,6 +182,19 @@ class ToolMonitor:
             elif text != self._told:
                 await self._tell(text)
             await asyncio.sleep(every)
+
+    async def _guard_disk(self) -> None:
+        """Have the tool stopped once its work directory grows past max_work_dir_mb."""
+        limit_mb = self.ctx.settings.max_work_dir_mb
+        if limit_mb <= 0:
+            return
+        while True:
+            await asyncio.sleep(DISK_CHECK)
+            used = await asyncio.to_thread(self.workdir.size)
+            if used > limit_mb * 2**20:
+                log.warning("job.work_dir_full", used_mb=round(used / 2**20, 1), limit_mb=limit_mb)
+                await self._work_dir_full()
+                return
 
     async def _tell(self, text: str) -> None:
         ctx = self.ctx

@@ -3,17 +3,18 @@
 The tool writes a JSON array of `{"name", "type", "path"}` entries (`value` is accepted for
 `path`, as modules in the wild use both). Each name must be a declared output, each required
 output must be present, and each path must exist inside the job's work directory once every
-symlink is resolved, so a tool cannot make the agent upload files it was not given.
+symlink is resolved, so a tool cannot make the agent upload files it was not given, and be a
+regular file or a directory (whose links are stored as links: pack.py).
 Relative paths are relative to the tool's working directory (`{temp_dir}`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent import jsontext
 from agent.jobs.errors import ToolFailed
 from agent.jobs.workdir import WorkDir
 from agent.modules.manifest import FunctionSchema, OutputSchema
@@ -57,7 +58,7 @@ def _load(path: Path) -> list[Any]:
         msg = f"the output file is {size} bytes; the limit is {MAX_OUTPUT_DOCUMENT_BYTES}"
         raise ToolFailed(msg)
     try:
-        doc = json.loads(path.read_bytes())
+        doc = jsontext.loads(path.read_bytes())
     except (UnicodeDecodeError, ValueError) as e:
         msg = f"the output file is not valid JSON ({e}); it must be {hint}"
         raise ToolFailed(msg) from None
@@ -93,4 +94,8 @@ def _entry(
     if not path.exists():
         msg = f"output {name} does not exist: {raw}"
         raise ToolFailed(msg)
-    return ProducedOutput(str(name), path.resolve(), declared[str(name)])
+    resolved = path.resolve()
+    if not (resolved.is_dir() or resolved.is_file()):  # a FIFO would block its reader forever
+        msg = f"output {name} is not a regular file or a directory ({raw}); it was not uploaded"
+        raise ToolFailed(msg)
+    return ProducedOutput(str(name), resolved, declared[str(name)])

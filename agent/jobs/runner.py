@@ -29,7 +29,7 @@ from agent.config import KeepWorkDirs
 from agent.execution.base import ExitInfo, Running
 from agent.jobs.context import JobContext
 from agent.jobs.errors import JobCanceled, JobError
-from agent.jobs.execute import execute
+from agent.jobs.execute import WORK_DIR_FULL, execute
 from agent.jobs.monitor import ToolMonitor
 from agent.jobs.outcome import Outcome, Reason
 from agent.jobs.outputs import read_outputs
@@ -151,10 +151,14 @@ class JobRunner:
 
     def _monitor(self, workdir: WorkDir) -> ToolMonitor:
         self.monitor = ToolMonitor(
-            self.ctx, self.job.id, workdir.updates_file, self.record,
-            lambda: self.phases.acknowledged is JobStatus.RUNNING,
+            self.ctx, self.job.id, workdir, self.record,
+            lambda: self.phases.acknowledged is JobStatus.RUNNING, self._work_dir_full,
         )  # fmt: skip
         return self.monitor
+
+    async def _work_dir_full(self) -> None:
+        if self.running is not None:
+            await self.running.interrupt(WORK_DIR_FULL)
 
     async def _validate(self) -> ValidatedJob:
         # Inputs download while the registry hears of Validating: one round trip less before

@@ -2,7 +2,8 @@
 
 `ExecutionResult → UploadedOutputs`. Artifacts are created under the job's model with
 `source_job_id`, so the registry links them to the job. A directory output is zipped first and
-uploaded as `<name>.zip`. Every registry call is retried within the job's retry budget; a
+uploaded as `<name>.zip`, its links stored as links, never followed (pack.py). Every registry
+call is retried within the job's retry budget; a
 registry still unreachable after that raises the RegistryError (the runner waits and tries
 again; the outputs stay on disk). Each output's revision is journaled before its create is
 sent and its resource id after, so a create that may have succeeded before its answer was
@@ -13,7 +14,6 @@ connection nor a restart leaves duplicate artifacts.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +23,10 @@ from agent.concurrently import all_of
 from agent.jobs.context import JobContext
 from agent.jobs.errors import JobCanceled, UploadFailed
 from agent.jobs.outputs import ProducedOutput
+from agent.jobs.pack import zip_directory
 from agent.jobs.states import JobStatus
 from agent.jobs.workdir import WorkDir, safe_name
+from agent.logtail import copy_capped
 from agent.registry.errors import Conflict, RegistryError
 from agent.registry.models import Job, NewRevision, Resource
 from agent.registry.retry import with_retries
@@ -71,7 +73,7 @@ async def _upload_one(ctx: JobContext, job: Job, workdir: WorkDir, out: Produced
 
 
 async def upload_log(ctx: JobContext, job: Job, workdir: WorkDir) -> Uploaded | None:
-    """Upload the tool's log as an artifact.
+    """Upload the tool's log as an artifact: its head and tail within `max_log_upload_mb`.
 
     Best effort: a refusal or a disk error is logged, not raised; only an unreachable
     registry raises (RegistryError), so that a caller that can wait for it does.
@@ -80,8 +82,11 @@ async def upload_log(ctx: JobContext, job: Job, workdir: WorkDir) -> Uploaded | 
         return None
     name = f"job-{safe_name(job.id)}.log"
     named = workdir.uploads / name
+    limit = int(ctx.settings.max_log_upload_mb * 2**20)
     try:
-        await asyncio.to_thread(shutil.copyfile, workdir.log_file, named)
+        cut = await asyncio.to_thread(copy_capped, workdir.log_file, named, limit)
+        if cut:
+            log.warning("job.log_cut", bytes_cut=cut, max_log_upload_mb=limit / 2**20)
         resource_id = await _create(ctx, job, named, "artifact", "Job log")
     except RegistryError as e:
         if e.away:
@@ -95,12 +100,20 @@ async def upload_log(ctx: JobContext, job: Job, workdir: WorkDir) -> Uploaded | 
 
 
 async def _packed(out: ProducedOutput, workdir: WorkDir) -> Path:
-    """The file to upload for an output: itself, or a zip of a directory."""
+    """The file to upload for an output: itself, or a zip of a directory (links kept as links)."""
     if not out.is_dir:
         return out.path
-    base = workdir.uploads / safe_name(out.name, fallback="output")
-    archive = await asyncio.to_thread(shutil.make_archive, str(base), "zip", out.path)
-    return Path(archive)
+    archive = workdir.uploads / f"{safe_name(out.name, fallback='output')}.zip"
+    packed = await asyncio.to_thread(zip_directory, out.path, archive)
+    if packed.links or packed.skipped:
+        log.info(
+            "job.output_packed",
+            output=out.name,
+            files=packed.files,
+            links_kept_as_links=packed.links,
+            special_files_left_out=packed.skipped[:10],
+        )
+    return archive
 
 
 async def _create(

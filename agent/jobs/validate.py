@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from agent import jsontext
 from agent.auth.deliveries import open_deliveries, write_credentials
 from agent.concurrently import both
 from agent.jobs.context import JobContext
@@ -141,7 +142,7 @@ async def _fetch_parameters(ctx: JobContext, job: Job, workdir: WorkDir) -> dict
     dest = workdir.root / "parameters.json"
     await _download(ctx, revision, dest, "parameters file")
     try:
-        parameters = json.loads(dest.read_bytes())
+        parameters = jsontext.loads(dest.read_bytes())
     except (UnicodeDecodeError, ValueError) as e:
         msg = f"the parameters file is not JSON ({e}); it must be a JSON object"
         raise InvalidJob(msg) from None

@@ -10,6 +10,7 @@ stderr), `updates.jsonl` (log entries and progress the tool reports, docs/tool-u
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -81,6 +82,24 @@ class WorkDir:
     def contains(self, path: Path) -> bool:
         """Whether `path`, with every symlink resolved, lies inside this directory."""
         return path.resolve().is_relative_to(self.root)
+
+    def size(self) -> int:
+        """Bytes in the directory's regular files (links not followed, nothing else counted)."""
+        total, pending = 0, [self.root]
+        while pending:
+            try:
+                entries = list(os.scandir(pending.pop()))
+            except OSError:
+                continue  # gone, or made unreadable by the tool: what it holds is not ours
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
+                except OSError:
+                    continue
+        return total
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

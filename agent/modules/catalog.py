@@ -7,11 +7,11 @@ served. `resolve` picks the variant of a function that runs on this host.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent import jsontext
 from agent.modules.manifest import FunctionVariant, Manifest, ManifestError, parse_manifest
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ def load_module(directory: Path) -> InstalledModule:
     path = directory / MANIFEST_FILE
     shown = str(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = jsontext.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ManifestError(shown, "(file)", f"cannot read: {e.strerror}") from None
     except (UnicodeDecodeError, ValueError) as e:
@@ -192,6 +192,6 @@ def _inline_schemas(raw: dict[str, Any], directory: Path, shown: str) -> None:
             if not target.is_relative_to(directory.resolve()):
                 raise ManifestError(shown, field_name, "schema file must be inside the module")
             try:
-                v["function_schema"] = json.loads(target.read_text(encoding="utf-8"))
+                v["function_schema"] = jsontext.loads(target.read_text(encoding="utf-8"))
             except (OSError, ValueError) as e:
                 raise ManifestError(shown, field_name, f"cannot load {ref}: {e}") from None

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agent.errors import AgentError
 from agent.modules.placeholders import PlaceholderError, check
 
-KEY_PATTERN = r"^@[a-zA-Z][a-zA-Z0-9._-]*:[a-zA-Z][a-zA-Z0-9._-]*$"
+KEY_PATTERN = r"^@[a-zA-Z][a-zA-Z0-9._-]{0,126}:[a-zA-Z][a-zA-Z0-9._-]{0,126}$"
 VERSION_PATTERN = r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$"
 
 
@@ -37,8 +37,13 @@ class InputType(StrEnum):
     USER_LINK = "user_link"
 
 
+# The longest string any field may hold: far beyond any real manifest (a run_command, a
+# display name), far below what would bloat every listing the registry answers with it.
+MAX_STRING = 4096
+
+
 class _Doc(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, str_max_length=MAX_STRING)
 
 
 class InputSchema(_Doc):

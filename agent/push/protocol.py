@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from agent import jsontext
+
 VERSION = 1
 ROOT = f"istari/v{VERSION}"
 MAX_PAYLOAD = 4096  # bytes; anything larger is not a notice
@@ -103,8 +105,8 @@ def decode(payload: bytes) -> Notice:
         msg = f"payload of {len(payload)} bytes is over the {MAX_PAYLOAD}-byte limit"
         raise BadNotice(msg)
     try:
-        doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = jsontext.loads(payload)
+    except ValueError:  # not UTF-8, not JSON, or nested too deep
         msg = "payload is not JSON"
         raise BadNotice(msg) from None
     if not isinstance(doc, dict):

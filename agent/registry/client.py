@@ -24,7 +24,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
-from agent import __version__
+from agent import __version__, jsontext
 from agent.jobs.states import AgentStatus, JobStatus
 from agent.registry.errors import (
     Conflict,
@@ -66,7 +66,7 @@ def _redact_url(url: str) -> str:
 
 def _detail(text: str) -> str:
     try:
-        body = json.loads(text)
+        body = jsontext.loads(text)
     except ValueError:
         return text[:500]
     detail = body.get("detail", body) if isinstance(body, dict) else body
@@ -173,7 +173,7 @@ class RegistryClient:
                 if resp.status >= 400:
                     detail = _detail(text)
                     raise rejected(method, path, resp.status, detail, resent=sends[0] > 1)
-                return json.loads(text) if text else None
+                return jsontext.loads(text) if text else None
         except aiohttp.ClientSSLError as e:
             if self.on_request is not None:
                 self.on_request(method, path, None)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from agent import jsontext
 from agent.runs.model import Entry, Sample, describe_inputs
 from agent.runs.records import RunRecords
 
@@ -34,7 +34,7 @@ class RunRecorder:
         if self._records is None or self.run_id is None:
             return
         try:
-            document = json.loads(input_file.read_text())
+            document = jsontext.loads(input_file.read_text())
             self._records.inputs(self.run_id, describe_inputs(document))
         except (OSError, ValueError) as e:
             log.warning("run.inputs_unrecorded", error=str(e))

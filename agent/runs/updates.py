@@ -14,9 +14,9 @@ the file.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from agent import jsontext
 from agent.runs.model import Entry
 
 MAX_LINE = 16 * 1024  # bytes of one line; a longer one is not an update
@@ -36,7 +36,10 @@ def parse_update(line: bytes, now: float) -> Entry:
         msg = f"longer than {MAX_LINE // 1024} KiB"
         raise BadUpdate(msg)
     try:
-        obj = json.loads(line)
+        obj = jsontext.loads(line)
+    except jsontext.TooDeep as e:
+        msg = f"not usable JSON: {e}"
+        raise BadUpdate(msg) from None
     except ValueError:
         msg = "not JSON"
         raise BadUpdate(msg) from None

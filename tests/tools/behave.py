@@ -17,6 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+try:
+    from tests.tools import hostile
+except ImportError:  # run by the agent as a script, from the module directory it is in
+    import hostile  # type: ignore[import-not-found,no-redef,unused-ignore]
+
 
 def write_outputs(output_file: Path, entries: list[dict[str, Any]]) -> None:
     output_file.write_text(json.dumps(entries))
@@ -177,6 +182,7 @@ def dir_output(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
 
 
 BEHAVIOURS = {
+    **hostile.BEHAVIOURS,
     "echo": echo,
     "exit": exit_with,
     "crash": crash,

@@ -14,6 +14,7 @@ TOOL = Path(__file__).with_name("behave.py")
 
 _PART = {"type": "user_model", "validation_types": ["@extension:txt"]}
 _OUT = [{"name": "out", "type": "file", "required": True}]
+_DIR = [{"name": "out", "type": "directory", "required": True}]
 
 
 def _param(kind: str, optional: bool = False) -> dict[str, Any]:
@@ -43,7 +44,16 @@ FUNCTIONS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     "bad_output": ({}, _OUT),
     "missing_output": ({}, _OUT),
     "outside_output": ({"target": _param("@string")}, _OUT),
-    "dir_output": ({}, [{"name": "out", "type": "directory", "required": True}]),
+    "dir_output": ({}, _DIR),
+    # hostile.py: tools that try to make the agent do harm
+    "link_farm": (
+        {"target": _param("@string")},
+        [{"name": "out", "type": "directory", "required": True}],
+    ),
+    "fifo_output": ({}, _OUT),
+    "daemon": ({}, _OUT),
+    "deep_output": ({}, _OUT),
+    "fill": ({"megabytes": _param("@number"), "seconds": _param("@number")}, _OUT),
 }
 
 
@@ -81,5 +91,6 @@ def install(modules_path: Path, directory: str = "behaviours", **kw: Any) -> Pat
     target = modules_path / directory
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy(TOOL, target / "behave.py")
+    shutil.copy(TOOL.with_name("hostile.py"), target / "hostile.py")
     (target / "module_manifest.json").write_text(json.dumps(manifest(**kw), indent=2))
     return target

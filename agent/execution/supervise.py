@@ -1,0 +1,121 @@
+"""The supervisor program: runs one tool, records how it ended, and leaves nothing behind.
+
+Run as `python -I -S supervise.py istari-supervisor STATUS_DIR CWD ARGV...` in a new session
+(supervisor.py builds that command; standard library only, since `-I -S` loads no site). It
+
+1. becomes a *child subreaper* (prctl PR_SET_CHILD_SUBREAPER): every process the tool starts,
+   even one that double-forks and calls `setsid` to leave the tool's session, is re-parented
+   to this program when its parent dies, instead of to init. The job's processes can no longer
+   escape it;
+2. handles SIGHUP, SIGINT and SIGTERM (a handler, not an ignore, so the tool gets the default
+   actions), so a stop signal sent to the group reaches the tool and the supervisor lives on
+   to record how it ended;
+3. writes its pid to `STATUS_DIR/pid`, changes into CWD (126 recorded when it cannot), starts
+   the tool (127 when it is not found, 126 when it cannot be run), and reaps whatever ends;
+4. once the tool has ended, SIGKILLs every process that is left (they are all its children
+   by then, or become so as their parents die) until none is, and only then writes the
+   tool's exit status to `STATUS_DIR/exit` (128 + N for a tool killed by signal N, as a
+   shell reports it) and exits with it.
+
+It depends on nothing from the agent (no pipes, stdin from /dev/null, output to the job's
+log), so a tool outlives an agent that is killed or upgraded, and is still cleaned up after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import signal
+import sys
+from pathlib import Path
+
+PR_SET_CHILD_SUBREAPER = 36
+NOT_FOUND, CANNOT_RUN, SIGNALLED = 127, 126, 128
+# Signals the tool starts with at their default action (Python ignores SIGPIPE and SIGXFSZ,
+# and an ignored signal stays ignored across exec).
+_DEFAULTS = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ)
+
+
+def main(argv: list[str]) -> int:
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _noted)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:  # pre-3.4 kernels only
+        _say(f"cannot become a subreaper: {os.strerror(ctypes.get_errno())}")
+    status_dir, cwd, tool = Path(argv[1]), argv[2], argv[3:]
+    _write(status_dir / "pid", os.getpid())
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        _say(f"cannot change into {cwd}: {e.strerror}")
+        return _record(status_dir, CANNOT_RUN)
+    try:
+        pid = os.posix_spawnp(tool[0], tool, os.environ, setsigdef=_DEFAULTS)
+    except OSError as e:
+        _say(f"{tool[0]}: {e.strerror}")
+        return _record(status_dir, NOT_FOUND if e.errno == errno.ENOENT else CANNOT_RUN)
+    code = _reap_until_ended(pid)
+    _kill_leftovers()
+    return _record(status_dir, code)
+
+
+def _noted(signum: int, frame: object) -> None:
+    """Stop signals are for the tool; the supervisor stays to record and clean up."""
+
+
+def _reap_until_ended(tool: int) -> int:
+    """Reap children (orphans re-parented here too) until the tool ends; its shell status."""
+    while True:
+        pid, status = os.waitpid(-1, 0)  # retried after a signal handler runs (PEP 475)
+        if pid == tool:
+            code = os.waitstatus_to_exitcode(status)
+            return SIGNALLED - code if code < 0 else code
+
+
+def _kill_leftovers() -> None:
+    """SIGKILL and reap every remaining descendant, until this process has no child left."""
+    while True:
+        for child in _children():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        try:
+            os.waitpid(-1, 0)  # one gone: its own children are ours now; look again
+        except ChildProcessError:
+            return
+
+
+def _children() -> list[int]:
+    """This process's children, from /proc (the kernel's list where it keeps one)."""
+    me = os.getpid()
+    try:
+        return [int(p) for p in Path(f"/proc/{me}/task/{me}/children").read_text().split()]
+    except OSError:  # a kernel without CONFIG_PROC_CHILDREN: scan every process's parent
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+                    found.append(int(entry.name))
+        return found
+
+
+def _record(status_dir: Path, code: int) -> int:
+    _write(status_dir / "exit", code)
+    return code
+
+
+def _write(path: Path, value: int) -> None:
+    path.write_text(f"{value}\n")
+
+
+def _say(message: str) -> None:
+    print(f"istari-supervisor: {message}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
