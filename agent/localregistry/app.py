@@ -31,7 +31,7 @@ from agent.localregistry.api import (
 )
 from agent.localregistry.auth import TokenStore
 from agent.localregistry.blobs import BlobStore
-from agent.localregistry.datadir import check_admin_token, prepare
+from agent.localregistry.datadir import MAKE_A_TOKEN, SetupRefused, check_admin_token, prepare
 from agent.localregistry.db import connect
 from agent.localregistry.errors import HTTPProblem, Unauthorized
 from agent.localregistry.http import reply
@@ -129,7 +129,12 @@ def build_registry(settings: RegistrySettings) -> tuple[Registry, str]:
         check_admin_token(admin, str(data / "admin-token"))
     # A rotated admin token replaces the old one; tokens minted meanwhile (PATs) stay valid
     # until revoked (`istari-agent registry token revoke`, docs/local-registry.md).
-    tokens.ensure_admin(admin)
+    if not tokens.ensure_admin(admin):
+        msg = (
+            "the admin token given is already the secret of another token of this registry; "
+            f"choose a new one. Make one with: {MAKE_A_TOKEN}"
+        )
+        raise SetupRefused(msg)
     return Registry(
         conn=conn, blobs=blobs, tokens=tokens, base_url=settings.public_url or ""
     ), admin

@@ -95,15 +95,22 @@ class TokenStore:
         self._reload()
         return int(deleted)
 
-    def ensure_admin(self, token: str) -> None:
-        """Make `token` the admin token (replacing an earlier one)."""
+    def ensure_admin(self, token: str) -> bool:
+        """Make `token` the admin token (replacing an earlier one); False, changing nothing,
+        when it is the secret of another token (a PAT must not become the admin token)."""
         with transaction(self._conn) as c:
+            taken = c.execute(
+                "SELECT 1 FROM tokens WHERE hash = ? AND kind != ?", (token_hash(token), ADMIN)
+            ).fetchone()
+            if taken is not None:
+                return False
             c.execute("DELETE FROM tokens WHERE kind = ?", (ADMIN,))
             c.execute(
                 "INSERT INTO tokens(id, name, kind, hash, created) VALUES (?, ?, ?, ?, ?)",
                 (str(uuid.uuid4()), ADMIN, ADMIN, token_hash(token), now()),
             )
         self._reload()
+        return True
 
     def create(self, name: str, kind: str) -> tuple[str, Principal, str]:
         """A new token: (secret shown once, principal, creation time)."""

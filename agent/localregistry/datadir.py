@@ -58,10 +58,11 @@ def check(data: Path) -> None:
             "created with mode 0700)"
         )
         raise SetupRefused(msg)
-    if st.st_mode & stat.S_IWOTH:
+    if st.st_mode & (stat.S_IWOTH | stat.S_IWGRP):
+        who = "every user" if st.st_mode & stat.S_IWOTH else "its group"
         msg = (
-            f"--data-dir {data} is writable by every user (mode {stat.S_IMODE(st.st_mode):04o}), "
-            "so anyone could replace the registry's files; use a directory of your own, e.g. "
+            f"--data-dir {data} is writable by {who} (mode {stat.S_IMODE(st.st_mode):04o}), "
+            "so they could replace the registry's files; use a directory of your own, e.g. "
             f"--data-dir {data / 'istari-registry'} (a new one is created with mode 0700)"
         )
         raise SetupRefused(msg)

@@ -7,11 +7,11 @@ revision is accepted.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import uuid
 from typing import Any
 
+from agent import jsontext
 from agent.localregistry.blobs import BlobStore
 from agent.localregistry.errors import NotFound, validation_error
 from agent.localregistry.inbound import FileRevisionIn, TokenIn
@@ -54,8 +54,8 @@ def _properties(blobs: BlobStore, sha: str, size: int) -> dict[str, str]:
     if size > _PROPERTIES_MAX:
         return {}
     try:
-        doc = json.loads(blobs.path(sha).read_bytes())
-    except (OSError, ValueError, RecursionError):
+        doc = jsontext.loads(blobs.path(sha).read_bytes())
+    except (OSError, ValueError):  # not JSON, or nested too deep (jsontext)
         return {}
     if not isinstance(doc, dict):
         return {}

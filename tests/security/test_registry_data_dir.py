@@ -67,6 +67,11 @@ def test_a_world_writable_data_dir_is_refused_not_chmodded(tmp_path: Path) -> No
     assert "writable by every user" in result.stderr
     assert _mode(shared) == 0o1777
     assert list(shared.iterdir()) == []
+    shared.chmod(0o2770)  # a project group's directory: every member could plant files
+    result = _serve(shared)
+    assert result.returncode == 2
+    assert "writable by its group" in result.stderr
+    assert _mode(shared) == 0o2770
 
 
 def test_a_data_dir_owned_by_another_user_is_refused(tmp_path: Path) -> None:

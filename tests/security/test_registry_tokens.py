@@ -151,3 +151,22 @@ async def test_the_bearer_scheme_is_case_insensitive(
         == 200
     )
     assert await _status(local_registry.url, "/api/v2/agents", f"{scheme} wrong-token") == 401
+
+
+def test_a_pats_secret_cannot_become_the_admin_token(tmp_path: Path) -> None:
+    """Whoever holds a PAT must not be made admin by an operator's slip (or a crash at start)."""
+    data = tmp_path / "data"
+    first = start_registry_process(data, secrets.token_urlsafe(32))
+    try:
+        _, pat = asyncio.run(_mint(first.url, first.token, "agent-1"))
+    finally:
+        stop_registry_process(first)
+    refused = subprocess.run(
+        [sys.executable, "-m", "agent", "registry", "serve", "--port", "0",
+         "--data-dir", str(data)],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "ISTARI_LOCAL_REGISTRY_TOKEN": pat},
+    )  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert "already the secret of another token" in refused.stderr
+    assert pat not in refused.stderr
