@@ -37,7 +37,7 @@ from agent.addresses import is_loopback, parse_address
 from agent.errors import AgentError
 from agent.execution.slurm import SlurmOptions
 from agent.push.broker import Broker, BrokerURLError
-from agent.secretfiles import others_may_use
+from agent.secretfiles import foreign_owner, others_may_use
 from agent.tls import client_context
 
 ENV_PREFIX = "ISTARI_DIGITAL_AGENT_"
@@ -319,6 +319,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as f:  # checked and read through one descriptor: no swap between
             mode = os.fstat(f.fileno()).st_mode
             shared = others_may_use(f.fileno(), mode)
+            owner = foreign_owner(f.fileno())
             data = tomllib.load(f)
     except OSError as e:
         msg = f"config error: cannot read {path}: {e.strerror}"
@@ -330,6 +331,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
     prefix = ENV_PREFIX.lower()
     values = {k.removeprefix(prefix): v for k, v in data.items()}
     secrets = sorted(k for k in values if k in _SECRET_SETTINGS)
+    if secrets and owner is not None:
+        msg = (
+            f"config error: {path} holds {', '.join(secrets)} and belongs to another user (uid "
+            f"{owner}), who could change it: it must be this user's or root's"
+        )
+        raise ConfigError(msg)
     if secrets and shared:
         msg = (
             f"config error: {path} holds {', '.join(secrets)} and users other than its owner "

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from agent.addresses import is_loopback, parse_address
 from agent.config import Settings
 from agent.errors import AgentError
-from agent.secretfiles import others_may_use, write_secret
+from agent.secretfiles import foreign_owner, others_may_use, write_secret
 
 MIN_TOKEN = 32  # characters
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -85,6 +85,10 @@ def read_token(path: Path) -> str:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             msg = f"the HTTP token file {path} is not a regular file"
+            raise HTTPAccessError(msg)
+        if (uid := foreign_owner(fd)) is not None:
+            msg = f"the HTTP token file {path} belongs to another user (uid {uid}); it must be "
+            msg += "this user's or root's"
             raise HTTPAccessError(msg)
         if others_may_use(fd, mode):
             msg = (

@@ -35,6 +35,9 @@ def read_secret(path: Path) -> bytes:
     """Read a secret file, refusing one that another user may read or write."""
     with path.open("rb") as f:  # checked and read through one descriptor: no swap between
         mode = os.fstat(f.fileno()).st_mode
+        if (uid := foreign_owner(f.fileno())) is not None:
+            msg = f"{path} belongs to another user (uid {uid}); it must be this user's or root's"
+            raise InsecureSecretFile(msg)
         if others_may_use(f.fileno(), mode):
             msg = (
                 f"{path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
@@ -42,6 +45,12 @@ def read_secret(path: Path) -> bytes:
             )
             raise InsecureSecretFile(msg)
         return f.read()
+
+
+def foreign_owner(fd: int) -> int | None:
+    """The owner's uid when it is neither this user nor root (who could have planted it)."""
+    uid = os.fstat(fd).st_uid
+    return None if uid in (os.getuid(), 0) else uid
 
 
 def others_may_use(fd: int, mode: int) -> bool:

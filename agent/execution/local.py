@@ -36,8 +36,13 @@ from agent.execution.tree import ProcessTree
 log = structlog.get_logger(__name__)
 
 # Environment variables a tool never inherits from the agent: its settings and credentials,
-# and what systemd hands the agent alone (its credentials directory, notify socket, watchdog).
-_PRIVATE_PREFIXES = ("ISTARI_", "NOTIFY_SOCKET", "CREDENTIALS_DIRECTORY", "WATCHDOG_")
+# and what systemd hands the agent's service alone (its credentials and state directories,
+# notify socket, watchdog, journal stream: the tool's output goes to its job log).
+_PRIVATE_PREFIXES = (
+    "ISTARI_", "NOTIFY_SOCKET", "CREDENTIALS_DIRECTORY", "WATCHDOG_", "STATE_DIRECTORY",
+    "RUNTIME_DIRECTORY", "CACHE_DIRECTORY", "LOGS_DIRECTORY", "CONFIGURATION_DIRECTORY",
+    "INVOCATION_ID", "JOURNAL_STREAM", "LISTEN_", "MAINPID",
+)  # fmt: skip
 POLL_EXIT = 0.5  # seconds between looks at an adopted tool where pidfds are unavailable
 
 

@@ -7,11 +7,13 @@ Run as `python -I -S supervise.py istari-supervisor STATUS_DIR CWD ARGV...` in a
    even one that double-forks and calls `setsid` to leave the tool's session, is re-parented
    to this program when its parent dies, instead of to init. The job's processes can no longer
    escape it;
-2. handles SIGHUP, SIGINT and SIGTERM (a handler, not an ignore, so the tool gets the default
-   actions), so a stop signal sent to the group reaches the tool and the supervisor lives on
-   to record how it ended;
+2. handles every signal that would end or stop it and can be caught (SIGHUP, SIGINT,
+   SIGTERM, SIGQUIT, SIGUSR1, ...: a handler, not an ignore, so the tool gets the default
+   actions), so a signal sent to the group reaches the tool and the supervisor lives on to
+   record how it ended;
 3. writes its pid to `STATUS_DIR/pid`, changes into CWD (126 recorded when it cannot), starts
-   the tool (127 when it is not found, 126 when it cannot be run), and reaps whatever ends;
+   the tool (127 when it is not found, 126 when it cannot be run; a file without a `#!` line
+   runs under /bin/sh, as a shell would run it), and reaps whatever ends;
 4. once the tool has ended, SIGKILLs every process that is left (they are all its children
    by then, or become so as their parents die) until none is, and only then writes the
    tool's exit status to `STATUS_DIR/exit` (128 + N for a tool killed by signal N, as a
@@ -34,13 +36,21 @@ from pathlib import Path
 PR_SET_CHILD_SUBREAPER = 36
 NOT_FOUND, CANNOT_RUN, SIGNALLED = 127, 126, 128
 # Signals the tool starts with at their default action (Python ignores SIGPIPE and SIGXFSZ,
-# and an ignored signal stays ignored across exec).
-_DEFAULTS = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ)
+# and an ignored signal stays ignored across exec; a handled one is reset by exec anyway).
+_DEFAULTS = (signal.SIGPIPE, signal.SIGXFSZ)
+# Signals the supervisor must survive: all but those it cannot catch, SIGCHLD (it waits), and
+# those the kernel sends for a fault of its own (a handler would return into the fault).
+_UNCAUGHT = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, signal.SIGCONT, signal.SIGWINCH,
+             signal.SIGURG, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL,
+             signal.SIGTRAP, signal.SIGSYS, signal.SIGABRT}  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
-    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _noted)
+    for sig in signal.valid_signals() - _UNCAUGHT:
+        try:
+            signal.signal(sig, _noted)
+        except (OSError, ValueError):  # reserved by the C library (some real-time signals)
+            continue
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:  # pre-3.4 kernels only
         _say(f"cannot become a subreaper: {os.strerror(ctypes.get_errno())}")
@@ -52,13 +62,26 @@ def main(argv: list[str]) -> int:
         _say(f"cannot change into {cwd}: {e.strerror}")
         return _record(status_dir, CANNOT_RUN)
     try:
-        pid = os.posix_spawnp(tool[0], tool, os.environ, setsigdef=_DEFAULTS)
+        pid = _spawn(tool)
     except OSError as e:
         _say(f"{tool[0]}: {e.strerror}")
         return _record(status_dir, NOT_FOUND if e.errno == errno.ENOENT else CANNOT_RUN)
     code = _reap_until_ended(pid)
     _kill_leftovers()
     return _record(status_dir, code)
+
+
+def _spawn(tool: list[str]) -> int:
+    """Start the tool as the shell did: found on PATH, a script without `#!` run by /bin/sh."""
+    try:
+        return os.posix_spawnp(tool[0], tool, os.environ, setsigdef=_DEFAULTS)
+    except OSError as e:
+        if e.errno != errno.ENOEXEC:
+            raise
+    import shutil
+
+    path = tool[0] if os.sep in tool[0] else shutil.which(tool[0]) or tool[0]
+    return os.posix_spawn("/bin/sh", ["/bin/sh", path, *tool[1:]], os.environ, setsigdef=_DEFAULTS)
 
 
 def _noted(signum: int, frame: object) -> None:
@@ -75,13 +98,20 @@ def _reap_until_ended(tool: int) -> int:
 
 
 def _kill_leftovers() -> None:
-    """SIGKILL and reap every remaining descendant, until this process has no child left."""
+    """SIGKILL and reap every remaining descendant, until this process has no child left.
+
+    Each round kills every child at once, then reaps all that have ended; the children of
+    those are ours now, and the next round kills them. A round that finds none still
+    running waits for one to end (a child is only ever reaped once it is dead).
+    """
     while True:
         for child in _children():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
         try:
-            os.waitpid(-1, 0)  # one gone: its own children are ours now; look again
+            pid, _ = os.waitpid(-1, 0)  # at least one: they were all just killed
+            while pid:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 
 from agent.execution import supervise, tree
+from agent.safeopen import open_regular
 
 NAME = "istari-supervisor"  # the program's first argument: how `ps` and a restart find it
 PROGRAM = Path(supervise.__file__)
@@ -59,7 +60,8 @@ def parse_status(text: str) -> Status | None:
 def read_status(status_dir: Path) -> Status | None:
     """What the supervisor in `status_dir` recorded, if it got to record anything."""
     try:
-        return parse_status((status_dir / "exit").read_text())
+        with open_regular(status_dir / "exit") as f:  # the tool could have replaced it
+            return parse_status(f.read(64).decode("ascii", "replace"))
     except OSError:
         return None
 

@@ -31,6 +31,7 @@ from agent.registry.errors import RegistryError
 from agent.runs.model import Entry, Sample
 from agent.runs.recorder import RunRecorder
 from agent.runs.updates import MAX_LINE, BadUpdate, parse_update, status_message
+from agent.safeopen import open_regular
 
 log = structlog.get_logger(__name__)
 
@@ -51,13 +52,14 @@ class UpdatesFile:
 
     def create(self) -> None:
         """Make the (empty) file the tool appends to; an existing one is kept (re-attach)."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.close(fd)
+        with contextlib.suppress(OSError):  # one a tool replaced by a link is read as nothing
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+            os.close(fd)
 
     def read(self, final: bool = False) -> list[bytes]:
         """The complete lines added since the last read (`final`: the unfinished one too)."""
         try:
-            with self.path.open("rb") as f:
+            with open_regular(self.path) as f:  # not through a link, not a FIFO
                 f.seek(self._offset)
                 data = f.read(64 * MAX_LINE)
         except OSError:

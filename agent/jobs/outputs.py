@@ -10,6 +10,7 @@ Relative paths are relative to the tool's working directory (`{temp_dir}`).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from agent import jsontext
 from agent.jobs.errors import ToolFailed
 from agent.jobs.workdir import WorkDir
 from agent.modules.manifest import FunctionSchema, OutputSchema
+from agent.safeopen import open_regular
 
 MAX_OUTPUT_DOCUMENT_BYTES = 16 * 1024 * 1024
 
@@ -50,15 +52,20 @@ def read_outputs(schema: FunctionSchema, workdir: WorkDir) -> list[ProducedOutpu
 def _load(path: Path) -> list[Any]:
     hint = 'a JSON array of {"name": ..., "type": "file", "path": ...}'
     try:
-        size = path.stat().st_size
+        with open_regular(path) as f:  # not through a link, and not a FIFO that never ends
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_OUTPUT_DOCUMENT_BYTES:
+                msg = f"the output file is {size} bytes; the limit is {MAX_OUTPUT_DOCUMENT_BYTES}"
+                raise ToolFailed(msg)
+            raw = f.read()
     except FileNotFoundError:
         msg = f"the tool exited 0 but wrote no output file ({path.name}); it must write {hint}"
         raise ToolFailed(msg) from None
-    if size > MAX_OUTPUT_DOCUMENT_BYTES:
-        msg = f"the output file is {size} bytes; the limit is {MAX_OUTPUT_DOCUMENT_BYTES}"
-        raise ToolFailed(msg)
+    except OSError as e:
+        msg = f"the output file cannot be read ({e.strerror}); it must be a regular file: {hint}"
+        raise ToolFailed(msg) from None
     try:
-        doc = jsontext.loads(path.read_bytes())
+        doc = jsontext.loads(raw)
     except (UnicodeDecodeError, ValueError) as e:
         msg = f"the output file is not valid JSON ({e}); it must be {hint}"
         raise ToolFailed(msg) from None

@@ -16,6 +16,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 _CHUNK = 1024 * 1024
 # The dates a zip entry can hold: a tool may set any mtime at all.
@@ -32,43 +33,45 @@ class Packed:
     skipped: list[str] = field(default_factory=list)  # special files, by archive name
 
 
-def zip_directory(source: Path, archive: Path) -> Packed:
-    """Write `source`'s tree to `archive` (deflated); entries are relative, `/`-separated."""
+def zip_directory(source: Path, archive: BinaryIO) -> Packed:
+    """Write `source`'s tree to `archive` (deflated); entries are relative, `/`-separated.
+
+    `os.fwalk` without following links, and every name looked at relative to its directory's
+    descriptor: a directory swapped for a link while the walk runs is not read through.
+    """
     packed = Packed()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        for top, dirs, files in os.walk(source, followlinks=False):
-            here = Path(top)
+        for top, dirs, files, dir_fd in os.fwalk(source, follow_symlinks=False):
+            here = Path(top).relative_to(source)
             dirs.sort()
             for name in sorted([*dirs, *files]):
-                path = here / name
-                arcname = path.relative_to(source).as_posix()
-                _add(zf, path, arcname, packed)
+                _add(zf, dir_fd, name, (here / name).as_posix(), packed)
     return packed
 
 
-def _add(zf: zipfile.ZipFile, path: Path, arcname: str, packed: Packed) -> None:
+def _add(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str, packed: Packed) -> None:
     try:
-        st = path.lstat()
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            zf.writestr(_info(arcname, st), os.readlink(name, dir_fd=dir_fd))
+            packed.links += 1
+            return
     except FileNotFoundError:
         return  # gone since the directory was listed
-    if stat.S_ISLNK(st.st_mode):
-        info = _info(arcname, st)
-        zf.writestr(info, os.readlink(path))  # noqa: PTH115 - the target as stored, unnormalised
-        packed.links += 1
-    elif stat.S_ISDIR(st.st_mode):
+    if stat.S_ISDIR(st.st_mode):
         zf.writestr(_info(arcname + "/", st), b"")
-    elif stat.S_ISREG(st.st_mode) and _copy_file(zf, path, arcname):
+    elif stat.S_ISREG(st.st_mode) and _copy_file(zf, dir_fd, name, arcname):
         packed.files += 1
     else:
         packed.skipped.append(arcname)
 
 
-def _copy_file(zf: zipfile.ZipFile, path: Path, arcname: str) -> bool:
+def _copy_file(zf: zipfile.ZipFile, dir_fd: int, name: str, arcname: str) -> bool:
     """Stream a regular file into the archive; False when it is not one any more."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError:
-        return False  # a link (ELOOP) or a special file swapped in since the lstat
+        return False  # a link (ELOOP) or a special file swapped in since the look
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

@@ -23,7 +23,7 @@ from agent.concurrently import all_of
 from agent.jobs.context import JobContext
 from agent.jobs.errors import JobCanceled, UploadFailed
 from agent.jobs.outputs import ProducedOutput
-from agent.jobs.pack import zip_directory
+from agent.jobs.pack import Packed, zip_directory
 from agent.jobs.states import JobStatus
 from agent.jobs.workdir import WorkDir, safe_name
 from agent.logtail import copy_capped
@@ -31,6 +31,7 @@ from agent.registry.errors import Conflict, RegistryError
 from agent.registry.models import Job, NewRevision, Resource
 from agent.registry.retry import with_retries
 from agent.registry.transfer import upload_revision
+from agent.safeopen import create_new
 
 log = structlog.get_logger(__name__)
 
@@ -104,7 +105,7 @@ async def _packed(out: ProducedOutput, workdir: WorkDir) -> Path:
     if not out.is_dir:
         return out.path
     archive = workdir.uploads / f"{safe_name(out.name, fallback='output')}.zip"
-    packed = await asyncio.to_thread(zip_directory, out.path, archive)
+    packed = await asyncio.to_thread(_zip_into, out.path, archive)
     if packed.links or packed.skipped:
         log.info(
             "job.output_packed",
@@ -114,6 +115,11 @@ async def _packed(out: ProducedOutput, workdir: WorkDir) -> Path:
             special_files_left_out=packed.skipped[:10],
         )
     return archive
+
+
+def _zip_into(source: Path, archive: Path) -> Packed:
+    with create_new(archive) as f:  # a link a tool left at the name is replaced, not followed
+        return zip_directory(source, f)
 
 
 async def _create(

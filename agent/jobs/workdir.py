@@ -84,19 +84,30 @@ class WorkDir:
         return path.resolve().is_relative_to(self.root)
 
     def size(self) -> int:
-        """Bytes in the directory's regular files (links not followed, nothing else counted)."""
+        """Bytes in the directory's regular files, each counted as the larger of its length
+        and the disk it takes (a sparse file is as big as what its upload would send); links
+        are not followed. A directory the tool made unreadable is made readable again (it is
+        the agent's user's), so nothing it holds is left uncounted."""
         total, pending = 0, [self.root]
         while pending:
+            here = pending.pop()
             try:
-                entries = list(os.scandir(pending.pop()))
+                entries = list(os.scandir(here))
+            except PermissionError:
+                try:
+                    here.chmod(0o700)
+                    entries = list(os.scandir(here))
+                except OSError:
+                    continue
             except OSError:
-                continue  # gone, or made unreadable by the tool: what it holds is not ours
+                continue  # gone meanwhile
             for entry in entries:
                 try:
                     if entry.is_dir(follow_symlinks=False):
                         pending.append(Path(entry.path))
                     elif entry.is_file(follow_symlinks=False):
-                        total += entry.stat(follow_symlinks=False).st_size
+                        st = entry.stat(follow_symlinks=False)
+                        total += max(st.st_size, st.st_blocks * 512)
                 except OSError:
                     continue
         return total

@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from agent.runs.model import Entry, Run, RunFilter, Sample, Step
+from agent.safeopen import open_regular
 
 log = structlog.get_logger(__name__)
 
@@ -208,7 +209,7 @@ class RunRecords:
         """Keep (the end of) the run's log with its record."""
         try:
             self.logs.mkdir(mode=0o700, exist_ok=True)
-            with log_file.open("rb") as src:
+            with open_regular(log_file) as src:  # in the work dir: never through a link
                 size = src.seek(0, 2)
                 src.seek(max(0, size - LOG_KEEP))
                 data = src.read()

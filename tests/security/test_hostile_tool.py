@@ -13,6 +13,7 @@ import zipfile
 import psutil
 
 from agent.jobs.outcome import Reason
+from agent.jobs.states import JobStatus
 from agent.runs.records import RECORDS, RunRecords
 from tests.integration.agent_harness import AgentHarness
 
@@ -129,3 +130,52 @@ async def test_a_tool_filling_its_work_directory_is_stopped_at_the_limit(
     message = (await harness.job(job.id)).status_history[-1].message or ""
     assert "work directory grew past max_work_dir_mb (5 MB)" in message
     assert "time limit" not in message  # stopped at the size limit, not by the time limit
+
+
+async def test_a_log_replaced_by_a_link_is_never_read_through(harness: AgentHarness) -> None:
+    """Under Slurm the tool cannot read the login node's files, but the agent there can."""
+    secret = harness.root / "agent_key.pem"
+    secret.write_text("-----BEGIN PRIVATE KEY----- the agent's own")
+    job = await harness.submit("log_link", {"target": str(secret)})
+
+    outcomes = await harness.run()
+
+    assert [o.reason for o in outcomes] == [Reason.TOOL_FAILED]
+    message = (await harness.job(job.id)).status_history[-1].message or ""
+    assert "exited with code 3" in message
+    assert "PRIVATE KEY" not in message
+    for artifact in (await harness.artifacts(job)).values():
+        assert b"PRIVATE KEY" not in await harness.read(artifact)
+    kept = list((harness.root / "state").rglob("*.log"))
+    assert all(b"PRIVATE KEY" not in p.read_bytes() for p in kept)
+
+
+async def test_an_output_document_that_is_a_fifo_fails_the_job_and_the_agent_goes_on(
+    harness: AgentHarness,
+) -> None:
+    job = await harness.submit("fifo_document")
+    good = await harness.submit("echo", {"label": "next"})
+
+    outcomes = await harness.run()
+
+    assert [o.reason for o in outcomes] == [Reason.TOOL_FAILED, Reason.COMPLETED]
+    message = (await harness.job(job.id)).status_history[-1].message or ""
+    assert "the output file cannot be read" in message
+    assert (await harness.job(good.id)).status is JobStatus.COMPLETED
+
+
+async def test_links_planted_where_uploads_are_staged_are_replaced_not_written_through(
+    harness: AgentHarness,
+) -> None:
+    victim = harness.root / "victim.txt"
+    victim.write_text("untouched")
+    job = await harness.submit("plant", {"target": str(victim)})
+
+    outcomes = await harness.run()
+
+    assert [o.reason for o in outcomes] == [Reason.COMPLETED]
+    assert victim.read_text() == "untouched"
+    artifacts = await harness.artifacts(job)
+    assert b"planted" in await harness.read(artifacts[f"job-{job.id}.log"])
+    archive = zipfile.ZipFile(io.BytesIO(await harness.read(artifacts["out.zip"])))
+    assert archive.read("a.txt") == b"alpha"

@@ -47,3 +47,19 @@ def test_no_tool_inherits_the_systemd_credentials_directory() -> None:
     )
     assert env == {"PATH": "/usr/bin"}
     assert "CREDENTIALS_DIRECTORY" not in tool_environment(dict(os.environ))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_config_holding_a_secret_that_another_user_owns_is_refused(tmp_path: Path) -> None:
+    """0600 but someone else's: they could rewrite it (say, point the agent at their registry).
+
+    The tests run as root, so the file is handed to another uid (root may read it still)."""
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f'registry_api_url = "https://registry.example"\nregistry_api_token = "{TOKEN}"\n'
+    )
+    config.chmod(0o600)
+    os.chown(config, 4242, 4242)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(config, {}, {})
+    assert "belongs to another user (uid 4242)" in str(refused.value)

@@ -80,7 +80,38 @@ def fill(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     return 0
 
 
+def log_link(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """Replace the job's log with a link to a secret, then fail (so the log is read back)."""
+    log = temp.parent / "job.log"
+    log.unlink()
+    log.symlink_to(inputs["target"]["value"])
+    return 3
+
+
+def fifo_document(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """Make the output document a FIFO: a plain read of it would wait forever."""
+    os.mkfifo(output_file)
+    return 0
+
+
+def plant(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """Plant links where the agent stages its uploads, pointing at a file to overwrite."""
+    target = inputs["target"]["value"]
+    staging = temp.parent / "upload"
+    (staging / f"job-{temp.parent.name}.log").symlink_to(target)
+    (staging / "out.zip").symlink_to(target)
+    print("planted")
+    folder = temp / "results"
+    folder.mkdir()
+    (folder / "a.txt").write_text("alpha")
+    _outputs(output_file, folder, "directory")
+    return 0
+
+
 BEHAVIOURS = {
+    "log_link": log_link,
+    "fifo_document": fifo_document,
+    "plant": plant,
     "link_farm": link_farm,
     "fifo_output": fifo_output,
     "daemon": daemon,

@@ -54,6 +54,9 @@ FUNCTIONS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     "daemon": ({}, _OUT),
     "deep_output": ({}, _OUT),
     "fill": ({"megabytes": _param("@number"), "seconds": _param("@number")}, _OUT),
+    "log_link": ({"target": _param("@string")}, _OUT),
+    "fifo_document": ({}, _OUT),
+    "plant": ({"target": _param("@string")}, _DIR),
 }
 
 
