@@ -38,6 +38,12 @@ from agent.localregistry.wire import now
 from agent.storage import SizeLimitExceeded, iter_file, write_hashed
 
 _STATE_CACHE_SIZE = 4096
+# Unverified uploads that may wait for one address. A PUT URL is a capability for 15 minutes;
+# without a bound, whoever holds one could fill the disk with distinct uploads to it.
+MAX_CANDIDATES = 8
+# Candidates no revision named for this long are dropped at start (an agent waits out an
+# absent registry, then creates its revision, well within it).
+CANDIDATE_DAYS = 7
 
 
 class BlobStore:
@@ -99,7 +105,7 @@ class BlobStore:
 
     def _adopt_unverified(self) -> None:
         """Blobs an older release stored before any check (no salt) become candidates."""
-        rows = self._conn.execute("SELECT sha, created FROM blobs WHERE salt IS NULL").fetchall()
+        rows = self._conn.execute("SELECT sha FROM blobs WHERE salt IS NULL").fetchall()
         for row in rows:
             sha, candidate_id = row["sha"], uuid.uuid4().hex
             final = self.path(sha)
@@ -114,12 +120,18 @@ class BlobStore:
                     c.execute(
                         "INSERT INTO blob_candidates(id, sha, size, digest, created) "
                         "VALUES (?, ?, ?, NULL, ?)",
-                        (candidate_id, sha, size, row["created"]),
+                        (candidate_id, sha, size, now()),  # a week from now to be named
                     )
             final.unlink(missing_ok=True)
 
     def _sweep_candidates(self) -> None:
-        """Drop a candidate file without its row, and a row without its file (a crash)."""
+        """Drop a candidate file without its row, a row without its file (a crash), and
+        candidates older than CANDIDATE_DAYS."""
+        cutoff = time.strftime(
+            "%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - CANDIDATE_DAYS * 86400)
+        )
+        with transaction(self._conn) as c:
+            c.execute("DELETE FROM blob_candidates WHERE created < ?", (cutoff,))
         rows = {r["id"] for r in self._conn.execute("SELECT id FROM blob_candidates")}
         files = {p.name for p in self._pending.iterdir()}
         for name in files - rows:
@@ -164,6 +176,15 @@ class BlobStore:
     def _refuse_if_verified(self, sha: str) -> None:
         if self.exists(sha):
             msg = f"sha {sha} already exists"
+            raise Conflict(msg)
+        (waiting,) = self._conn.execute(
+            "SELECT COUNT(*) FROM blob_candidates WHERE sha = ?", (sha,)
+        ).fetchone()
+        if waiting >= MAX_CANDIDATES:
+            msg = (
+                f"sha {sha} already has {waiting} unverified uploads waiting; create the "
+                "revision that names it, or upload under a new salt"
+            )
             raise Conflict(msg)
 
     async def receive(self, sha: str, chunks: AsyncIterator[bytes], declared: int | None) -> int:

@@ -247,3 +247,49 @@ async def test_revisions_racing_to_verify_one_address_promote_it_once(
     conn = local_registry.registry.conn
     assert conn.execute("SELECT COUNT(*) FROM blob_candidates").fetchone()[0] == 0
     assert list((local_registry.registry.blobs.root / "pending").iterdir()) == []
+
+
+async def test_one_put_url_cannot_fill_the_disk_with_unverified_uploads(
+    local_registry: RunningRegistry, client: RegistryClient
+) -> None:
+    from agent.localregistry.blobs import MAX_CANDIDATES
+
+    content, salt = b"the honest model", new_salt()
+    sha = salted_sha(content, salt)
+    pending = local_registry.registry.blobs.root / "pending"
+    async with aiohttp.ClientSession() as http:
+        url = await _upload_url(http, local_registry, sha)
+        assert await _put(http, url, content) == 200
+        for i in range(MAX_CANDIDATES - 1):
+            assert await _put(http, url, f"garbage {i}".encode()) == 200
+        assert await _put(http, url, b"one too many") == 409
+        assert len(list(pending.iterdir())) == MAX_CANDIDATES
+        created = await _create_model(http, local_registry, await _revision(client, content, salt))
+        assert created.status == 200
+        assert await _download(http, local_registry, sha) == content
+    assert list(pending.iterdir()) == []  # the others discarded once one verified
+
+
+async def test_uploads_no_revision_named_for_a_week_are_dropped_at_start(tmp_path: Path) -> None:
+    from agent.localregistry.blobs import CANDIDATE_DAYS
+
+    settings = RegistrySettings(data_dir=tmp_path / "registry")
+    fresh, stale = new_salt(), new_salt()
+    async with running(settings) as first, aiohttp.ClientSession() as http:
+        for salt in (fresh, stale):
+            sha = salted_sha(b"content", salt)
+            assert await _put(http, await _upload_url(http, first, sha), b"content") == 200
+        pending = first.registry.blobs.root / "pending"
+    old = time.strftime(
+        "%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - (CANDIDATE_DAYS + 1) * 86400)
+    )
+    with sqlite3.connect(settings.data_dir / "registry.sqlite3") as db:
+        db.execute(
+            "UPDATE blob_candidates SET created = ? WHERE sha = ?",
+            (old, salted_sha(b"content", stale)),
+        )
+    db.close()
+    async with running(settings) as second:
+        left = second.registry.conn.execute("SELECT sha FROM blob_candidates").fetchall()
+        assert [r["sha"] for r in left] == [salted_sha(b"content", fresh)]
+        assert len(list(pending.iterdir())) == 1
