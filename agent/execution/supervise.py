@@ -25,13 +25,13 @@ log), so a tool outlives an agent that is killed or upgraded, and is still clean
 
 from __future__ import annotations
 
-import contextlib
+# The C module, not `signal`: that would import enum, and pathlib or contextlib would bring
+# more; each costs milliseconds on every job's start, so this program uses os and open().
+import _signal as signal  # type: ignore[import-not-found]
 import ctypes
 import errno
 import os
-import signal
 import sys
-from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
 NOT_FOUND, CANNOT_RUN, SIGNALLED = 127, 126, 128
@@ -54,8 +54,8 @@ def main(argv: list[str]) -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:  # pre-3.4 kernels only
         _say(f"cannot become a subreaper: {os.strerror(ctypes.get_errno())}")
-    status_dir, cwd, tool = Path(argv[1]), argv[2], argv[3:]
-    _write(status_dir / "pid", os.getpid())
+    status_dir, cwd, tool = argv[1], argv[2], argv[3:]
+    _write(os.path.join(status_dir, "pid"), os.getpid())
     try:
         os.chdir(cwd)
     except OSError as e:
@@ -106,8 +106,10 @@ def _kill_leftovers() -> None:
     """
     while True:
         for child in _children():
-            with contextlib.suppress(ProcessLookupError):
+            try:
                 os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
         try:
             pid, _ = os.waitpid(-1, 0)  # at least one: they were all just killed
             while pid:
@@ -120,27 +122,33 @@ def _children() -> list[int]:
     """This process's children, from /proc (the kernel's list where it keeps one)."""
     me = os.getpid()
     try:
-        return [int(p) for p in Path(f"/proc/{me}/task/{me}/children").read_text().split()]
+        return [int(p) for p in _read(f"/proc/{me}/task/{me}/children").split()]
     except OSError:  # a kernel without CONFIG_PROC_CHILDREN: scan every process's parent
         found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
+        for name in os.listdir("/proc"):
+            if name.isdigit():
                 try:
-                    stat = (entry / "stat").read_text()
+                    stat = _read(f"/proc/{name}/stat")
                 except OSError:
                     continue
                 if int(stat.rsplit(")", 1)[1].split()[1]) == me:
-                    found.append(int(entry.name))
+                    found.append(int(name))
         return found
 
 
-def _record(status_dir: Path, code: int) -> int:
-    _write(status_dir / "exit", code)
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _record(status_dir: str, code: int) -> int:
+    _write(os.path.join(status_dir, "exit"), code)
     return code
 
 
-def _write(path: Path, value: int) -> None:
-    path.write_text(f"{value}\n")
+def _write(path: str, value: int) -> None:
+    with open(path, "w") as f:
+        f.write(f"{value}\n")
 
 
 def _say(message: str) -> None:
