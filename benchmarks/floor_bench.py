@@ -8,7 +8,9 @@ These bound what any agent (or Celery) can do on this machine. Measured, each se
    exit awaited on a pidfd in the event loop, then reaped; p50/p99 and runs/s;
 2. `/bin/true` through `subprocess.run` (CPython: vfork + exec), what the Celery task does;
 3. `python -c pass` with this interpreter (`sys.executable`), spawned as in 1;
-4. an HTTP round trip over loopback: an aiohttp server in its own process (as the registry
+4. `/bin/true` under the agent's tool supervisor (agent/execution/supervise.py: Python, the
+   tool's subreaper), spawned as in 1: what the agent adds to every local tool's start;
+5. an HTTP round trip over loopback: an aiohttp server in its own process (as the registry
    is) answering `GET /ping` with a tiny JSON document, one aiohttp `ClientSession`, one
    request at a time; p50/p99 and requests/s.
 `measure` is a coroutine.
@@ -36,6 +38,7 @@ import psutil
 from aiohttp import web
 
 from agent.execution.local import exited as wait_exit
+from agent.execution.supervisor import command as supervised
 from benchmarks.saved import footer, print_rows, save
 
 ROOT = Path(__file__).parents[1]
@@ -211,6 +214,9 @@ async def measure(plan: Plan) -> dict[str, Any]:
             "subprocess_run_true": subprocess_run([TRUE], plan.spawn_samples),
             "spawn_python": await spawn([sys.executable, "-c", "pass"], log, plan.python_samples)
             | {"python": sys.version.split()[0]},
+            "spawn_supervised_true": await spawn(
+                supervised(Path(tmp), Path(tmp), [TRUE]), log, plan.python_samples
+            ),
             "http": await http(plan.http_requests),
         }
 
@@ -222,10 +228,12 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         return f"p50 {d['p50_ms']:.2f} ms, p99 {d['p99_ms']:.2f} ms"
 
     t, s, p, h = r["spawn_true"], r["subprocess_run_true"], r["spawn_python"], r["http"]
+    sup = r["spawn_supervised_true"]
     return [
         (f"spawn {TRUE} (posix_spawn)", ms(t), f"{t['per_s']:.0f} runs/s sequential"),
         (f"spawn {TRUE} (subprocess.run)", ms(s), f"{s['per_s']:.0f} runs/s sequential"),
         ("spawn python -c pass", ms(p), f"{p['argv'][0]} (Python {p['python']})"),
+        (f"spawn {TRUE} under the tool supervisor", ms(sup), "the agent's own start of a tool"),
         ("HTTP round trip, loopback", ms(h), f"{h['per_s']:.0f} req/s, aiohttp {h['aiohttp']}"),
     ]
 
