@@ -102,16 +102,22 @@ def test_the_admin_token_is_not_revoked_from_the_cli(served: RegistryProcess) ->
     assert "no token with id no-such-id" in unknown.stderr
 
 
-def test_pats_outlive_an_admin_rotation_until_revoked_all(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def _pat_of_a_stopped_registry(data: Path) -> tuple[str, str]:
+    """A registry started in `data`, a PAT minted, the registry stopped: (its admin, the PAT)."""
     first = start_registry_process(data, secrets.token_urlsafe(32))
     try:
         _, pat = asyncio.run(_mint(first.url, first.token, "agent-1"))
     finally:
         stop_registry_process(first)
+    return first.token, pat
+
+
+def test_pats_outlive_an_admin_rotation_until_revoked_all(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first_admin, pat = _pat_of_a_stopped_registry(data)
     second = start_registry_process(data, secrets.token_urlsafe(32))  # the admin token rotated
     try:
-        assert asyncio.run(_status(second.url, "/api/v2/agents", f"Bearer {first.token}")) == 401
+        assert asyncio.run(_status(second.url, "/api/v2/agents", f"Bearer {first_admin}")) == 401
         assert asyncio.run(_status(second.url, "/api/v2/agents", f"Bearer {pat}")) == 200
         gone = token_cli("revoke", "--all", "--data-dir", str(data))
         assert gone.exit_code == 0, gone.output
@@ -156,11 +162,7 @@ async def test_the_bearer_scheme_is_case_insensitive(
 def test_a_pats_secret_cannot_become_the_admin_token(tmp_path: Path) -> None:
     """Whoever holds a PAT must not be made admin by an operator's slip (or a crash at start)."""
     data = tmp_path / "data"
-    first = start_registry_process(data, secrets.token_urlsafe(32))
-    try:
-        _, pat = asyncio.run(_mint(first.url, first.token, "agent-1"))
-    finally:
-        stop_registry_process(first)
+    _, pat = _pat_of_a_stopped_registry(data)
     refused = subprocess.run(
         [sys.executable, "-m", "agent", "registry", "serve", "--port", "0",
          "--data-dir", str(data)],
