@@ -32,6 +32,9 @@ class LaunchSpec:
     timeout: float  # seconds of wall time before the tool is stopped
     grace: float  # seconds between the polite stop and the kill
     status_dir: Path  # where the tool's supervisor records its pid and exit status
+    # A variable (name, value) in `env` unique to this job: what the tool left is found by it
+    # when the supervisor died without sweeping up (local tools only).
+    marker: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

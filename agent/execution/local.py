@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import psutil
 import structlog
 
+from agent.execution import tree
 from agent.execution.base import ExitInfo, LaunchError, LaunchSpec, StopOnce
 from agent.execution.supervisor import command, read_status
 from agent.execution.tree import ProcessTree
@@ -269,6 +270,13 @@ class LocalProcess(StopOnce):
             await self._stopping
         if self._tree.kill_group():
             log.info("tool.leftovers_killed", pid=self.pid)
+        if read_status(self._spec.status_dir) is None:
+            # The supervisor died without recording (killed, maybe by the tool itself), so
+            # nobody swept up after the tool: find what it left by the job's own marker.
+            marker = self._spec.marker
+            killed = await asyncio.to_thread(tree.kill_marked, *marker) if marker else 0
+            if killed:
+                log.warning("tool.orphans_killed", pid=self.pid, count=killed)
         return self._exit_info()
 
     def detach(self) -> None:

@@ -78,6 +78,25 @@ class ProcessTree:
         return [p for p in self._seen.values() if _running(p)]
 
 
+def kill_marked(name: str, value: str) -> int:
+    """SIGKILL every process of this user whose environment holds `name=value`; how many.
+
+    The last resort when a tool's supervisor died without sweeping up after it: processes
+    the tool started keep the job's marker in their environment unless they replaced it.
+    """
+    me, killed = os.getuid(), 0
+    for p in psutil.process_iter():
+        try:
+            if p.uids().real != me or p.pid == os.getpid():
+                continue
+            if p.environ().get(name) == value:
+                p.kill()
+                killed += 1
+        except psutil.Error:
+            continue
+    return killed
+
+
 def _running(p: psutil.Process) -> bool:
     try:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE

@@ -64,6 +64,7 @@ async def execute(
         timeout=timeout,
         grace=ctx.settings.kill_grace,
         status_dir=v.workdir.supervisor,
+        marker=(UPDATES_VARIABLE, str(v.workdir.updates_file)),
     )
     if reattach is not None and reattach.pid is None:
         info = _ended_while_away(spec)

@@ -6,6 +6,7 @@ uploads, keeps running nor crashes on what the tool left.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import stat
 import zipfile
@@ -78,6 +79,26 @@ async def test_a_daemon_that_left_the_tools_session_is_killed_when_the_job_ends(
     daemon.kill()  # the test must not leave it behind either, whatever happened
     msg = f"the daemon {pid} outlived its job"
     raise AssertionError(msg)
+
+
+async def test_a_daemon_whose_tool_killed_its_supervisor_is_still_found_and_killed(
+    harness: AgentHarness,
+) -> None:
+    """The supervisor is the tool's user's process: the tool can kill it before it sweeps.
+    The agent then finds what is left by the job's marker in their environment."""
+    job = await harness.submit("kill_supervisor")
+    outcomes = await harness.run()
+
+    assert [o.reason for o in outcomes] == [Reason.TOOL_FAILED]
+    pid = int((harness.workdir(job) / "tmp" / "daemon.pid").read_text())
+    try:
+        daemon = psutil.Process(pid)
+        assert daemon.status() == psutil.STATUS_ZOMBIE, "the daemon outlived its job"
+    except psutil.NoSuchProcess:
+        pass
+    finally:
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).kill()  # never leave it behind, whatever happened
 
 
 async def test_json_nested_deeper_than_a_parser_recurses_is_the_tools_bad_output(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,13 @@ def daemon(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     os.close(ready_w)
     os.read(ready_r, 1)  # the daemon's pid is on disk
     os.wait()
+    return 0
+
+
+def kill_supervisor(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """Leave a daemon behind, then kill the supervisor that would have swept it up."""
+    daemon(inputs, output_file, temp)
+    os.kill(os.getppid(), signal.SIGKILL)
     return 0
 
 
@@ -115,6 +123,7 @@ BEHAVIOURS = {
     "link_farm": link_farm,
     "fifo_output": fifo_output,
     "daemon": daemon,
+    "kill_supervisor": kill_supervisor,
     "deep_output": deep_output,
     "fill": fill,
 }

@@ -52,6 +52,7 @@ FUNCTIONS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     ),
     "fifo_output": ({}, _OUT),
     "daemon": ({}, _OUT),
+    "kill_supervisor": ({}, _OUT),
     "deep_output": ({}, _OUT),
     "fill": ({"megabytes": _param("@number"), "seconds": _param("@number")}, _OUT),
     "log_link": ({"target": _param("@string")}, _OUT),
