@@ -174,7 +174,7 @@ class Settings(BaseSettings):
 
     @field_validator("agent_pools", "http_allowed_hosts", mode="before")
     @classmethod
-    def _split_pools(cls, v: object) -> object:
+    def _split_lists(cls, v: object) -> object:
         # The environment gives "a, b"; TOML gives a list.
         if isinstance(v, str):
             return tuple(p.strip() for p in v.split(",") if p.strip())
