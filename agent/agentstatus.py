@@ -19,7 +19,7 @@ import asyncio
 
 import structlog
 
-from agent.jobs.states import AgentStatus
+from agent.protocol.states import AgentStatus
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
 from agent.registry.retry import with_retries

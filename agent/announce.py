@@ -14,8 +14,8 @@ import structlog
 
 from agent import __version__, identity
 from agent.config import Settings
-from agent.jobs.states import AgentStatus
 from agent.modules.catalog import Catalog, InstalledModule
+from agent.protocol.states import AgentStatus
 from agent.registry.client import RegistryClient
 from agent.registry.errors import NotFound, RegistryError
 from agent.registry.models import Agent, ModuleVersionRef, NewAgent

@@ -19,8 +19,8 @@ from agent.config import Settings
 from agent.hostos import HostOSError, detect
 from agent.modules.catalog import scan
 from agent.pools import PoolError, resolve
+from agent.protocol.push import State
 from agent.push.listener import describe_failure, registry_presence
-from agent.push.protocol import State
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError, Unauthorized
 from agent.tls import TLSError

@@ -15,16 +15,16 @@ from agent import __version__, logs
 from agent.auth.keys import AgentKeyError
 from agent.clilazy import LazyGroup
 from agent.config import ConfigError, Settings, load_settings
+from agent.crashsafe.lock import StateInUse
 from agent.daemon import Mode
 from agent.execution.local import tool_environment
 from agent.hostos import HostOSError
 from agent.httpaccess import HTTPAccessError, dashboard_url
 from agent.jobs.outcome import EXIT_CODES, Reason, exit_code
-from agent.jobs.states import JobStatus
 from agent.pools import PoolError
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
-from agent.runs.lock import StateInUse
 from agent.service import serve
 from agent.submit import Submission, follow, parse_param, submit
 from agent.systemd import Systemd, SystemdEnv

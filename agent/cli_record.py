@@ -22,10 +22,11 @@ from typing import Any, NoReturn
 import click
 
 from agent.cli_service import state_path_option
-from agent.record.deliver import Sent, send, send_claimed
-from agent.record.model import STATUSES, parse_config
-from agent.record.outbox import Outbox, OutboxError, RecordBusy
-from agent.record.prepare import (
+from agent.registry.client import RegistryClient
+from agent.workflowlog.deliver import Sent, send, send_claimed
+from agent.workflowlog.model import STATUSES, parse_config
+from agent.workflowlog.outbox import Outbox, OutboxError, RecordBusy
+from agent.workflowlog.prepare import (
     LOG_NAME,
     RecordRefused,
     Run,
@@ -34,9 +35,8 @@ from agent.record.prepare import (
     new_record_id,
     present_outputs,
 )
-from agent.record.report import KEPT, as_json, describe_pending, describe_sent, exit_code
-from agent.record.wrap import run_teed
-from agent.registry.client import RegistryClient
+from agent.workflowlog.report import KEPT, as_json, describe_pending, describe_sent, exit_code
+from agent.workflowlog.wrap import run_teed
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import click
 from agent.cli_service import state_path_option
 from agent.runs.api import NOT_FOUND_HINT
 from agent.runs.model import MAX_PAGE, Run, RunFilter, steps_csv
-from agent.runs.records import RECORDS, RunRecords
+from agent.runs.store import RECORDS, RunRecords
 
 _STATE = state_path_option("The state path of the agent whose runs to read.")
 _JSON = click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")

@@ -13,7 +13,7 @@ from click.decorators import FC
 
 from agent import install
 from agent.config import DEFAULT_STATE_PATH
-from agent.runs.lock import holder
+from agent.crashsafe.lock import holder
 
 
 def state_path_option(text: str) -> Callable[[FC], FC]:

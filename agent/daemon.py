@@ -25,11 +25,11 @@ from agent import resources
 from agent.jobs.context import JobContext
 from agent.jobs.dispatch import claim_next, claim_offered
 from agent.jobs.outcome import Outcome, Reason
+from agent.jobs.recovery import Resume
 from agent.jobs.runner import JobRunner
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 from agent.push.listener import PushListener
 from agent.registry.errors import RegistryError
-from agent.runs.recover import Resume
 from agent.stopping import Stop
 from agent.systemd import Systemd
 from agent.wakeup import Wake, Wakeup

@@ -22,10 +22,10 @@ from agent.config import Settings
 from agent.daemon import Mode
 from agent.execution.local import tool_environment
 from agent.hostos import HostOSError, detect
-from agent.jobs.states import JobStatus
 from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import running
 from agent.modules.catalog import scan
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.models import Job
 from agent.registry.transfer import download_revision

@@ -35,7 +35,7 @@ from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
 from agent.runs import api as runs_api
 from agent.runs import dashboard
-from agent.runs.records import RunRecords
+from agent.runs.store import RunRecords
 
 log = structlog.get_logger(__name__)
 

@@ -16,13 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import AgentError
-
-# The registry's `OS` enum (spec), newest first within each family.
-REGISTRY_OS_NAMES = (
-    "Windows 11", "Windows 10", "Windows Server 2019", "Windows Server 2022",
-    "Ubuntu 24.04", "Ubuntu 22.04", "Ubuntu 20.04", "RHEL 10", "RHEL 9", "RHEL 8",
-    "macOS 14", "macOS 15", "macOS 26",
-)  # fmt: skip
+from agent.protocol.osnames import REGISTRY_OS_NAMES
 
 _RHEL_LIKE = frozenset({"rhel", "centos", "rocky", "almalinux", "ol", "fedora-asahi-remix"})
 _DEBIAN_TO_UBUNTU = {"11": "Ubuntu 20.04", "12": "Ubuntu 22.04", "13": "Ubuntu 24.04"}

@@ -18,6 +18,9 @@ from agent.agentstatus import AgentStatusReporter
 from agent.announce import announce
 from agent.auth import keys
 from agent.config import Settings
+from agent.crashsafe.journal import Journal
+from agent.crashsafe.lock import StateLock
+from agent.crashsafe.owed import OwedUpdates
 from agent.daemon import Daemon, Mode
 from agent.execution.local import LocalBackend
 from agent.execution.slurm import SlurmBackend
@@ -25,16 +28,13 @@ from agent.hostos import detect
 from agent.httpaccess import Access, prepare
 from agent.jobs.context import JobContext
 from agent.jobs.outcome import Outcome
-from agent.jobs.states import AgentStatus
+from agent.jobs.recovery import unfinished
 from agent.metrics import Metrics
 from agent.modules.catalog import scan
+from agent.protocol.states import AgentStatus
 from agent.push.listener import PushListener
 from agent.registry.client import RegistryClient
-from agent.runs.journal import Journal
-from agent.runs.lock import StateLock
-from agent.runs.owed import OwedUpdates
-from agent.runs.records import RECORDS, RunRecords
-from agent.runs.recover import unfinished
+from agent.runs.store import RECORDS, RunRecords
 from agent.stopping import Stop, StoppedEarly
 from agent.systemd import Systemd
 from agent.wakeup import Wakeup

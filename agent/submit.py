@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.jobs.states import TERMINAL, JobStatus
+from agent.protocol.states import TERMINAL, JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.models import Job
 from agent.registry.transfer import upload_revision

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from agent.push.protocol import Offer
+    from agent.protocol.push import Offer
 
 
 class Wake(StrEnum):

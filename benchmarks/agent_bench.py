@@ -36,7 +36,7 @@ from agent import logs
 from agent.config import KeepWorkDirs, Settings
 from agent.daemon import Mode
 from agent.execution.local import tool_environment
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.models import Job
 from agent.service import serve

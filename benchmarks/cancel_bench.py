@@ -32,7 +32,7 @@ from typing import Any
 
 import psutil
 
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 from agent.submit import Submission, submit
 from benchmarks.push_bench import Rig, events, ready_agent, rig_running, wait_logged, when
 from benchmarks.saved import footer, save

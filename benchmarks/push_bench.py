@@ -36,7 +36,7 @@ from typing import Any
 import psutil
 
 from agent import identity
-from agent.jobs.states import TERMINAL, JobStatus
+from agent.protocol.states import TERMINAL, JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.models import Job, NewRevision
 from agent.registry.transfer import upload_revision

@@ -26,10 +26,10 @@ from typing import Any
 
 import psutil
 
-from agent.jobs.states import JobStatus
+from agent.protocol.content import digest_file
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.transfer import download_revision, upload_blob
-from agent.storage import digest_file
 from benchmarks.saved import RESULTS
 from tests.integration.helpers import agent_with_module, submit_jobs
 

@@ -34,7 +34,7 @@ from typing import Any
 import psutil
 
 from agent import identity
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 from agent.submit import Submission, follow, submit
 from benchmarks import rss_imports
 from benchmarks.push_bench import (

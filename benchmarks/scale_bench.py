@@ -36,8 +36,8 @@ import psutil
 
 from agent import identity
 from agent.jobs.dispatch import PAGE_SIZE
-from agent.jobs.states import JobStatus
 from agent.localregistry.matching import available_clause
+from agent.protocol.states import JobStatus
 from benchmarks import push_bench as pb
 from benchmarks.push_bench import Rig
 from benchmarks.resources_bench import workspace

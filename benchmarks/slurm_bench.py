@@ -43,9 +43,9 @@ from agent import logs
 from agent.execution.base import LaunchSpec
 from agent.execution.local import tool_environment
 from agent.execution.slurm import POLL_FIRST, POLL_MAX, sbatch_argv
-from agent.jobs.states import JobStatus
 from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import running
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.models import Job
 from benchmarks.push_bench import when

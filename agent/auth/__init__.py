@@ -1,1 +1,1 @@
-"""Inline credentials: the agent's RSA key, the delivery envelope, and credentials for a job."""
+"""The agent's RSA key, which the credentials delivered with jobs are sealed to."""

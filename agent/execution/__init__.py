@@ -1,1 +1,1 @@
-"""Where tools run: one interface (start, wait, interrupt), local processes and (later) Slurm."""
+"""Where tools run: one interface (start, wait, interrupt), local processes and Slurm."""

@@ -9,13 +9,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from agent.agentstatus import AgentStatusReporter
 from agent.config import Settings
+from agent.crashsafe.journal import Journal
+from agent.crashsafe.owed import OwedUpdates
 from agent.execution.base import Backend, LaunchError
 from agent.metrics import Metrics
 from agent.modules.catalog import Catalog
 from agent.registry.client import RegistryClient
-from agent.runs.journal import Journal
-from agent.runs.owed import OwedUpdates
-from agent.runs.records import RunRecords
+from agent.runs.store import RunRecords
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING
 import structlog
 
 from agent.jobs.context import JobContext
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 from agent.registry.errors import Conflict, RegistryError, RegistryRejected
 from agent.registry.models import Job
 from agent.registry.retry import with_retries
 
 if TYPE_CHECKING:
-    from agent.push.protocol import Offer
+    from agent.protocol.push import Offer
 
 log = structlog.get_logger(__name__)
 

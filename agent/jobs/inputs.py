@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.jobs.errors import InvalidJob
-from agent.modules.manifest import FunctionSchema, InputSchema, InputType
+from agent.protocol.manifest import FunctionSchema, InputSchema, InputType
 
 InputDocument = dict[str, dict[str, Any]]
 

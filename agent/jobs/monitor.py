@@ -25,8 +25,8 @@ import psutil
 import structlog
 
 from agent.jobs.context import JobContext
-from agent.jobs.states import JobStatus
 from agent.jobs.workdir import WorkDir
+from agent.protocol.states import JobStatus
 from agent.registry.errors import RegistryError
 from agent.runs.model import Entry, Sample
 from agent.runs.recorder import RunRecorder

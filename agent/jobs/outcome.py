@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 
 
 class Reason(StrEnum):

@@ -18,7 +18,7 @@ from typing import Any
 from agent import jsontext
 from agent.jobs.errors import ToolFailed
 from agent.jobs.workdir import WorkDir
-from agent.modules.manifest import FunctionSchema, OutputSchema
+from agent.protocol.manifest import FunctionSchema, OutputSchema
 from agent.safeopen import open_regular
 
 MAX_OUTPUT_DOCUMENT_BYTES = 16 * 1024 * 1024

@@ -16,7 +16,7 @@ import structlog
 
 from agent.jobs.context import JobContext
 from agent.jobs.errors import JobCanceled, JobError
-from agent.jobs.states import AGENT_STATUS_FOR_PHASE, JobStatus, catch_up
+from agent.protocol.states import AGENT_STATUS_FOR_PHASE, JobStatus, catch_up
 from agent.registry.errors import Conflict, RegistryError
 from agent.registry.retry import with_retries
 

@@ -7,7 +7,7 @@ with a long retry budget, and tidies the work directory: a job is never left wit
 
 A registry that is unreachable for longer than the retry budget does not end the job: phase
 moves are told later (phases.py), and validation and upload wait for it. A runner given a
-`Resume` goes on from where an earlier run of the agent stopped (recover.py); a runner told
+`Resume` goes on from where an earlier run of the agent stopped (recovery.py); a runner told
 to `detach` stops working the job but leaves its tool running for the next start.
 """
 
@@ -23,26 +23,26 @@ from typing import Any, TypeVar
 import psutil
 import structlog
 
-from agent.auth.deliveries import remove_credentials
 from agent.concurrently import both
 from agent.config import KeepWorkDirs
+from agent.crashsafe.journal import Active, Owed
 from agent.execution.base import ExitInfo, Running
 from agent.jobs.context import JobContext
+from agent.jobs.credentials import remove_credentials
 from agent.jobs.errors import JobCanceled, JobError
 from agent.jobs.execute import WORK_DIR_FULL, execute
 from agent.jobs.monitor import ToolMonitor
 from agent.jobs.outcome import Outcome, Reason
 from agent.jobs.outputs import read_outputs
 from agent.jobs.phases import PhaseReports
-from agent.jobs.reattach import resume_point
-from agent.jobs.states import AGENT_STATUS_FOR_PHASE, JobStatus
+from agent.jobs.recovery import resume_point
 from agent.jobs.upload import upload_log, upload_outputs
 from agent.jobs.validate import ValidatedJob, resolve, validate
 from agent.jobs.watch import CancelWatch
 from agent.jobs.workdir import WorkDir
+from agent.protocol.states import AGENT_STATUS_FOR_PHASE, JobStatus
 from agent.registry.errors import RegistryError
 from agent.registry.models import Job
-from agent.runs.journal import Active, Owed
 from agent.runs.recorder import RunRecorder
 
 T = TypeVar("T")

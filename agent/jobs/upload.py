@@ -24,9 +24,9 @@ from agent.jobs.context import JobContext
 from agent.jobs.errors import JobCanceled, UploadFailed
 from agent.jobs.outputs import ProducedOutput
 from agent.jobs.pack import Packed, zip_directory
-from agent.jobs.states import JobStatus
 from agent.jobs.workdir import WorkDir, safe_name
 from agent.logtail import copy_capped
+from agent.protocol.states import JobStatus
 from agent.registry.errors import Conflict, RegistryError
 from agent.registry.models import Job, NewRevision, Resource
 from agent.registry.retry import with_retries

@@ -17,14 +17,14 @@ from typing import Any
 import structlog
 
 from agent import jsontext
-from agent.auth.deliveries import open_deliveries, write_credentials
 from agent.concurrently import both
 from agent.jobs.context import JobContext
+from agent.jobs.credentials import open_deliveries, write_credentials
 from agent.jobs.errors import InvalidJob, ModuleUnavailable
 from agent.jobs.inputs import build_inputs
 from agent.jobs.workdir import WorkDir, safe_name
 from agent.modules.catalog import FunctionVariantHint, NotInstalled, Resolved
-from agent.modules.placeholders import PlaceholderError, build_argv
+from agent.protocol.placeholders import PlaceholderError, build_argv
 from agent.registry.errors import IntegrityError, NotFound
 from agent.registry.models import FileRevision, Job
 from agent.registry.retry import with_retries

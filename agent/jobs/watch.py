@@ -14,7 +14,7 @@ import random
 import structlog
 
 from agent.jobs.context import JobContext
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 from agent.registry.errors import RegistryError
 
 log = structlog.get_logger(__name__)

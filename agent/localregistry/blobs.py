@@ -35,7 +35,7 @@ from urllib.parse import urlencode
 from agent.localregistry.db import transaction
 from agent.localregistry.errors import Conflict, Forbidden, PayloadTooLarge
 from agent.localregistry.wire import now
-from agent.storage import SizeLimitExceeded, iter_file, write_hashed
+from agent.protocol.content import SizeLimitExceeded, iter_file, write_hashed
 
 _STATE_CACHE_SIZE = 4096
 # Unverified uploads that may wait for one address. A PUT URL is a capability for 15 minutes;

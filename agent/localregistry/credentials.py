@@ -4,7 +4,7 @@ A credential is stored once (`POST /api/v2/stored_credentials`, a local-registry
 the hosted platform has its own store). A job binds its `auth_info` inputs to credentials at
 submission (`auth_bindings`). Only agents that advertise `inline_auth` and have registered a
 public key are offered or may claim such a job, and the claim's answer, and only that answer,
-carries `auth_deliveries`: each secret sealed to the claiming agent's key (auth/envelope.py),
+carries `auth_deliveries`: each secret sealed to the claiming agent's key (protocol/envelope.py),
 with a salted SHA-384 of the plaintext and a short expiry. Secrets live in the registry's
 database (its data directory is the operator's to protect); they are never logged.
 """
@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agent.auth.envelope import EnvelopeError, seal
 from agent.localregistry.errors import BadRequest, Conflict
 from agent.localregistry.wire import loads
-from agent.storage import new_salt, salted_sha
+from agent.protocol.content import new_salt, salted_sha
+from agent.protocol.envelope import EnvelopeError, seal
 
 DELIVERY_TTL = timedelta(minutes=15)
 INLINE_AUTH = "inline_auth"

@@ -16,7 +16,7 @@ from agent.localregistry.blobs import BlobStore
 from agent.localregistry.errors import NotFound, validation_error
 from agent.localregistry.inbound import FileRevisionIn, TokenIn
 from agent.localregistry.wire import dumps, loads, new_id, now
-from agent.storage import extension_of, mime_of
+from agent.protocol.content import extension_of, mime_of
 
 _PROPERTIES_MAX = 64 * 1024
 _META_MAX = 255  # inbound.Meta

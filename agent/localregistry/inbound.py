@@ -10,8 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from agent.jobs.states import AgentStatus
-from agent.storage import is_salt, is_sha
+from agent.protocol.content import is_salt, is_sha
+from agent.protocol.states import AgentStatus
 
 Meta = Annotated[str | None, Field(default=None, max_length=255)]
 

@@ -1,6 +1,6 @@
 """Push notices from the local registry: registry events mapped to MQTT topics, one connection.
 
-A notice only says "look again" (agent/push/protocol.py), so nothing here is load-bearing:
+A notice only says "look again" (agent/protocol/push.py), so nothing here is load-bearing:
 events that happen while the broker is unreachable are dropped, and agents catch up by
 polling when they see the registry's retained presence come back online. Broker trouble is
 logged once per outage and never stops the registry serving HTTP.
@@ -18,10 +18,10 @@ from typing import Any
 import aiomqtt
 import structlog
 
-from agent.jobs.states import JobStatus
-from agent.push import protocol
+from agent.protocol import push as protocol
+from agent.protocol.push import Event, State
+from agent.protocol.states import JobStatus
 from agent.push.broker import Backoff, Broker, raise_if_cancelled
-from agent.push.protocol import Event, State
 
 log = structlog.get_logger(__name__)
 

@@ -1,3 +1,3 @@
-"""Installed modules: manifests, their functions, and how a function's command is built."""
+"""Installed modules: the catalog of what this agent can run (the manifest is the protocol's)."""
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent import jsontext
-from agent.modules.manifest import FunctionVariant, Manifest, ManifestError, parse_manifest
+from agent.protocol.manifest import FunctionVariant, Manifest, ManifestError, parse_manifest
 
 if TYPE_CHECKING:
-    from agent.push.protocol import Offer
+    from agent.protocol.push import Offer
 
 MANIFEST_FILE = "module_manifest.json"
 

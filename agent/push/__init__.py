@@ -1,1 +1,4 @@
-"""Push wake-ups over MQTT: the wire protocol, broker connections, the agent's listener."""
+"""Push wake-ups over MQTT: broker connections and the agent's listener.
+
+The notices themselves (topics, payloads) are the shared contract's: agent/protocol/push.py.
+"""

@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 import aiomqtt
 import structlog
 
-from agent.push import protocol
+from agent.protocol import push as protocol
+from agent.protocol.push import BadNotice, Event, State
 from agent.push.broker import RETRY_CAP, Backoff, Broker, raise_if_cancelled
-from agent.push.protocol import BadNotice, Event, State
 from agent.wakeup import Wake, Wakeup
 
 log = structlog.get_logger(__name__)

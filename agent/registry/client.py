@@ -25,7 +25,8 @@ import aiohttp
 from pydantic import BaseModel, ValidationError
 
 from agent import __version__, jsontext
-from agent.jobs.states import AgentStatus, JobStatus
+from agent.protocol.content import write_hashed
+from agent.protocol.states import AgentStatus, JobStatus
 from agent.registry.errors import (
     Conflict,
     IntegrityError,
@@ -44,7 +45,6 @@ from agent.registry.models import (
     Resource,
     TemporaryURL,
 )
-from agent.storage import write_hashed
 
 M = TypeVar("M", bound=BaseModel)
 

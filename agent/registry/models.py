@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.jobs.states import AgentStatus, JobStatus
+from agent.protocol.states import AgentStatus, JobStatus
 
 T = TypeVar("T")
 

@@ -11,9 +11,7 @@ import asyncio
 from pathlib import Path
 
 from agent.concurrently import both
-from agent.registry.client import RegistryClient
-from agent.registry.models import FileRevision, NewRevision, Token
-from agent.storage import (
+from agent.protocol.content import (
     digest_file,
     extension_of,
     mime_of,
@@ -21,6 +19,8 @@ from agent.storage import (
     properties_document,
     salted_sha,
 )
+from agent.registry.client import RegistryClient
+from agent.registry.models import FileRevision, NewRevision, Token
 
 
 async def upload_blob(client: RegistryClient, path: Path) -> Token:

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from aiohttp import web
 
 from agent.runs.model import Run, RunFilter, phase_durations, steps_csv
-from agent.runs.records import RunRecords
+from agent.runs.store import RunRecords
 
 NOT_FOUND_HINT = "(give a run id, a job id, or a start of either that only one job has)"
 

@@ -20,7 +20,7 @@ from aiohttp import web
 from agent.logtail import read_tail
 from agent.runs import pages
 from agent.runs.model import RunFilter
-from agent.runs.records import RunRecords
+from agent.runs.store import RunRecords
 
 LOG_TAIL = 16 * 1024  # bytes of a run's kept log shown on its page (its end)
 

@@ -9,7 +9,7 @@ import structlog
 
 from agent import jsontext
 from agent.runs.model import Entry, Sample, describe_inputs
-from agent.runs.records import RunRecords
+from agent.runs.store import RunRecords
 
 log = structlog.get_logger(__name__)
 

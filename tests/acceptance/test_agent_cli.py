@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from agent.jobs.outcome import EXIT_CODES, Reason
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.submit import Submission, submit
 from tests.acceptance.agentprocess import DEADLINE, running_agent

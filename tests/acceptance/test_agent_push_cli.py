@@ -11,8 +11,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from agent.push import protocol
-from agent.push.protocol import State
+from agent.protocol import push as protocol
+from agent.protocol.push import State
 from agent.registry.client import RegistryClient
 from agent.submit import Submission, submit
 from tests.acceptance.agentprocess import running_agent

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.models import Job
 from agent.submit import Submission, submit

@@ -15,9 +15,9 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from agent.jobs.states import JobStatus
-from agent.push import protocol
-from agent.push.protocol import State
+from agent.protocol import push as protocol
+from agent.protocol.push import State
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.transfer import download_revision, upload_revision
 from tests.conftest import RegistryProcess, start_registry_process, stop_registry_process
@@ -207,9 +207,9 @@ def test_debug_logs_of_a_registry_hold_no_token_or_signature(tmp_path: Path) -> 
 async def _upload_and_collect_signatures(reg: RegistryProcess, path: Path) -> list[str]:
     from urllib.parse import parse_qs, urlsplit
 
+    from agent.protocol.content import digest_file
     from agent.registry.models import NewRevision, Token
     from agent.registry.transfer import upload_bytes
-    from agent.storage import digest_file
 
     async with RegistryClient(reg.url, reg.token) as client:
         digest = digest_file(path)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.submit import Submission, submit
 from tests.acceptance.test_agent_cli import agent_env

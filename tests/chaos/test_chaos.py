@@ -29,7 +29,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
 from agent.registry.models import Job, Page, Resource

@@ -15,8 +15,8 @@ from agent.config import KeepWorkDirs, Settings
 from agent.daemon import Mode
 from agent.execution.local import tool_environment
 from agent.jobs.outcome import Outcome
-from agent.jobs.states import JobStatus
 from agent.localregistry.server import RunningRegistry
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.models import Job, Resource
 from agent.registry.transfer import download_revision

@@ -11,7 +11,7 @@ import pytest
 from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import RunningRegistry, running
 from agent.registry.client import RegistryClient
-from agent.runs.records import RunRecords
+from agent.runs.store import RunRecords
 from tests.faultproxy import FaultProxy
 from tests.integration.agent_harness import AgentHarness
 from tests.integration.runs_site import Site, populate, serving

@@ -26,9 +26,9 @@ from agent.health import HealthServer
 from agent.httpaccess import Access, read_token
 from agent.metrics import Metrics
 from agent.registry.client import RegistryClient
-from agent.runs import records as records_module
+from agent.runs import store as records_module
 from agent.runs.model import Entry, Sample
-from agent.runs.records import RunRecords
+from agent.runs.store import RunRecords
 from agent.secretfiles import write_secret
 from tests.logwatch import watch_logs
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from agent.daemon import Mode
 from agent.jobs.outcome import Reason
-from agent.jobs.states import JobStatus
 from agent.localregistry.api.jobs import move
 from agent.localregistry.db import transaction
+from agent.protocol.states import JobStatus
 from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
 from tests.integration.test_agent_lifecycle import gone, processes_in
 from tests.integration.test_agent_push import PUSH_ONLY

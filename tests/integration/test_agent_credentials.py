@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from agent.jobs.outcome import Reason
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 from agent.registry.errors import Conflict, RegistryRejected
 from agent.registry.models import NewAgent
 from tests.integration.agent_harness import AgentHarness

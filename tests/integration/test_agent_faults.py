@@ -15,7 +15,7 @@ import pytest
 
 from agent.daemon import Mode
 from agent.jobs.outcome import Reason
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 from agent.stopping import Stop
 from tests.faultproxy import Fault, FaultProxy
 from tests.integration.agent_harness import AgentHarness, serving, wait_for_status

@@ -15,10 +15,10 @@ import pytest
 
 from agent.daemon import Mode
 from agent.jobs.outcome import Reason
-from agent.jobs.states import AgentStatus, JobStatus
+from agent.protocol.states import AgentStatus, JobStatus
 from agent.registry.models import Job
 from agent.registry.transfer import upload_revision
-from agent.runs.records import RECORDS, RunRecords
+from agent.runs.store import RECORDS, RunRecords
 from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
 from tests.logwatch import until
 from tests.tools import module

@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from agent.daemon import Mode
 from agent.jobs.outcome import Reason
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 from agent.stopping import Stop
 from tests.integration.agent_harness import AgentHarness, wait_for_status
 from tests.logwatch import watch_logs

@@ -6,8 +6,8 @@ import pytest
 
 from agent import identity
 from agent.daemon import Mode
-from agent.jobs.states import JobStatus
 from agent.pools import PoolError
+from agent.protocol.states import JobStatus
 from agent.registry.models import Agent
 from tests.integration.agent_harness import AgentHarness
 

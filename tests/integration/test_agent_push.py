@@ -10,8 +10,8 @@ import asyncio
 
 from structlog.typing import EventDict
 
-from agent.jobs.states import JobStatus
-from agent.push import protocol
+from agent.protocol import push as protocol
+from agent.protocol.states import JobStatus
 from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
 from tests.integration.conftest import mqtt_settings
 from tests.logwatch import LogWatch, watch_logs

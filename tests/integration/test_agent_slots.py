@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from agent.daemon import Mode
-from agent.jobs.states import TERMINAL, JobStatus
+from agent.protocol.states import TERMINAL, JobStatus
 from tests.integration.agent_harness import AgentHarness, serving
 from tests.logwatch import watch_logs
 

@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from agent.daemon import Mode
 from agent.jobs.outcome import Reason
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 from agent.stopping import Stop
 from tests.acceptance.agentprocess import running_agent
 from tests.acceptance.test_agent_cli import agent, agent_env

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from agent.agentstatus import AgentStatusReporter
-from agent.jobs.states import AgentStatus
+from agent.protocol.states import AgentStatus
 from agent.registry.client import RegistryClient
 from tests.faultproxy import Fault, FaultProxy
 from tests.integration.agent_harness import AgentHarness

@@ -18,10 +18,10 @@ from aiohttp.typedefs import Handler
 
 from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import RunningRegistry, running
+from agent.protocol.content import digest_file
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryUnavailable
 from agent.registry.transfer import download_revision, upload_revision
-from agent.storage import digest_file
 from tests.faultproxy import Fault, FaultProxy
 
 MiB = 1024 * 1024

@@ -18,8 +18,8 @@ import pytest
 from agent.config import KeepWorkDirs, Settings
 from agent.daemon import Mode
 from agent.execution.local import tool_environment
-from agent.jobs.states import JobStatus
 from agent.localregistry.server import RunningRegistry
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.transfer import upload_revision
 from agent.service import serve

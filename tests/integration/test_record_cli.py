@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from agent.localregistry.server import RunningRegistry
-from agent.record.outbox import OUTBOX
-from agent.record.report import KEPT
 from agent.registry.client import RegistryClient
 from agent.registry.models import FileRevision
 from agent.registry.transfer import download_revision
 from agent.registry.v3 import WorkflowLogs, WorkflowOutput
+from agent.workflowlog.outbox import OUTBOX
+from agent.workflowlog.report import KEPT
 from tests.faultproxy import Fault, FaultProxy
 from tests.logwatch import eventually
 

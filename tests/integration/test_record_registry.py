@@ -10,12 +10,12 @@ import aiohttp
 import pytest
 
 from agent.localregistry.server import RunningRegistry
+from agent.protocol.content import new_salt, salted_sha
 from agent.registry.client import RegistryClient
 from agent.registry.errors import NotFound
 from agent.registry.models import FileRevision, NewRevision, Token
 from agent.registry.transfer import download_revision, upload_revision
 from agent.registry.v3 import NewWorkflowLogEntry, WorkflowLogs, WorkflowOutput
-from agent.storage import new_salt, salted_sha
 
 NIL = "00000000-0000-4000-8000-000000000000"
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.record.wrap import exit_status, run_teed
+from agent.workflowlog.wrap import exit_status, run_teed
 
 PY = sys.executable
 

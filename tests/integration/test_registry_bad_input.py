@@ -17,10 +17,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import aiohttp
 import pytest
 
-from agent.jobs.states import JobStatus
 from agent.localregistry.server import RunningRegistry
+from agent.protocol.content import new_salt, salted_sha
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
-from agent.storage import new_salt, salted_sha
 from tests.integration.helpers import agent_with_module, submit_jobs
 
 TABLES = ["tokens", "blobs", "files", "revisions", "resources", "jobs", "job_status", "agents",

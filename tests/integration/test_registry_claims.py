@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from agent.jobs.states import JobStatus
 from agent.localregistry.server import RunningRegistry
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.errors import Conflict
 from tests.integration.helpers import agent_with_module, submit_jobs

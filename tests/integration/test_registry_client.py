@@ -101,7 +101,7 @@ async def broken_server() -> AsyncIterator[str]:
 
 
 async def test_server_errors_and_dropped_connections_are_retryable(broken_server: str) -> None:
-    from agent.jobs.states import JobStatus
+    from agent.protocol.states import JobStatus
 
     async with RegistryClient(broken_server, "t") as c:
         with pytest.raises(RegistryUnavailable) as five:
@@ -124,7 +124,7 @@ async def test_unreachable_registry_is_retryable() -> None:
 
 
 async def test_claim_conflict_is_a_conflict(client: RegistryClient, tmp_path: Path) -> None:
-    from agent.jobs.states import JobStatus
+    from agent.protocol.states import JobStatus
     from tests.integration.helpers import agent_with_module, submit_jobs
 
     (job,) = await submit_jobs(client, tmp_path, 1)

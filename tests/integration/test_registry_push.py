@@ -12,11 +12,11 @@ import aiomqtt
 import pytest
 from structlog.testing import capture_logs
 
-from agent.jobs.states import JobStatus
 from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import RunningRegistry, running
-from agent.push import protocol
-from agent.push.protocol import Event, Notice, State
+from agent.protocol import push as protocol
+from agent.protocol.push import Event, Notice, State
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from tests.integration.helpers import agent_with_module, submit_jobs
 from tests.logwatch import watch_logs

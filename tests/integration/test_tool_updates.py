@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 from agent.runs.model import Run
-from agent.runs.records import RECORDS, RunRecords
+from agent.runs.store import RECORDS, RunRecords
 from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
 from tests.logwatch import eventually, watch_logs
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agent.localregistry.server import RunningRegistry
-from agent.modules.manifest import MAX_STRING, ManifestError, parse_manifest
+from agent.protocol.manifest import MAX_STRING, ManifestError, parse_manifest
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryRejected
 from tests.tools import module

@@ -14,8 +14,8 @@ import zipfile
 import psutil
 
 from agent.jobs.outcome import Reason
-from agent.jobs.states import JobStatus
-from agent.runs.records import RECORDS, RunRecords
+from agent.protocol.states import JobStatus
+from agent.runs.store import RECORDS, RunRecords
 from tests.integration.agent_harness import AgentHarness
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from agent.jobs.states import JobStatus
 from agent.localregistry.server import RunningRegistry
+from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from tests.integration.helpers import agent_with_module, submit_jobs
 

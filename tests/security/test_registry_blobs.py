@@ -19,10 +19,10 @@ import aiohttp
 
 from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import RunningRegistry, running
+from agent.protocol.content import new_salt, properties_document, salted_sha
 from agent.registry.client import RegistryClient
 from agent.registry.models import NewRevision, Token
 from agent.registry.transfer import upload_bytes
-from agent.storage import new_salt, properties_document, salted_sha
 
 DEADLINE = 10.0
 

@@ -11,10 +11,10 @@ import aiohttp
 import pytest
 
 from agent.localregistry.server import RunningRegistry
+from agent.protocol.content import new_salt, salted_sha
 from agent.registry.client import RegistryClient
 from agent.registry.models import Token
 from agent.registry.transfer import upload_bytes
-from agent.storage import new_salt, salted_sha
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from agent.auth import keys
-from agent.auth.deliveries import open_deliveries
-from agent.auth.envelope import EnvelopeError, open_sealed, seal
+from agent.jobs.credentials import open_deliveries
 from agent.jobs.errors import InvalidJob
-from agent.storage import new_salt, salted_sha
+from agent.protocol.content import new_salt, salted_sha
+from agent.protocol.envelope import EnvelopeError, open_sealed, seal
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

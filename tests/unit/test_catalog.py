@@ -15,7 +15,7 @@ from agent.modules.catalog import (
     NotInstalled,
     scan,
 )
-from agent.push.protocol import Offer
+from agent.protocol.push import Offer
 
 SCHEMA: dict[str, Any] = {
     "inputs": {"size": {"type": "parameter", "validation_types": ["@number"]}},

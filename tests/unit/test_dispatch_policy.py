@@ -8,7 +8,7 @@ import pytest
 
 from agent.daemon import push_poll_delay
 from agent.pools import PoolError, resolve
-from agent.push.protocol import Offer
+from agent.protocol.push import Offer
 from agent.registry.models import AgentPool
 from agent.resources import Sample, sample, shortage
 from agent.wakeup import Wake, Wakeup

@@ -18,8 +18,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from agent.modules.manifest import FunctionVariant, Manifest, parse_manifest
-from agent.modules.placeholders import build_argv
+from agent.protocol.manifest import FunctionVariant, Manifest, parse_manifest
+from agent.protocol.placeholders import build_argv
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MODULES = EXAMPLES / "modules"

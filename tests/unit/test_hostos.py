@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from agent.hostos import (
-    REGISTRY_OS_NAMES,
     HostOS,
     HostOSError,
     detect,
     from_os_release,
     parse_os_release,
 )
+from agent.protocol.osnames import REGISTRY_OS_NAMES
 
 UBUNTU_2204 = """\
 PRETTY_NAME="Ubuntu 22.04.4 LTS"

@@ -10,7 +10,7 @@ import pytest
 from agent.jobs.errors import InvalidJob
 from agent.jobs.inputs import build_inputs, check_extension, check_value
 from agent.jobs.outcome import Reason
-from agent.modules.manifest import FunctionSchema
+from agent.protocol.manifest import FunctionSchema
 
 MODEL = Path("/w/in/bracket.STL")
 

@@ -6,8 +6,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.jobs.states import JobStatus
-from agent.runs.journal import Journal, Owed
+from agent.crashsafe.journal import Journal, Owed
+from agent.protocol.states import JobStatus
 
 
 def test_owed_statuses_survive_a_reopen_in_order_and_leave_when_paid(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent.modules.manifest import InputType, Manifest, ManifestError, parse_manifest
+from agent.protocol.manifest import InputType, Manifest, ManifestError, parse_manifest
 
 PATH = "/opt/mods/cad/module_manifest.json"
 

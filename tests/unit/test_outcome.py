@@ -6,7 +6,7 @@ import pytest
 
 from agent.jobs import errors
 from agent.jobs.outcome import EXIT_CODES, Outcome, Reason, exit_code
-from agent.jobs.states import TERMINAL, JobStatus
+from agent.protocol.states import TERMINAL, JobStatus
 
 
 def test_every_reason_has_its_own_exit_code_and_none_is_2() -> None:

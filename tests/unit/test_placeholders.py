@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.modules.placeholders import PlaceholderError, build_argv, check, placeholders
+from agent.protocol.placeholders import PlaceholderError, build_argv, check, placeholders
 
 VALUES = {
     "entrypoint": "/opt/mods/m/run.py",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.push import protocol
+from agent.protocol import push as protocol
+from agent.protocol.push import BadNotice, Event, Notice, Offer, State
 from agent.push.broker import Backoff, Broker, BrokerURLError
-from agent.push.protocol import BadNotice, Event, Notice, Offer, State
 
 
 def test_a_notice_survives_encode_and_decode() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.localregistry.api.workflow_list import decode_cursor, encode_cursor
-from agent.record.model import (
+from agent.workflowlog.model import (
     Blob,
     CreateEntry,
     CreateOutput,
@@ -16,7 +16,7 @@ from agent.record.model import (
     next_step,
     parse_config,
 )
-from agent.record.report import KEPT, exit_code
+from agent.workflowlog.report import KEPT, exit_code
 
 URL = "http://registry.example"
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.record.outbox import Outbox, OutboxError, RecordBusy
-from agent.record.prepare import (
+from agent.protocol.content import digest_file
+from agent.workflowlog.outbox import Outbox, OutboxError, RecordBusy
+from agent.workflowlog.prepare import (
     CONFIG_NAME,
     RecordRefused,
     Run,
@@ -17,7 +18,6 @@ from agent.record.prepare import (
     check_outputs,
     config_document,
 )
-from agent.storage import digest_file
 
 
 def mode(path: Path) -> int:

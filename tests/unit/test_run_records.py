@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.runs.model import Entry, RunFilter, Sample, describe_inputs
-from agent.runs.records import RunRecords
+from agent.runs.store import RunRecords
 
 
 def test_steps_close_in_order_and_the_end_closes_the_last(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.runs.lock import StateInUse, StateLock, holder
+from agent.crashsafe.lock import StateInUse, StateLock, holder
 
 
 def test_a_second_agent_on_the_same_state_path_is_refused(tmp_path: Path) -> None:
@@ -33,7 +33,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     code = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from agent.runs.lock import StateLock\n"
+        "from agent.crashsafe.lock import StateLock\n"
         "with StateLock(Path(sys.argv[1])):\n"
         "    print('held', flush=True)\n"
         "    time.sleep(60)\n"

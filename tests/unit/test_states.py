@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from agent.jobs.states import (
+from agent.protocol.states import (
     ACTIVE,
     AGENT_STATUS_FOR_PHASE,
     MOVES,

@@ -12,7 +12,6 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.jobs.states import AgentStatus
 from agent.localregistry.db import transaction
 from agent.localregistry.errors import NotFound, validation_error
 from agent.localregistry.files import stable_id
@@ -38,6 +37,7 @@ from agent.localregistry.inbound import (
 )
 from agent.localregistry.state import principal, registry
 from agent.localregistry.wire import TENANT_ID, dumps, loads, new_id, now, page
+from agent.protocol.states import AgentStatus
 
 routes = web.RouteTableDef()
 

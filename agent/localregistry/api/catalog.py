@@ -19,7 +19,7 @@ from agent.localregistry.errors import Conflict, NotFound, validation_error
 from agent.localregistry.http import body, paging, path_id, query_str, reply
 from agent.localregistry.state import principal, registry
 from agent.localregistry.wire import dumps, loads, new_id, now, page
-from agent.modules.manifest import FunctionSchema, FunctionVariant, Manifest
+from agent.protocol.manifest import FunctionSchema, FunctionVariant, Manifest
 
 routes = web.RouteTableDef()
 

@@ -1,6 +1,6 @@
 """Jobs: submission, status moves (the claim among them), assignment, `available_jobs`.
 
-Every status move runs the shared state table (`agent.jobs.states`) inside one immediate
+Every status move runs the shared state table (`agent.protocol.states`) inside one immediate
 transaction with a guarded UPDATE, so of two agents claiming the same Pending job exactly one
 gets 200 and the other 409, whatever the interleaving.
 """
@@ -8,12 +8,10 @@ gets 200 and the other 409, whatever the interleaving.
 from __future__ import annotations
 
 import sqlite3
-from enum import StrEnum
 from typing import Any
 
 from aiohttp import web
 
-from agent.jobs.states import ACTIVE, AGENT_ONLY, JobStatus, can_move, predecessors
 from agent.localregistry import credentials
 from agent.localregistry.api.agents import agent_row, display_name
 from agent.localregistry.api.models import resource_row
@@ -47,26 +45,10 @@ from agent.localregistry.inbound import (
 from agent.localregistry.matching import available_clause, resolve_function
 from agent.localregistry.state import principal, registry
 from agent.localregistry.wire import TENANT_ID, loads, new_id, now, page
+from agent.protocol.osnames import OS
+from agent.protocol.states import ACTIVE, AGENT_ONLY, JobStatus, can_move, predecessors
 
 routes = web.RouteTableDef()
-
-
-class OS(StrEnum):
-    """The registry's operating-system names (spec §4)."""
-
-    WINDOWS_11 = "Windows 11"
-    WINDOWS_10 = "Windows 10"
-    WINDOWS_SERVER_2019 = "Windows Server 2019"
-    WINDOWS_SERVER_2022 = "Windows Server 2022"
-    UBUNTU_2404 = "Ubuntu 24.04"
-    UBUNTU_2204 = "Ubuntu 22.04"
-    UBUNTU_2004 = "Ubuntu 20.04"
-    RHEL_8 = "RHEL 8"
-    RHEL_9 = "RHEL 9"
-    RHEL_10 = "RHEL 10"
-    MACOS_14 = "macOS 14"
-    MACOS_15 = "macOS 15"
-    MACOS_26 = "macOS 26"
 
 
 def job_row(conn: sqlite3.Connection, job_id: str) -> sqlite3.Row:

@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.jobs.states import TERMINAL, JobStatus
 from agent.localregistry.db import transaction
 from agent.localregistry.errors import Conflict, NotFound
 from agent.localregistry.files import (
@@ -21,6 +20,7 @@ from agent.localregistry.http import body, paging, path_id, query_uuid, reply
 from agent.localregistry.inbound import FileRevisionIn
 from agent.localregistry.state import principal, registry
 from agent.localregistry.wire import new_id, now, page
+from agent.protocol.states import TERMINAL, JobStatus
 
 routes = web.RouteTableDef()
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.jobs.states import TERMINAL
 from agent.localregistry.api.agents import agent_doc, agent_row
 from agent.localregistry.db import transaction
 from agent.localregistry.errors import NotFound
@@ -15,6 +14,7 @@ from agent.localregistry.http import Where, body, optional_body, paging, path_id
 from agent.localregistry.inbound import ArchiveIn, NewAgentPoolIn, PoolAgentIn
 from agent.localregistry.state import principal, registry
 from agent.localregistry.wire import TENANT_ID, new_id, now, page
+from agent.protocol.states import TERMINAL
 
 routes = web.RouteTableDef()
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from agent.localregistry.errors import Conflict, NotFound, validation_error
 from agent.localregistry.http import read_json, reply
 from agent.localregistry.state import registry
-from agent.storage import is_sha
+from agent.protocol.content import is_sha
 
 routes = web.RouteTableDef()
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from agent.storage import (
+from agent.protocol.content import (
     digest_file,
     extension_of,
     is_salt,

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from agent.errors import AgentError
-from agent.record.model import Record
 from agent.secretfiles import write_secret
+from agent.workflowlog.model import Record
 
 OUTBOX = "record-outbox"
 RECORD_FILE = "record.json"

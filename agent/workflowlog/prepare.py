@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.errors import AgentError
-from agent.record.model import Blob, Output, Record
-from agent.record.outbox import Outbox
-from agent.storage import digest_file, properties_document
+from agent.protocol.content import digest_file, properties_document
+from agent.workflowlog.model import Blob, Output, Record
+from agent.workflowlog.outbox import Outbox
 
 CONFIG_NAME = "configuration.json"
 LOG_NAME = "command.log"

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.errors import AgentError
-from agent.modules.placeholders import PlaceholderError, check
+from agent.protocol.placeholders import PlaceholderError, check
 
 KEY_PATTERN = r"^@[a-zA-Z][a-zA-Z0-9._-]{0,126}:[a-zA-Z][a-zA-Z0-9._-]{0,126}$"
 VERSION_PATTERN = r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$"

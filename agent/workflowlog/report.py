@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.record.deliver import Sent
-from agent.record.model import Record
+from agent.workflowlog.deliver import Sent
+from agent.workflowlog.model import Record
 
 KEPT = 75  # EX_TEMPFAIL: not recorded yet, kept for `record --retry`
 

@@ -20,11 +20,11 @@ import sqlite3
 
 import structlog
 
-from agent.jobs.states import ACTIVE, catch_up
+from agent.crashsafe.journal import Journal, Owed
+from agent.protocol.states import ACTIVE, catch_up
 from agent.registry.client import RegistryClient
 from agent.registry.errors import Conflict, NotFound, RegistryError
 from agent.registry.retry import with_retries
-from agent.runs.journal import Journal, Owed
 
 log = structlog.get_logger(__name__)
 

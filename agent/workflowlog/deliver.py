@@ -15,8 +15,7 @@ from pathlib import Path
 import structlog
 
 from agent.errors import AgentError
-from agent.record.model import CreateOutput, Done, Output, Record, next_step
-from agent.record.outbox import Outbox
+from agent.protocol.content import digest_file, extension_of, mime_of
 from agent.registry.client import RegistryClient
 from agent.registry.errors import (
     NotFound,
@@ -27,7 +26,8 @@ from agent.registry.errors import (
 )
 from agent.registry.models import NewRevision, Token
 from agent.registry.v3 import NewWorkflowLogEntry, WorkflowLogs
-from agent.storage import digest_file, extension_of, mime_of
+from agent.workflowlog.model import CreateOutput, Done, Output, Record, next_step
+from agent.workflowlog.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 

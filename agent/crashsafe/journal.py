@@ -28,7 +28,7 @@ from pathlib import Path
 
 import structlog
 
-from agent.jobs.states import JobStatus
+from agent.protocol.states import JobStatus
 
 log = structlog.get_logger(__name__)
 

@@ -19,11 +19,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from agent.auth.envelope import EnvelopeError, open_sealed
 from agent.jobs.errors import InvalidJob
 from agent.jobs.workdir import WorkDir, safe_name
+from agent.protocol.content import salted_sha
+from agent.protocol.envelope import EnvelopeError, open_sealed
 from agent.secretfiles import write_secret
-from agent.storage import salted_sha
 
 _FIELDS = ("input_name", "ciphertext", "expiration", "sha", "salt")
 
