@@ -114,7 +114,11 @@ def _tokens(data_dir: Path) -> Iterator[TokenStore]:
     if not database.exists():
         msg = f"{data_dir} holds no registry database; is --data-dir the one the registry uses?"
         raise click.UsageError(msg)
-    with contextlib.closing(connect(database)) as conn:
+    try:
+        conn = connect(database)
+    except SetupRefused as e:  # written by a newer release, say
+        raise click.UsageError(str(e)) from None
+    with contextlib.closing(conn):
         yield TokenStore(conn)
 
 

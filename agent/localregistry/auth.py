@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 
 from agent.localregistry.db import transaction
+from agent.localregistry.store import tokens as table
 from agent.localregistry.wire import now
 
 
@@ -58,57 +59,44 @@ class TokenStore:
         self._seen = -1
         self._reload()
 
-    def _data_version(self) -> int:
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
-
     def _reload(self) -> None:
         # The version first: a change committed after it is seen at the next request.
-        self._seen = self._data_version()
-        rows = self._conn.execute("SELECT id, name, kind, hash FROM tokens").fetchall()
+        self._seen = table.data_version(self._conn)
+        rows = table.hashes(self._conn)
         self._cache = [(r["hash"], Principal(r["id"], r["name"], r["kind"])) for r in rows]
 
     def _refresh(self) -> None:
         """Reload if another connection committed since (our own commits reload directly)."""
-        if self._data_version() != self._seen:
+        if table.data_version(self._conn) != self._seen:
             self._reload()
 
     def list(self) -> list[TokenInfo]:
         """Every token, oldest first."""
-        rows = self._conn.execute(
-            "SELECT id, name, kind, created FROM tokens ORDER BY created, id"
-        ).fetchall()
+        rows = table.listing(self._conn)
         return [TokenInfo(r["id"], r["name"], r["kind"], r["created"]) for r in rows]
 
     def revoke(self, token_id: str) -> bool:
         """Delete a token other than the admin token; whether one was deleted."""
         with transaction(self._conn) as c:
-            deleted = c.execute(
-                "DELETE FROM tokens WHERE id = ? AND kind != ?", (token_id, ADMIN)
-            ).rowcount
+            deleted = table.delete(c, token_id, keep_kind=ADMIN)
         self._reload()
-        return deleted == 1
+        return deleted
 
     def revoke_all(self) -> int:
         """Delete every token but the admin token; how many."""
         with transaction(self._conn) as c:
-            deleted = c.execute("DELETE FROM tokens WHERE kind != ?", (ADMIN,)).rowcount
+            deleted = table.delete_all_but(c, ADMIN)
         self._reload()
-        return int(deleted)
+        return deleted
 
     def ensure_admin(self, token: str) -> bool:
         """Make `token` the admin token (replacing an earlier one); False, changing nothing,
         when it is the secret of another token (a PAT must not become the admin token)."""
         with transaction(self._conn) as c:
-            taken = c.execute(
-                "SELECT 1 FROM tokens WHERE hash = ? AND kind != ?", (token_hash(token), ADMIN)
-            ).fetchone()
-            if taken is not None:
+            if table.hash_taken(c, token_hash(token), except_kind=ADMIN):
                 return False
-            c.execute("DELETE FROM tokens WHERE kind = ?", (ADMIN,))
-            c.execute(
-                "INSERT INTO tokens(id, name, kind, hash, created) VALUES (?, ?, ?, ?, ?)",
-                (str(uuid.uuid4()), ADMIN, ADMIN, token_hash(token), now()),
-            )
+            table.delete_kind(c, ADMIN)
+            table.insert(c, str(uuid.uuid4()), ADMIN, ADMIN, token_hash(token), now())
         self._reload()
         return True
 
@@ -118,10 +106,7 @@ class TokenStore:
         principal = Principal(str(uuid.uuid4()), name, kind)
         created = now()
         with transaction(self._conn) as c:
-            c.execute(
-                "INSERT INTO tokens(id, name, kind, hash, created) VALUES (?, ?, ?, ?, ?)",
-                (principal.id, name, kind, token_hash(secret), created),
-            )
+            table.insert(c, principal.id, name, kind, token_hash(secret), created)
         self._reload()
         return secret, principal, created
 

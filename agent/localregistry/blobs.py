@@ -13,7 +13,8 @@ candidate is O(1) instead of a second pass over the file; after a restart it is 
 Crash safety: a candidate's file is in place before its row, a verified file (a hard link of
 the candidate, made and synced) before its `blobs` row; whatever a crash leaves half-done is
 either swept at start (a file without a row, a row without a file) or is a final file with no
-`blobs` row, which is never served and is replaced at the next promotion.
+`blobs` row, which is never served and is replaced at the next promotion. The rows' queries
+are in `store/blobs.py`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from urllib.parse import urlencode
 
 from agent.localregistry.db import transaction
 from agent.localregistry.errors import Conflict, Forbidden, PayloadTooLarge
+from agent.localregistry.store import blobs as index
 from agent.localregistry.wire import now
 from agent.protocol.content import SizeLimitExceeded, iter_file, write_hashed
 
@@ -84,30 +86,23 @@ class BlobStore:
 
     def exists(self, sha: str) -> bool:
         """Whether a verified blob is stored under `sha`."""
-        row = self._conn.execute("SELECT 1 FROM blobs WHERE sha = ?", (sha,)).fetchone()
-        return row is not None
+        return index.verified(self._conn, sha) is not None
 
     def size(self, sha: str) -> int | None:
         """The verified blob's size in bytes, or None."""
-        row = self._conn.execute("SELECT size FROM blobs WHERE sha = ?", (sha,)).fetchone()
+        row = index.verified(self._conn, sha)
         return None if row is None else int(row["size"])
 
     def uploaded(self, sha: str) -> bool:
         """Whether anything was uploaded to `sha`: a verified blob or a candidate."""
-        row = self._conn.execute(
-            "SELECT 1 FROM blobs WHERE sha = ? UNION ALL "
-            "SELECT 1 FROM blob_candidates WHERE sha = ? LIMIT 1",
-            (sha, sha),
-        ).fetchone()
-        return row is not None
+        return index.uploaded(self._conn, sha)
 
     # -- start-up ----------------------------------------------------------------------------
 
     def _adopt_unverified(self) -> None:
         """Blobs an older release stored before any check (no salt) become candidates."""
-        rows = self._conn.execute("SELECT sha FROM blobs WHERE salt IS NULL").fetchall()
-        for row in rows:
-            sha, candidate_id = row["sha"], uuid.uuid4().hex
+        for sha in index.unchecked(self._conn):
+            candidate_id = uuid.uuid4().hex
             final = self.path(sha)
             try:
                 size = final.stat().st_size
@@ -115,13 +110,9 @@ class BlobStore:
             except FileNotFoundError:
                 size = None
             with transaction(self._conn) as c:
-                c.execute("DELETE FROM blobs WHERE sha = ?", (sha,))
-                if size is not None:
-                    c.execute(
-                        "INSERT INTO blob_candidates(id, sha, size, digest, created) "
-                        "VALUES (?, ?, ?, NULL, ?)",
-                        (candidate_id, sha, size, now()),  # a week from now to be named
-                    )
+                index.forget(c, sha)
+                if size is not None:  # a week from now to be named
+                    index.add_candidate(c, candidate_id, sha, size, None, now())
             final.unlink(missing_ok=True)
 
     def _sweep_candidates(self) -> None:
@@ -131,15 +122,15 @@ class BlobStore:
             "%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - CANDIDATE_DAYS * 86400)
         )
         with transaction(self._conn) as c:
-            c.execute("DELETE FROM blob_candidates WHERE created < ?", (cutoff,))
-        rows = {r["id"] for r in self._conn.execute("SELECT id FROM blob_candidates")}
+            index.drop_candidates_before(c, cutoff)
+        rows = index.candidate_ids(self._conn)
         files = {p.name for p in self._pending.iterdir()}
         for name in files - rows:
             self._candidate(name).unlink(missing_ok=True)
         missing = rows - files
         if missing:
             with transaction(self._conn) as c:
-                c.executemany("DELETE FROM blob_candidates WHERE id = ?", [(m,) for m in missing])
+                index.drop_candidates(c, missing)
 
     # -- presigned URLs -------------------------------------------------------------------
 
@@ -177,9 +168,7 @@ class BlobStore:
         if self.exists(sha):
             msg = f"sha {sha} already exists"
             raise Conflict(msg)
-        (waiting,) = self._conn.execute(
-            "SELECT COUNT(*) FROM blob_candidates WHERE sha = ?", (sha,)
-        ).fetchone()
+        waiting = index.waiting(self._conn, sha)
         if waiting >= MAX_CANDIDATES:
             msg = (
                 f"sha {sha} already has {waiting} unverified uploads waiting; create the "
@@ -220,21 +209,14 @@ class BlobStore:
         so no promotion (which runs on this same event loop) can slip in between."""
         self._refuse_if_verified(sha)  # a revision may have verified the address meanwhile
         digest = hasher.copy().hexdigest()  # of the bytes alone: the same upload sent again
-        same = self._conn.execute(
-            "SELECT 1 FROM blob_candidates WHERE sha = ? AND digest = ?", (sha, digest)
-        ).fetchone()
-        if same is not None:
+        if index.has_candidate(self._conn, sha, digest):
             return  # a retried upload: one candidate is enough
         candidate_id = uuid.uuid4().hex
         path = self._candidate(candidate_id)
         tmp.rename(path)  # the file before its row: a row always has its file
         try:
             with transaction(self._conn) as c:
-                c.execute(
-                    "INSERT INTO blob_candidates(id, sha, size, digest, created) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (candidate_id, sha, size, digest, now()),
-                )
+                index.add_candidate(c, candidate_id, sha, size, digest, now())
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -260,14 +242,11 @@ class BlobStore:
         """The size of the blob that hashes to `sha` under `salt`, promoting the candidate that
         does on first use; None when nothing uploaded to `sha` does."""
         async with self._lock(sha):
-            row = self._conn.execute("SELECT size, salt FROM blobs WHERE sha = ?", (sha,))
-            verified = row.fetchone()
+            verified = index.verified(self._conn, sha)
             if verified is not None:
                 same = hmac.compare_digest(verified["salt"], salt)
                 return int(verified["size"]) if same else None
-            candidates = self._conn.execute(
-                "SELECT id, size FROM blob_candidates WHERE sha = ? ORDER BY created", (sha,)
-            ).fetchall()
+            candidates = index.candidates(self._conn, sha)
             # Those whose hasher state is at hand first: O(1) each, no file read.
             candidates.sort(key=lambda c: c["id"] not in self._states)
             for candidate in candidates:
@@ -304,16 +283,11 @@ class BlobStore:
         row exists), then discard every other candidate for it."""
         await asyncio.to_thread(self._link, self._candidate(candidate_id), self.path(sha))
         with transaction(self._conn) as c:
-            c.execute(
-                "INSERT INTO blobs(sha, size, created, salt) VALUES (?, ?, ?, ?)",
-                (sha, size, now(), salt),
-            )
             # Any candidate filed meanwhile too: it was filed before this commit.
-            rows = c.execute("SELECT id FROM blob_candidates WHERE sha = ?", (sha,)).fetchall()
-            c.execute("DELETE FROM blob_candidates WHERE sha = ?", (sha,))
-        for r in rows:
-            self._candidate(r["id"]).unlink(missing_ok=True)
-            self._states.pop(r["id"], None)
+            dropped = index.promote(c, sha, size, salt, now())
+        for candidate_id in dropped:
+            self._candidate(candidate_id).unlink(missing_ok=True)
+            self._states.pop(candidate_id, None)
 
     @staticmethod
     def _link(candidate: Path, final: Path) -> None:

@@ -1,147 +1,146 @@
-"""The registry's SQLite database: schema, connection, and transactions.
+"""The registry's SQLite database: connection, schema version and migrations, transactions.
 
 SQLite runs in WAL mode on the event-loop thread. Each handler's reads and writes are short
 and synchronous, so a transaction is never interleaved with another coroutine: that, plus
 guarded UPDATEs (`... WHERE status IN (...)`), is what makes a claim atomic.
+
+A new database is made from `schema.sql` at SCHEMA_VERSION. An older one is brought there by
+`migrations/NNNN_*.sql`, one transaction each, each recording its number as the version; a
+newer one (written by a later release) is refused before anything is written to it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-from agent.localregistry import credentials
+from agent.localregistry.datadir import SetupRefused
 
-SCHEMA_VERSION = 1
+_PACKAGE = resources.files("agent.localregistry")
+_MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
-    created TEXT NOT NULL
-);
--- Verified blobs only (blobs.py). A NULL salt is an unchecked blob of an older release;
--- the blob store makes those candidates when it opens.
-CREATE TABLE IF NOT EXISTS blobs (
-    sha TEXT PRIMARY KEY, size INTEGER NOT NULL, created TEXT NOT NULL, salt TEXT
-);
--- Uploads not yet checked against their address: any number per sha, one promoted.
-CREATE TABLE IF NOT EXISTS blob_candidates (
-    id TEXT PRIMARY KEY, sha TEXT NOT NULL, size INTEGER NOT NULL, digest TEXT,
-    created TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS blob_candidates_sha ON blob_candidates(sha, created);
-CREATE TABLE IF NOT EXISTS files (
-    id TEXT PRIMARY KEY, created TEXT NOT NULL, resource_id TEXT, resource_type TEXT,
-    created_by_id TEXT
-);
-CREATE TABLE IF NOT EXISTS revisions (
-    id TEXT PRIMARY KEY, file_id TEXT NOT NULL REFERENCES files(id), seq INTEGER NOT NULL,
-    doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS revisions_file ON revisions(file_id, seq);
-CREATE TABLE IF NOT EXISTS resources (
-    id TEXT PRIMARY KEY, kind TEXT NOT NULL, created TEXT NOT NULL,
-    file_id TEXT NOT NULL REFERENCES files(id), parent_id TEXT, source_job_id TEXT,
-    created_by_id TEXT, archived INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS resources_parent ON resources(kind, parent_id, created);
-CREATE TABLE IF NOT EXISTS modules (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created TEXT NOT NULL, doc TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS module_versions (
-    id TEXT PRIMARY KEY, module_id TEXT NOT NULL REFERENCES modules(id),
-    module_name TEXT NOT NULL, module_version TEXT NOT NULL, created TEXT NOT NULL,
-    doc TEXT NOT NULL, UNIQUE (module_name, module_version)
-);
-CREATE TABLE IF NOT EXISTS functions (
-    id TEXT PRIMARY KEY, module_version_id TEXT NOT NULL REFERENCES module_versions(id),
-    name TEXT NOT NULL, module_name TEXT NOT NULL, module_version TEXT NOT NULL,
-    tool_versions TEXT NOT NULL, operating_systems TEXT NOT NULL, created TEXT NOT NULL,
-    doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS functions_name ON functions(name, module_name);
-CREATE TABLE IF NOT EXISTS function_schemas (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS agents (
-    id TEXT PRIMARY KEY, created TEXT NOT NULL, created_by_id TEXT,
-    host_os TEXT, capabilities TEXT NOT NULL DEFAULT '[]', status TEXT,
-    archived INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS agent_history (
-    id TEXT PRIMARY KEY, agent_id TEXT NOT NULL REFERENCES agents(id), kind TEXT NOT NULL,
-    created TEXT NOT NULL, doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS agent_history_kind ON agent_history(agent_id, kind, created);
-CREATE TABLE IF NOT EXISTS agent_modules (
-    agent_id TEXT NOT NULL REFERENCES agents(id), module_name TEXT NOT NULL,
-    module_version TEXT NOT NULL, PRIMARY KEY (agent_id, module_name, module_version)
-);
-CREATE TABLE IF NOT EXISTS pools (
-    id TEXT PRIMARY KEY, created TEXT NOT NULL, created_by_id TEXT, name TEXT NOT NULL,
-    description TEXT, archived INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS pool_members (
-    id TEXT PRIMARY KEY, pool_id TEXT NOT NULL REFERENCES pools(id),
-    agent_id TEXT NOT NULL REFERENCES agents(id), created TEXT NOT NULL, created_by_id TEXT,
-    UNIQUE (pool_id, agent_id)
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY, created TEXT NOT NULL, created_by_id TEXT,
-    model_id TEXT NOT NULL, file_id TEXT NOT NULL REFERENCES files(id),
-    function_id TEXT NOT NULL REFERENCES functions(id),
-    function_name TEXT NOT NULL, module_name TEXT NOT NULL,
-    tool_version TEXT, operating_system TEXT,
-    assigned_agent_id TEXT, assigned_agent_pool_id TEXT, creator_agent_id TEXT,
-    status TEXT NOT NULL, claimed_by TEXT, archived INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created);
-CREATE INDEX IF NOT EXISTS jobs_model ON jobs(model_id, created);
-CREATE TABLE IF NOT EXISTS job_status (
-    id TEXT PRIMARY KEY, job_id TEXT NOT NULL REFERENCES jobs(id), seq INTEGER NOT NULL,
-    created TEXT NOT NULL, name TEXT NOT NULL, message TEXT, agent_id TEXT, created_by_id TEXT
-);
-CREATE INDEX IF NOT EXISTS job_status_job ON job_status(job_id, seq);
-CREATE TABLE IF NOT EXISTS systems (
-    id TEXT PRIMARY KEY, created TEXT NOT NULL, created_by_id TEXT, name TEXT NOT NULL,
-    description TEXT NOT NULL, archived INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS workflow_entries (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
-    system_id TEXT NOT NULL REFERENCES systems(id), title TEXT, status TEXT NOT NULL,
-    workflow_type TEXT NOT NULL, configuration_id TEXT, branch_id TEXT, created TEXT NOT NULL,
-    created_by_id TEXT, archived INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS workflow_entries_system ON workflow_entries(system_id, seq);
-CREATE TABLE IF NOT EXISTS workflow_outputs (
-    id TEXT PRIMARY KEY, system_id TEXT NOT NULL REFERENCES systems(id),
-    file_id TEXT NOT NULL REFERENCES files(id), revision_id TEXT NOT NULL,
-    size INTEGER NOT NULL, created TEXT NOT NULL, created_by_id TEXT,
-    entry_id TEXT REFERENCES workflow_entries(id), position INTEGER
-);
-CREATE INDEX IF NOT EXISTS workflow_outputs_entry ON workflow_outputs(entry_id, position);
-"""
+
+class SchemaTooNew(SetupRefused):
+    """The database was written by a newer release of istari-agent."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step from `version - 1` to `version`: a script of SQL statements."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def _migrations() -> list[Migration]:
+    found = []
+    for entry in _PACKAGE.joinpath("migrations").iterdir():
+        match = _MIGRATION_NAME.fullmatch(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), entry.name, entry.read_text("utf-8")))
+    return sorted(found, key=lambda m: m.version)
+
+
+MIGRATIONS = _migrations()
+SCHEMA_VERSION = MIGRATIONS[-1].version if MIGRATIONS else 1
+SCHEMA = _PACKAGE.joinpath("schema.sql").read_text("utf-8")
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (and create or migrate) the database at `path`, readable by its owner only."""
+    """Open the database at `path` (readable by its owner only), created at SCHEMA_VERSION
+    or migrated to it. Raises SchemaTooNew, having changed nothing, for a newer one."""
     _private(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=5000")
-    conn.executescript(SCHEMA)
-    conn.executescript(credentials.SCHEMA)
-    conn.execute(
-        "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-        (str(SCHEMA_VERSION),),
-    )
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        migrate(conn, str(path))
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def migrate(conn: sqlite3.Connection, name: str) -> None:
+    """Bring the database to SCHEMA_VERSION; `name` says which one, for messages."""
+    if schema_version(conn, name) == SCHEMA_VERSION:
+        return  # the usual start: no write lock taken
+    for _ in range(SCHEMA_VERSION + 1):  # a creation, or one step per migration
+        with transaction(conn) as c:
+            done = _step(c, name)
+        if done:
+            return
+
+
+def _step(conn: sqlite3.Connection, name: str) -> bool:
+    """Create the schema or run the next migration (caller holds the transaction); whether
+    the database is now at SCHEMA_VERSION."""
+    # Read under the write lock: another process may have migrated since the first look.
+    version = schema_version(conn, name)
+    if version is None:
+        run_script(conn, SCHEMA)
+        _record(conn, SCHEMA_VERSION)
+        return True
+    if version > SCHEMA_VERSION:
+        msg = (
+            f"{name} was written by a newer release of istari-agent (registry schema version "
+            f"{version}; this release reads versions up to {SCHEMA_VERSION}). Upgrade "
+            "istari-agent to open it; nothing in it was changed."
+        )
+        raise SchemaTooNew(msg)
+    if version == SCHEMA_VERSION:
+        return True
+    step = MIGRATIONS[version - 1]  # MIGRATIONS starts at version 2
+    run_script(conn, step.sql)
+    _record(conn, step.version)
+    return step.version == SCHEMA_VERSION
+
+
+def schema_version(conn: sqlite3.Connection, name: str) -> int | None:
+    """The database's recorded schema version; None for a new, empty database."""
+    meta = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    if conn.execute(meta).fetchone() is None:
+        if conn.execute("SELECT 1 FROM sqlite_master").fetchone() is None:
+            return None
+        msg = f"{name} is not a local registry database (it records no schema version)"
+        raise SetupRefused(msg)
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    # Version-1 releases made `meta` first and recorded the version after the rest of the
+    # schema, so a first start cut short in between left a version-1 database without it.
+    return 1 if row is None else int(row["value"])
+
+
+def _record(conn: sqlite3.Connection, version: int) -> None:
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (str(version),),
+    )
+
+
+def run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Execute a script's statements one by one, inside the caller's transaction
+    (`executescript` would commit it first)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            conn.execute(pending)
+            pending = ""
+    if any(x.strip() and not x.strip().startswith("--") for x in pending.splitlines()):
+        msg = f"an SQL script ends inside a statement: {pending.strip()[:80]!r}"
+        raise ValueError(msg)
 
 
 def _private(path: Path) -> None:
@@ -166,3 +165,12 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def reachable(conn: sqlite3.Connection) -> bool:
+    """Whether the database answers a trivial query (the readiness check)."""
+    try:
+        conn.execute("SELECT 1").fetchone()
+    except Exception:
+        return False
+    return True

@@ -1,8 +1,8 @@
-"""Files, revisions, models and artifacts: storage and their wire shapes.
+"""Files, revisions, models and artifacts: checking a new revision, and their wire shapes.
 
 A model or artifact is a resource owning one file; a file owns an ordered list of revisions;
 a revision names two blobs (content and properties), each checked against its salt before the
-revision is accepted.
+revision is accepted. Their rows live in `store/files.py` and `store/resources.py`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import Any
 
 from agent import jsontext
 from agent.localregistry.blobs import BlobStore
-from agent.localregistry.errors import NotFound, validation_error
+from agent.localregistry.errors import validation_error
 from agent.localregistry.inbound import FileRevisionIn, TokenIn
-from agent.localregistry.wire import dumps, loads, new_id, now
+from agent.localregistry.store.files import File
+from agent.localregistry.wire import new_id, now
 from agent.protocol.content import extension_of, mime_of
 
 _PROPERTIES_MAX = 64 * 1024
@@ -65,7 +66,10 @@ def _properties(blobs: BlobStore, sha: str, size: int) -> dict[str, str]:
 async def build_revision(
     blobs: BlobStore, rev: FileRevisionIn, file_id: str, by: str
 ) -> dict[str, Any]:
-    """Check a revision's blobs and build its stored document."""
+    """Check a revision's blobs and build its stored document (the wire `FileRevision`).
+
+    Blob checks may await, so they happen before the caller's (synchronous) transaction.
+    """
     size = await _check_blob(blobs, "content_token", rev.content_token)
     props_size = await _check_blob(blobs, "properties_token", rev.properties_token)
     if rev.size is not None and rev.size != size:
@@ -105,54 +109,13 @@ async def build_revision(
     }
 
 
-def insert_file(
-    conn: sqlite3.Connection,
-    doc: dict[str, Any],
-    by: str,
-    resource: tuple[str, str] | None,
-) -> str:
-    """Store a new file whose first revision `doc` was built by `build_revision`.
-
-    Blob checks may await, so they happen before the caller's (synchronous) transaction.
-    """
-    file_id: str = doc["file_id"]
-    rid, rtype = resource if resource else (None, None)
-    conn.execute(
-        "INSERT INTO files(id, created, resource_id, resource_type, created_by_id) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (file_id, doc["created"], rid, rtype, by),
-    )
-    conn.execute(
-        "INSERT INTO revisions(id, file_id, seq, doc) VALUES (?, ?, 0, ?)",
-        (doc["id"], file_id, dumps(doc)),
-    )
-    return file_id
-
-
-def add_revision(conn: sqlite3.Connection, file_id: str, doc: dict[str, Any]) -> None:
-    """Append a built revision to an existing file."""
-    row = conn.execute(
-        "SELECT COALESCE(MAX(seq), -1) + 1 AS next FROM revisions WHERE file_id = ?", (file_id,)
-    ).fetchone()
-    conn.execute(
-        "INSERT INTO revisions(id, file_id, seq, doc) VALUES (?, ?, ?, ?)",
-        (doc["id"], file_id, row["next"], dumps(doc)),
-    )
-
-
-def file_doc(conn: sqlite3.Connection, file_id: str) -> dict[str, Any]:
+def file_wire(file: File) -> dict[str, Any]:
     """The wire `File` with all its revisions."""
-    row = conn.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()
-    if row is None:
-        msg = f"no file with id {file_id}"
-        raise NotFound(msg)
-    revs = conn.execute(
-        "SELECT doc FROM revisions WHERE file_id = ? ORDER BY seq", (file_id,)
-    ).fetchall()
+    row = file.row
     return {
         "id": row["id"],
         "created": row["created"],
-        "revisions": [loads(r["doc"]) for r in revs],
+        "revisions": file.revisions,
         "archive_status_history": [
             {
                 "id": stable_id(row["id"], "archive"),
@@ -196,12 +159,12 @@ def resource_archive_history(row: sqlite3.Row) -> list[dict[str, Any]]:
     return history
 
 
-def resource_base(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+def resource_base(row: sqlite3.Row, file: File) -> dict[str, Any]:
     """The fields every file-backed resource (model, artifact, job) carries on the wire."""
     return {
         "id": row["id"],
         "created": row["created"],
-        "file": file_doc(conn, row["file_id"]),
+        "file": file_wire(file),
         "comments": [],
         "archive_status_history": resource_archive_history(row),
         "created_by_id": row["created_by_id"],

@@ -161,27 +161,9 @@ def paging(request: web.Request) -> tuple[int, int]:
     return query_int(request, "page", 1, 1, 1_000_000), query_int(request, "size", 10, 1, 100)
 
 
-class Where:
-    """A WHERE clause built from optional filters, with its positional parameters."""
-
-    def __init__(self, *clauses: str, args: list[Any] | None = None) -> None:
-        self.clauses = list(clauses) or ["1 = 1"]
-        self.args: list[Any] = list(args or [])
-
-    def add(self, clause: str, value: Any) -> None:
-        """Add `clause` (one `?`) with its value."""
-        self.clauses.append(clause)
-        self.args.append(value)
-
-    def archive_status(self, request: web.Request) -> None:
-        """Apply `archive_status` (`active` by default, `archived`, or `all`)."""
-        raw = query_str(request, "archive_status") or "active"
-        if raw not in {"active", "archived", "all"}:
-            raise validation_error(["query", "archive_status"], "must be active, archived or all")
-        if raw != "all":
-            self.add("archived = ?", 1 if raw == "archived" else 0)
-
-    @property
-    def sql(self) -> str:
-        """The clauses joined with AND."""
-        return " AND ".join(self.clauses)
+def query_archived(request: web.Request) -> bool | None:
+    """`archive_status`: `active` (the default) is False, `archived` True, `all` None."""
+    raw = query_str(request, "archive_status") or "active"
+    if raw not in {"active", "archived", "all"}:
+        raise validation_error(["query", "archive_status"], "must be active, archived or all")
+    return None if raw == "all" else raw == "archived"

@@ -1,4 +1,8 @@
-"""Small helpers for the registry's wire format: ids, timestamps, pages."""
+"""Small helpers for the registry's wire format: ids, timestamps, pages.
+
+Each resource's wire shape is built in one place: the `wire` function of its handler module
+(`api/*.py`), and `files.py` for a file and the fields every file-backed resource shares.
+"""
 
 from __future__ import annotations
 
@@ -35,17 +39,3 @@ def page(items: list[Any], total: int | None, page_no: int, size: int) -> dict[s
     """The `{items, total, page, size, pages}` envelope (spec §6)."""
     pages = None if total is None else (total + size - 1) // size
     return {"items": items, "total": total, "page": page_no, "size": size, "pages": pages}
-
-
-def archive_status(
-    owner_key: str, owner_id: str, created: str, name: str = "Active", reason: str | None = None
-) -> dict[str, Any]:
-    """One `*ArchiveStatus` entry owned by `owner_key=owner_id`."""
-    return {
-        "id": new_id(),
-        "created": created,
-        "name": name,
-        "reason": reason,
-        "created_by_id": None,
-        owner_key: owner_id,
-    }

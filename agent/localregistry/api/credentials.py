@@ -14,6 +14,7 @@ from agent.localregistry.errors import NotFound
 from agent.localregistry.http import body, path_id, reply
 from agent.localregistry.inbound import StoredCredentialIn
 from agent.localregistry.state import principal, registry
+from agent.localregistry.store import credentials as stored
 from agent.localregistry.wire import new_id, now
 
 routes = web.RouteTableDef()
@@ -32,12 +33,7 @@ async def store_credential(request: web.Request) -> web.Response:
         "expiration": new.expiration.isoformat() if new.expiration else None,
     }
     with transaction(reg.conn) as c:
-        c.execute(
-            "INSERT INTO credentials(id, created, created_by_id, name, function_auth_type, "
-            "secret, expiration) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (doc["id"], doc["created"], doc["created_by_id"], new.name,
-             new.function_auth_type, new.secret.get_secret_value().encode(), doc["expiration"]),
-        )  # fmt: skip
+        stored.insert(c, doc, new.secret.get_secret_value().encode())
     return reply(doc)
 
 
@@ -46,9 +42,7 @@ async def revoke_credential(request: web.Request) -> web.Response:
     reg = registry(request)
     credential_id = path_id(request, "credential_id")
     with transaction(reg.conn) as c:
-        if not c.execute(
-            "UPDATE credentials SET revoked = 1 WHERE id = ?", (credential_id,)
-        ).rowcount:
+        if not stored.revoke(c, credential_id):
             msg = f"no stored credential {credential_id}"
             raise NotFound(msg)
     return reply({"id": credential_id, "revoked": True})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from agent.localregistry.db import reachable
 from agent.localregistry.http import query_str, reply
 from agent.localregistry.state import principal, registry
 
@@ -12,11 +13,7 @@ routes = web.RouteTableDef()
 
 def _report(request: web.Request) -> dict[str, object]:
     reg = registry(request)
-    try:
-        reg.conn.execute("SELECT 1").fetchone()
-        db_ok = True
-    except Exception:
-        db_ok = False
+    db_ok = reachable(reg.conn)
     blobs_ok = reg.blobs.root.is_dir()
     return {
         "healthy": db_ok and blobs_ok,

@@ -13,10 +13,10 @@ from aiohttp import web
 from pydantic import Field
 
 from agent.localregistry.db import transaction
-from agent.localregistry.errors import NotFound
-from agent.localregistry.http import Where, body, paging, path_id, query_str, reply
+from agent.localregistry.http import body, paging, path_id, query_archived, query_str, reply
 from agent.localregistry.inbound import Inbound
 from agent.localregistry.state import principal, registry
+from agent.localregistry.store import systems
 from agent.localregistry.wire import new_id, now, page
 
 routes = web.RouteTableDef()
@@ -29,16 +29,7 @@ class NewSystemIn(Inbound):
     description: str = Field(default="", max_length=4096)
 
 
-def system_row(conn: sqlite3.Connection, system_id: str) -> sqlite3.Row:
-    """The system's row, or 404."""
-    row = conn.execute("SELECT * FROM systems WHERE id = ?", (system_id,)).fetchone()
-    if row is None:
-        msg = f"no system with id {system_id}"
-        raise NotFound(msg)
-    return row  # type: ignore[no-any-return]
-
-
-def system_doc(row: sqlite3.Row) -> dict[str, Any]:
+def wire(row: sqlite3.Row) -> dict[str, Any]:
     """The wire `System`."""
     return {
         "id": row["id"],
@@ -58,35 +49,27 @@ async def create_system(request: web.Request) -> web.Response:
     new = await body(request, NewSystemIn)
     system_id = new_id()
     with transaction(reg.conn) as c:
-        c.execute(
-            "INSERT INTO systems(id, created, created_by_id, name, description) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (system_id, now(), principal(request).id, new.name, new.description),
-        )
+        systems.create(c, system_id, now(), principal(request).id, new.name, new.description)
     # 200, not 201: the SDK's `create_system` parses the System only from a 200.
-    return reply(system_doc(system_row(reg.conn, system_id)))
+    return reply(wire(systems.row(reg.conn, system_id)))
 
 
 @routes.get("/api/v2/systems/{system_id}")
 async def get_system(request: web.Request) -> web.Response:
-    conn = registry(request).conn
-    return reply(system_doc(system_row(conn, path_id(request, "system_id"))))
+    return reply(wire(systems.row(registry(request).conn, path_id(request, "system_id"))))
 
 
 @routes.get("/api/v2/systems")
 async def list_systems(request: web.Request) -> web.Response:
-    conn = registry(request).conn
     page_no, size = paging(request)
-    where = Where()
-    where.archive_status(request)
-    for column in ("name", "description"):
-        value = query_str(request, column)
-        if value is not None:
-            where.add(f"instr(lower({column}), lower(?)) > 0", value)
-    count = f"SELECT COUNT(*) FROM systems WHERE {where.sql}"  # noqa: S608
-    total = conn.execute(count, where.args).fetchone()[0]
-    rows = conn.execute(
-        f"SELECT * FROM systems WHERE {where.sql} ORDER BY created LIMIT ? OFFSET ?",  # noqa: S608
-        [*where.args, size, (page_no - 1) * size],
-    ).fetchall()
-    return reply(page([system_doc(r) for r in rows], total, page_no, size))
+    archived = query_archived(request)
+    name, description = query_str(request, "name"), query_str(request, "description")
+    total, rows = systems.listing(
+        registry(request).conn,
+        archived=archived,
+        name=name,
+        description=description,
+        page_no=page_no,
+        size=size,
+    )
+    return reply(page([wire(r) for r in rows], total, page_no, size))

@@ -15,10 +15,11 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.localregistry.api.workflows import ENTRIES, entry_doc, system_id_of
+from agent.localregistry.api.workflows import ENTRIES, entry_wire, system_id_of
 from agent.localregistry.errors import validation_error
-from agent.localregistry.http import Where, query_all, query_bool, query_int, reply
+from agent.localregistry.http import query_all, query_archived, query_bool, query_int, reply
 from agent.localregistry.state import registry
+from agent.localregistry.store import workflows
 
 routes = web.RouteTableDef()
 
@@ -48,38 +49,6 @@ def decode_cursor(cursor: str) -> int:
     return int(digits)
 
 
-def _split(values: list[str]) -> tuple[list[str], list[str]]:
-    """(wanted, excluded): values with a leading `!` are exclusions."""
-    wanted = [v for v in values if not v.startswith("!")]
-    excluded = [v[1:] for v in values if v.startswith("!")]
-    return wanted, excluded
-
-
-def add_filter(where: Where, column: str, values: list[str], *, substring: bool) -> None:
-    """Add one repeated filter on `column` to `where`."""
-    wanted, excluded = _split(values)
-    # Columns come from this module, never from the request.
-    if substring:
-        test = f"instr(lower(COALESCE({column}, '')), lower(?)) > 0"
-    else:
-        test = f"COALESCE({column}, '') = ?"
-    if wanted:
-        where.clauses.append("(" + " OR ".join([test] * len(wanted)) + ")")
-        where.args.extend(wanted)
-    for value in excluded:
-        where.clauses.append(f"NOT ({test})")
-        where.args.append(value)
-
-
-def _where(request: web.Request, system_id: str) -> Where:
-    where = Where("system_id = ?", args=[system_id])
-    where.archive_status(request)
-    add_filter(where, "status", query_all(request, "status"), substring=False)
-    add_filter(where, "branch_id", query_all(request, "branch_id"), substring=False)
-    add_filter(where, "title", query_all(request, "title"), substring=True)
-    return where
-
-
 def _cursor(request: web.Request) -> str | None:
     cursor = request.query.get("cursor") or None
     if cursor is not None:
@@ -92,26 +61,25 @@ def _cursor(request: web.Request) -> str | None:
 
 @routes.get(ENTRIES)
 async def list_entries(request: web.Request) -> web.Response:
-    conn = registry(request).conn
     system_id = system_id_of(request)
     size = query_int(request, "size", 10, 0, 100)
     include_total = query_bool(request, "include_total", True)
     cursor = _cursor(request)
-    where = _where(request, system_id)
-    total = None
-    if include_total:
-        sql = f"SELECT COUNT(*) FROM workflow_entries WHERE {where.sql}"  # noqa: S608
-        total = conn.execute(sql, where.args).fetchone()[0]
-    if cursor is not None:
-        where.add("seq < ?", decode_cursor(cursor))
-    rows = conn.execute(
-        f"SELECT * FROM workflow_entries WHERE {where.sql} ORDER BY seq DESC LIMIT ?",  # noqa: S608
-        [*where.args, size + 1],
-    ).fetchall()
+    archived = query_archived(request)
+    filters = {c: query_all(request, c) for c in ("status", "branch_id", "title")}
+    total, rows = workflows.entries(
+        registry(request).conn,
+        system_id,
+        archived=archived,
+        filters=filters,
+        with_total=include_total,
+        before=None if cursor is None else decode_cursor(cursor),
+        limit=size + 1,
+    )
     more = len(rows) > size
     rows = rows[:size]
     doc: dict[str, Any] = {
-        "items": [entry_doc(conn, r) for r in rows],
+        "items": [entry_wire(r) for r in rows],
         "total": total,
         "current_page": cursor,
         "current_page_backwards": None,

@@ -13,13 +13,13 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field, field_validator
 
-from agent.localregistry.api.systems import system_row
 from agent.localregistry.db import transaction
-from agent.localregistry.errors import BadRequest, NotFound, validation_error
-from agent.localregistry.files import build_revision, insert_file
+from agent.localregistry.errors import validation_error
+from agent.localregistry.files import build_revision
 from agent.localregistry.http import body, is_uuid, optional_body, path_id, reply
 from agent.localregistry.inbound import ArchiveIn, FileRevisionIn, Inbound
 from agent.localregistry.state import principal, registry
+from agent.localregistry.store import files, systems, workflows
 from agent.localregistry.wire import loads, new_id, now
 
 routes = web.RouteTableDef()
@@ -65,10 +65,9 @@ def _token(t: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def output_doc(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+def output_wire(row: sqlite3.Row) -> dict[str, Any]:
     """A `WorkflowOutputDto`; with `system_id` ignored, also a `WorkflowOutputFileDto`."""
-    found = conn.execute("SELECT doc FROM revisions WHERE id = ?", (row["revision_id"],))
-    rev = loads(found.fetchone()["doc"])
+    rev = loads(row["revision"])
     return {
         "id": row["id"],
         "system_id": row["system_id"],
@@ -88,12 +87,8 @@ def output_doc(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def entry_doc(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+def entry_wire(row: sqlite3.Row) -> dict[str, Any]:
     """A `WorkflowLogEntryDto`: file count and total size are those of the owned outputs."""
-    count, total = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM workflow_outputs WHERE entry_id = ?",
-        (row["id"],),
-    ).fetchone()
     return {
         "id": row["id"],
         "title": row["title"],
@@ -106,35 +101,16 @@ def entry_doc(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
         # No branches here (inferred): nothing to resolve a revision or a name from.
         "branch_revision_id": None,
         "branch_name": None,
-        "file_count": count,
-        "total_file_size": total,
+        "file_count": row["file_count"],
+        "total_file_size": row["total_file_size"],
         "created": row["created"],
         "created_by_id": row["created_by_id"],
     }
 
 
-def entry_detail(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
-    """A `WorkflowLogEntryDetailDto`: the entry with its outputs in the order it named them."""
-    outputs = conn.execute(
-        "SELECT * FROM workflow_outputs WHERE entry_id = ? ORDER BY position", (row["id"],)
-    ).fetchall()
-    return {**entry_doc(conn, row), "workflow_outputs": [output_doc(conn, o) for o in outputs]}
-
-
-def entry_row(conn: sqlite3.Connection, system_id: str, entry_id: str) -> sqlite3.Row:
-    """The entry's row, or 404 (also when it belongs to another system)."""
-    row = conn.execute(
-        "SELECT * FROM workflow_entries WHERE id = ? AND system_id = ?", (entry_id, system_id)
-    ).fetchone()
-    if row is None:
-        msg = f"no workflow log entry with id {entry_id} in system {system_id}"
-        raise NotFound(msg)
-    return row  # type: ignore[no-any-return]
-
-
 def system_id_of(request: web.Request) -> str:
     """The path's system id, after checking the system exists (404 otherwise)."""
-    return str(system_row(registry(request).conn, path_id(request, "system_id"))["id"])
+    return str(systems.row(registry(request).conn, path_id(request, "system_id"))["id"])
 
 
 # -- outputs --------------------------------------------------------------------------------
@@ -149,15 +125,10 @@ async def create_output(request: web.Request) -> web.Response:
     doc = await build_revision(reg.blobs, new, new_id(), by)
     output_id = new_id()
     with transaction(reg.conn) as c:
-        insert_file(c, doc, by, (output_id, "workflow_output"))
-        c.execute(
-            "INSERT INTO workflow_outputs(id, system_id, file_id, revision_id, size, created, "
-            "created_by_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (output_id, system_id, doc["file_id"], doc["id"], doc["size"], doc["created"], by),
-        )
-    row = reg.conn.execute("SELECT * FROM workflow_outputs WHERE id = ?", (output_id,)).fetchone()
+        files.insert(c, doc, by, (output_id, "workflow_output"))
+        workflows.insert_output(c, output_id, system_id, doc, by)
     # 200, not 201: the SDK's `create_workflow_output` parses the output only from a 200.
-    return reply(output_doc(reg.conn, row))
+    return reply(output_wire(workflows.output(reg.conn, output_id)))
 
 
 # -- entries --------------------------------------------------------------------------------
@@ -183,29 +154,6 @@ def _checked(new: WorkflowLogEntryIn) -> list[str]:
     return ids
 
 
-def _take_outputs(c: sqlite3.Connection, system_id: str, entry_id: str, ids: list[str]) -> None:
-    """Give the outputs to the entry; inside the transaction, so two entries cannot share one."""
-    for position, oid in enumerate(ids):
-        row = c.execute(
-            "SELECT entry_id FROM workflow_outputs WHERE id = ? AND system_id = ?",
-            (oid, system_id),
-        ).fetchone()
-        if row is None:
-            msg = f"no workflow output with id {oid} in system {system_id}"
-            raise NotFound(msg)
-        if row["entry_id"] is not None:
-            # 400 rather than 409: the SDK's response map for this route lists 400, not 409.
-            msg = (
-                f"workflow output {oid} already belongs to entry {row['entry_id']}; "
-                "an entry owns its outputs, so each output goes to one entry"
-            )
-            raise BadRequest(msg)
-        c.execute(
-            "UPDATE workflow_outputs SET entry_id = ?, position = ? WHERE id = ?",
-            (entry_id, position, oid),
-        )
-
-
 @routes.post(ENTRIES)
 async def create_entry(request: web.Request) -> web.Response:
     reg = registry(request)
@@ -214,49 +162,40 @@ async def create_entry(request: web.Request) -> web.Response:
     ids = _checked(new)
     entry_id = new_id()
     with transaction(reg.conn) as c:
-        c.execute(
-            "INSERT INTO workflow_entries(id, system_id, title, status, workflow_type, "
-            "configuration_id, branch_id, created, created_by_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                entry_id,
-                system_id,
-                new.title,
-                new.status,
-                new.workflow_type,
-                new.configuration_id,
-                new.branch_id,
-                now(),
-                principal(request).id,
-            ),
-        )
-        _take_outputs(c, system_id, entry_id, ids)
-    return reply(entry_doc(reg.conn, entry_row(reg.conn, system_id, entry_id)), status=201)
+        workflows.insert_entry(
+            c,
+            {"id": entry_id, "system_id": system_id, "title": new.title, "status": new.status,
+             "workflow_type": new.workflow_type, "configuration_id": new.configuration_id,
+             "branch_id": new.branch_id, "created": now(), "created_by_id": principal(request).id},
+        )  # fmt: skip
+        workflows.take_outputs(c, system_id, entry_id, ids)
+    return reply(entry_wire(workflows.entry(reg.conn, system_id, entry_id)), status=201)
 
 
 @routes.get(ENTRIES + "/{entry_id}")
 async def get_entry(request: web.Request) -> web.Response:
     conn = registry(request).conn
-    row = entry_row(conn, system_id_of(request), path_id(request, "entry_id"))
-    return reply(entry_detail(conn, row))
+    row = workflows.entry(conn, system_id_of(request), path_id(request, "entry_id"))
+    outputs = [output_wire(o) for o in workflows.outputs_of(conn, row["id"])]
+    # A `WorkflowLogEntryDetailDto`: the entry with its outputs in the order it named them.
+    return reply({**entry_wire(row), "workflow_outputs": outputs})
 
 
-async def _set_archived(request: web.Request, archived: int) -> sqlite3.Row:
+async def _set_archived(request: web.Request, archived: bool) -> sqlite3.Row:
     reg = registry(request)
-    row = entry_row(reg.conn, system_id_of(request), path_id(request, "entry_id"))
+    row = workflows.entry(reg.conn, system_id_of(request), path_id(request, "entry_id"))
     await optional_body(request, ArchiveIn)
     with transaction(reg.conn) as c:
-        c.execute("UPDATE workflow_entries SET archived = ? WHERE id = ?", (archived, row["id"]))
-    return entry_row(reg.conn, row["system_id"], row["id"])
+        workflows.set_entry_archived(c, row["id"], archived)
+    return workflows.entry(reg.conn, row["system_id"], row["id"])
 
 
 @routes.delete(ENTRIES + "/{entry_id}")
 async def archive_entry(request: web.Request) -> web.Response:
-    await _set_archived(request, 1)
+    await _set_archived(request, True)
     return web.Response(status=204)
 
 
 @routes.post(ENTRIES + "/{entry_id}:restore")
 async def restore_entry(request: web.Request) -> web.Response:
-    row = await _set_archived(request, 0)
-    return reply(entry_doc(registry(request).conn, row))
+    return reply(entry_wire(await _set_archived(request, False)))
