@@ -8,6 +8,7 @@ claim is logged with the reason it looked). With push healthy, idle polls back o
 `run --once` and `run --until-idle` are the same loop with an exit condition. A registry
 that cannot be reached is logged once per outage and retried; a failing job never stops it.
 Jobs an earlier run left unfinished (`resume`) take their slots before anything is claimed.
+The order the other tasks start and stop in, and why, is in `_start_services` and `_shut_down`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import random
 import time
 from collections import deque
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -24,8 +26,9 @@ import structlog
 from agent import resources
 from agent.jobs.context import JobContext
 from agent.jobs.dispatch import claim_next, claim_offered
+from agent.jobs.ending import STOPPED
 from agent.jobs.outcome import Outcome, Reason
-from agent.jobs.recovery import Resume
+from agent.jobs.recovery import Unfinished
 from agent.jobs.runner import JobRunner
 from agent.protocol.states import JobStatus
 from agent.push.listener import PushListener
@@ -43,12 +46,22 @@ log = structlog.get_logger(__name__)
 KEEP_OUTCOMES = 10_000
 CLAIM_JITTER = 0.02  # seconds: after losing claim races, spread the next look over this
 CONTENDED = 0.5  # recent lost races above which an agent tries its page in random order
-_STOPPED = Outcome(Reason.AGENT_STOPPING, "the agent stopped before the job finished")
 
 
 def push_poll_delay(first: float, cap: float, quiet_polls: int) -> float:
     """Seconds to the next safety-net poll with push healthy: doubling, capped (not below first)."""
     return min(max(first, cap), first * 2.0 ** min(quiet_polls, 30))
+
+
+@dataclass(frozen=True)
+class _Services:
+    """The daemon's long-lived tasks besides dispatch and the jobs (None: not configured)."""
+
+    reporter: asyncio.Task[None]
+    owed: asyncio.Task[None]
+    push: asyncio.Task[None] | None
+    watchdog: asyncio.Task[None]
+    http: asyncio.Task[None] | None
 
 
 class Mode(StrEnum):
@@ -95,7 +108,7 @@ class Daemon:
         self._mode = Mode.SERVE
 
     async def run(
-        self, mode: Mode = Mode.SERVE, resume: list[Resume] | None = None
+        self, mode: Mode = Mode.SERVE, resume: list[Unfinished] | None = None
     ) -> list[Outcome]:
         """Serve jobs in `mode`; returns the outcomes of the jobs it ran (the last 10,000).
 
@@ -106,28 +119,61 @@ class Daemon:
         """
         self._mode = mode
         async with asyncio.TaskGroup() as tg:
-            reporter = tg.create_task(self.ctx.agent_status.run(), name="agent status")
-            owed = tg.create_task(self.ctx.owed.run(self.ctx.settings.poll_interval), name="owed")
-            listener = tg.create_task(self.push.run(), name="push") if self.push else None
-            watchdog = tg.create_task(
-                self.systemd.watchdog(self.ctx.client, self.describe), name="watchdog"
-            )
-            http = tg.create_task(self.http.run(), name="http") if self.http else None
+            services = self._start_services(tg)
+            # Resumed jobs take their slots before the first look, so nothing claimed can
+            # crowd out a job an earlier run already holds.
             for r in resume or []:
                 self._start(tg, JobRunner(self.ctx, r.job, r.active))
             await tg.create_task(self._dispatch(tg, mode), name="dispatch")
-            self.ctx.agent_status.stopped()
-            if self.push is not None and listener is not None:
-                await self.push.close()
-                listener.cancel()
-            await self.ctx.agent_status.flushed()
-            reporter.cancel()
-            await self.ctx.owed.flush()  # a last round; what is left waits for the next start
-            owed.cancel()
-            watchdog.cancel()
-            if http is not None:
-                http.cancel()
+            await self._shut_down(services)
         return list(self.outcomes)
+
+    def _start_services(self, tg: asyncio.TaskGroup) -> _Services:
+        """Start the tasks that serve the jobs; resumed jobs and dispatch come after them.
+
+        Nothing runs before `run` first awaits, so each is in place before the first job:
+        the reporter sends the statuses jobs set, the owed delivery gives the final statuses
+        an earlier run left their round at every start, push wakes the dispatch loop, and the
+        watchdog and the HTTP listener report on the agent from the start.
+        """
+        ctx = self.ctx
+        return _Services(
+            reporter=tg.create_task(ctx.agent_status.run(), name="agent status"),
+            owed=tg.create_task(ctx.owed.run(ctx.settings.poll_interval), name="owed"),
+            push=tg.create_task(self.push.run(), name="push") if self.push else None,
+            watchdog=tg.create_task(
+                self.systemd.watchdog(ctx.client, self.describe), name="watchdog"
+            ),
+            http=tg.create_task(self.http.run(), name="http") if self.http else None,
+        )
+
+    async def _shut_down(self, services: _Services) -> None:
+        """Stop the services once dispatch has drained, in the order that keeps the last word true.
+
+        No job of ours runs here any more (a detached one is not ours to report).
+        1. Paused first: the registry has no offline status, so Paused ("not accepting jobs")
+           is what it keeps; Idle after the agent exited would be a lie.
+        2. Push closes: `close` publishes the retained presence `offline` while still
+           connected (a clean disconnect suppresses the last will, which covers crashes), under
+           its own deadline, so the broker hears it without waiting on the registry below.
+        3. The reporter goes only once Paused is flushed, since it is what sends it (`flushed`
+           also returns after a failed round: a stopping agent does not wait out an outage).
+        4. The owed final statuses get a last round while the registry session is open
+           (`serve` closes it when `run` returns); the journal keeps the rest for the next start.
+        5. The watchdog and the HTTP listener only observe, so they go last: WATCHDOG=1 and
+           /readyz stay true while the rounds above wait on the registry.
+        """
+        self.ctx.agent_status.stopped()
+        if self.push is not None and services.push is not None:
+            await self.push.close()
+            services.push.cancel()
+        await self.ctx.agent_status.flushed()
+        services.reporter.cancel()
+        await self.ctx.owed.flush()
+        services.owed.cancel()
+        services.watchdog.cancel()
+        if services.http is not None:
+            services.http.cancel()
 
     async def _dispatch(self, tg: asyncio.TaskGroup, mode: Mode) -> None:
         reason = Wake.START
@@ -252,7 +298,7 @@ class Daemon:
         runner = self._jobs.pop(task, None)
         if task.cancelled():
             if runner is None or not runner.detached:  # a detached job has no outcome yet
-                self.outcomes.append(_STOPPED)
+                self.outcomes.append(STOPPED)
         elif task.exception() is None:  # an exception is a bug: the TaskGroup ends the daemon
             self.outcomes.append(task.result())
         self.wakeup.set(Wake.JOB_FINISHED)

@@ -2,6 +2,19 @@
 
 This is where the daemon's parts are put together once; the CLI, the demo and the tests
 call `serve` with a `Settings` and a tool environment they chose.
+
+The start goes in this order, for these reasons:
+1. Signal handlers first: registering, joining pools and recovery may each wait out
+   `retry_budget` on an unreachable registry, and a stop meanwhile ends the start at once.
+2. `_check_locally`: host OS, HTTP access, modules. What can refuse the start without the
+   registry is checked before it is contacted: a listener that cannot be protected never
+   gets as far as registering an agent.
+3. `_register`: the agent's key before announcing (the registry gets its public half), the
+   announce before the pools (joining needs the agent's id).
+4. Journal, run records and the `JobContext` every job shares; recovery needs them and asks
+   the registry where each job an earlier run left stands.
+5. `_daemon` with push and the HTTP listener (they start in `Daemon.run`, which says how
+   they stop), then READY=1: registered and recovered, so its status counts the resumed jobs.
 """
 
 from __future__ import annotations
@@ -24,13 +37,13 @@ from agent.crashsafe.owed import OwedUpdates
 from agent.daemon import Daemon, Mode
 from agent.execution.local import LocalBackend
 from agent.execution.slurm import SlurmBackend
-from agent.hostos import detect
+from agent.hostos import HostOS, detect
 from agent.httpaccess import Access, prepare
 from agent.jobs.context import JobContext
 from agent.jobs.outcome import Outcome
 from agent.jobs.recovery import unfinished
 from agent.metrics import Metrics
-from agent.modules.catalog import scan
+from agent.modules.catalog import Catalog, scan
 from agent.protocol.states import AgentStatus
 from agent.push.listener import PushListener
 from agent.registry.client import RegistryClient
@@ -40,6 +53,8 @@ from agent.systemd import Systemd
 from agent.wakeup import Wakeup
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     from agent.health import HealthServer
 
 log = structlog.get_logger(__name__)
@@ -81,29 +96,12 @@ async def _serve(
 ) -> list[Outcome]:
     if handle_signals:  # first: a stop while the start waits on the registry ends it at once
         _install_signal_handlers(stop)
-    host = detect(settings.host_os)
-    # Before the registry is contacted: a listener that cannot be protected stops the start.
-    access = prepare(settings) if settings.http_address else None
-    if not host.exact:
-        log.info("agent.host_os_mapped", detected=host.detected, reported=host.name)
-    catalog = scan(settings.modules_path)
+    host, access, catalog = _check_locally(settings)
     token = settings.registry_api_token.get_secret_value()
     metrics = Metrics()
-    if not settings.registry_tls_verify:
-        log.error(
-            "registry.tls_unverified",
-            url=settings.registry_url,
-            why="registry_tls_verify = false: the registry's certificate is not checked, so "
-            "anyone on the network path can read the token; set registry_ca_file instead",
-        )
     async with RegistryClient(settings.registry_url, token, ssl=settings.registry_ssl) as client:
         client.on_request = metrics.request
-        agent_key = await asyncio.to_thread(keys.load_or_create, settings.agent_key_path)
-        public = keys.public_pem(agent_key)
-        agent_id = await stop.before(announce(settings, client, catalog, host.name, public))
-        pool_ids = await stop.before(
-            pools.join(client, agent_id, settings.agent_pools, settings.retry_budget)
-        )
+        agent_key, agent_id, pool_ids = await _register(settings, client, catalog, host, stop)
         reporter = AgentStatusReporter(client, agent_id, settings.retry_budget, AgentStatus.IDLE)
         journal = Journal(settings.state_path / "journal.sqlite3")
         records = RunRecords(settings.state_path / RECORDS)
@@ -111,36 +109,81 @@ async def _serve(
             records.prune(settings.run_retention_days, settings.run_retention_count)
             owed = OwedUpdates(client, journal, settings.status_retry_budget)
             ctx = JobContext(
-                settings,
-                client,
-                catalog,
-                host.name,
-                agent_id,
-                LocalBackend(),
-                tool_env,
-                reporter,
-                owed,
-                journal,
-                metrics,
-                agent_key,
-                SlurmBackend(settings.slurm_options),
-                records,
+                settings=settings,
+                client=client,
+                catalog=catalog,
+                host_os=host.name,
+                agent_id=agent_id,
+                backend=LocalBackend(),
+                tool_env=tool_env,
+                agent_status=reporter,
+                owed=owed,
+                journal=journal,
+                metrics=metrics,
+                agent_key=agent_key,
+                slurm=SlurmBackend(settings.slurm_options),
+                records=records,
             )
             resume = await stop.before(unfinished(ctx))
-            wakeup = Wakeup()
-            push = _push_listener(settings, agent_id, pool_ids, wakeup)
-            http = _health_server(settings.http_address, metrics, client, records, access)
-            daemon = Daemon(ctx, stop, wakeup=wakeup, push=push, systemd=systemd, http=http)
-            metrics.watch(
-                running=lambda: daemon.running,
-                push_connected=lambda: push is not None and push.healthy,
-                owed=lambda: len(journal.owed()),
-            )
+            daemon = _daemon(ctx, stop, systemd, pool_ids, access)
             systemd.ready(f"agent {agent_id}: {daemon.describe()}, {len(resume)} jobs resumed")
             return await daemon.run(mode, resume)
         finally:
             journal.close()
             records.close()
+
+
+def _check_locally(settings: Settings) -> tuple[HostOS, Access | None, Catalog]:
+    """What the start needs from this machine alone: its OS, the HTTP access, the modules.
+
+    Raises HostOSError or HTTPAccessError before the registry is contacted.
+    """
+    host = detect(settings.host_os)
+    access = prepare(settings) if settings.http_address else None
+    if not host.exact:
+        log.info("agent.host_os_mapped", detected=host.detected, reported=host.name)
+    catalog = scan(settings.modules_path)
+    if not settings.registry_tls_verify:
+        log.error(
+            "registry.tls_unverified",
+            url=settings.registry_url,
+            why="registry_tls_verify = false: the registry's certificate is not checked, so "
+            "anyone on the network path can read the token; set registry_ca_file instead",
+        )
+    return host, access, catalog
+
+
+async def _register(
+    settings: Settings, client: RegistryClient, catalog: Catalog, host: HostOS, stop: Stop
+) -> tuple[rsa.RSAPrivateKey, str, list[str]]:
+    """Announce the agent and join its pools; its key, its id and its pools' ids.
+
+    Each registry step gives way to a stop (StoppedEarly).
+    """
+    agent_key = await asyncio.to_thread(keys.load_or_create, settings.agent_key_path)
+    public = keys.public_pem(agent_key)
+    agent_id = await stop.before(announce(settings, client, catalog, host.name, public))
+    pool_ids = await stop.before(
+        pools.join(client, agent_id, settings.agent_pools, settings.retry_budget)
+    )
+    return agent_key, agent_id, pool_ids
+
+
+def _daemon(
+    ctx: JobContext, stop: Stop, systemd: Systemd, pool_ids: list[str], access: Access | None
+) -> Daemon:
+    """The daemon with its push listener and HTTP listener, its gauges read by the metrics."""
+    settings = ctx.settings
+    wakeup = Wakeup()
+    push = _push_listener(settings, ctx.agent_id, pool_ids, wakeup)
+    http = _health_server(settings.http_address, ctx.metrics, ctx.client, ctx.records, access)
+    daemon = Daemon(ctx, stop, wakeup=wakeup, push=push, systemd=systemd, http=http)
+    ctx.metrics.watch(
+        running=lambda: daemon.running,
+        push_connected=lambda: push is not None and push.healthy,
+        owed=lambda: len(ctx.journal.owed()),
+    )
+    return daemon
 
 
 def _push_listener(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -15,10 +16,13 @@ from agent.execution.base import Backend, LaunchError
 from agent.metrics import Metrics
 from agent.modules.catalog import Catalog
 from agent.registry.client import RegistryClient
+from agent.registry.retry import with_retries
 from agent.runs.store import RunRecords
 
+T = TypeVar("T")
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class JobContext:
     """The agent's settings, registry, modules and tool launcher, shared by its jobs."""
 
@@ -49,3 +53,7 @@ class JobContext:
                 raise LaunchError(msg)
             return self.slurm
         return self.backend
+
+    async def retrying(self, call: Callable[[], Awaitable[T]], *, what: str) -> T:
+        """`call()`, tried again for `retry_budget` seconds while the registry fails (retry.py)."""
+        return await with_retries(call, budget=self.settings.retry_budget, what=what)

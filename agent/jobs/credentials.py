@@ -1,7 +1,7 @@
 """Credentials delivered with a claimed job: opened, checked, written for the tool, removed after.
 
-Each `Job.auth_deliveries[]` entry is sealed to this agent's key (envelope.py). It is opened
-only in memory, checked against its expiry and its salted SHA-384, and written to
+Each `Job.auth_deliveries[]` entry is sealed to this agent's key (protocol/envelope.py). It is
+opened only in memory, checked against its expiry and its salted SHA-384, and written to
 `<work dir>/auth/<input name>` (directory 0700, file 0600) for the tool's `auth_info` input.
 The runner removes that directory when the job ends, whatever `keep_work_dirs` says; nothing
 else ever holds the plaintext.

@@ -29,7 +29,6 @@ from agent.jobs.context import JobContext
 from agent.protocol.states import JobStatus
 from agent.registry.errors import Conflict, RegistryError, RegistryRejected
 from agent.registry.models import Job
-from agent.registry.retry import with_retries
 
 if TYPE_CHECKING:
     from agent.protocol.push import Offer
@@ -82,11 +81,7 @@ async def claim(ctx: JobContext, job_id: str, function: str, woken_by: str = "po
     job = _Wanted(job_id, function)
     ctx.journal.claiming(job.id, ctx.agent_id)
     try:
-        won = await with_retries(
-            lambda: _attempt(ctx, job, woken_by, tries),
-            budget=ctx.settings.retry_budget,
-            what="claim",
-        )
+        won = await ctx.retrying(lambda: _attempt(ctx, job, woken_by, tries), what="claim")
     except BaseException:
         # The registry went away mid-claim: if an attempt went unanswered the claim may be
         # ours, so the journal keeps it (Pending) for the next start to ask the registry.

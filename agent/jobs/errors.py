@@ -1,7 +1,8 @@
 """Errors a job's phases raise; each carries the `Reason` its outcome records.
 
-The runner turns every `JobError` into an `Outcome` with the error's reason and message, so a
-phase says what went wrong once, where it knows, and nothing escapes the runner.
+A phase says what went wrong once, where it knows; the runner notes the error and `settle`
+(ending.py) makes it the job's `Outcome` with the error's reason and message, so nothing
+escapes the runner. How a tool ended is not an error: `settle` judges it from its exit.
 """
 
 from __future__ import annotations
@@ -42,12 +43,6 @@ class ToolFailed(JobError):
     reason = Reason.TOOL_FAILED
 
 
-class ToolTimedOut(JobError):
-    """The tool ran past the process timeout and was stopped."""
-
-    reason = Reason.TIMEOUT
-
-
 class UploadFailed(JobError):
     """The outputs could not be uploaded to the registry."""
 
@@ -58,9 +53,3 @@ class JobCanceled(JobError):
     """A user canceled the job."""
 
     reason = Reason.CANCELED_BY_USER
-
-
-class AgentStopping(JobError):
-    """The agent was told to stop now and stopped the job."""
-
-    reason = Reason.AGENT_STOPPING

@@ -18,7 +18,6 @@ from agent.jobs.context import JobContext
 from agent.jobs.errors import JobCanceled, JobError
 from agent.protocol.states import AGENT_STATUS_FOR_PHASE, JobStatus, catch_up
 from agent.registry.errors import Conflict, RegistryError
-from agent.registry.retry import with_retries
 
 log = structlog.get_logger(__name__)
 
@@ -61,9 +60,8 @@ class PhaseReports:
         """Report one move; False when the registry stayed unreachable (told later)."""
         ctx = self.ctx
         try:
-            await with_retries(
+            await ctx.retrying(
                 lambda: ctx.client.update_job_status(self.job_id, status, ctx.agent_id),
-                budget=ctx.settings.retry_budget,
                 what=f"report {status.value}",
             )
         except Conflict as e:

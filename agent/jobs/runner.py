@@ -1,14 +1,16 @@
 """One claimed job, from Claimed to its one `Outcome`, reported last whatever happened.
 
-The phases hand values forward (`Job → ValidatedJob → ExecutionResult → outputs`) and report
-each move to the registry; any failure becomes the outcome. In `finally`, under
-`asyncio.shield`, the runner uploads the log of a failed tool, reports the terminal status
-with a long retry budget, and tidies the work directory: a job is never left without an end.
+`_phases` reads as the job's life, each step taking the last one's value: where to start
+(a `ResumedJob` after a restart: recovery.py) or `validate` → `ValidatedJob`; `launch` → the
+`Running` tool the runner holds and waits on → `ExecutionResult`; `read_outputs` → `upload` →
+`UploadedOutputs`. Each move is reported to the registry (phases.py). What happens on the way
+is noted in an `Ending`; `settle` (ending.py) decides the outcome from it, once. In `finally`,
+under `asyncio.shield`, the runner uploads a failed tool's log, reports the terminal status
+with a long retry budget, and tidies the work directory: a job never goes without an end.
 
 A registry that is unreachable for longer than the retry budget does not end the job: phase
-moves are told later (phases.py), and validation and upload wait for it. A runner given a
-`Resume` goes on from where an earlier run of the agent stopped (recovery.py); a runner told
-to `detach` stops working the job but leaves its tool running for the next start.
+moves are told later (phases.py), and validation and upload wait for it. A runner told to
+`detach` stops working the job but leaves its tool running for the next start.
 """
 
 from __future__ import annotations
@@ -29,15 +31,15 @@ from agent.crashsafe.journal import Active, Owed
 from agent.execution.base import ExitInfo, Running
 from agent.jobs.context import JobContext
 from agent.jobs.credentials import remove_credentials
-from agent.jobs.errors import JobCanceled, JobError
-from agent.jobs.execute import WORK_DIR_FULL, execute
+from agent.jobs.ending import WORK_DIR_FULL, Ending, is_bug, settle
+from agent.jobs.execute import ExecutionResult, execution_result, launch
 from agent.jobs.monitor import ToolMonitor
 from agent.jobs.outcome import Outcome, Reason
-from agent.jobs.outputs import read_outputs
+from agent.jobs.outputs import ProducedOutput, read_outputs
 from agent.jobs.phases import PhaseReports
-from agent.jobs.recovery import resume_point
-from agent.jobs.upload import upload_log, upload_outputs
-from agent.jobs.validate import ValidatedJob, resolve, validate
+from agent.jobs.recovery import ResumedJob, resume_point
+from agent.jobs.upload import UploadedOutputs, upload, upload_log
+from agent.jobs.validate import ValidatedJob, validate
 from agent.jobs.watch import CancelWatch
 from agent.jobs.workdir import WorkDir
 from agent.protocol.states import AGENT_STATUS_FOR_PHASE, JobStatus
@@ -50,7 +52,6 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 MAX_MESSAGE = 4000  # characters of a status message (failure messages carry log tails)
-_STOPPED = Outcome(Reason.AGENT_STOPPING, "the agent stopped before the job finished")
 REGISTRY_PAUSE = 1.0  # seconds between attempts of a phase that waits for the registry
 
 
@@ -62,12 +63,11 @@ class JobRunner:
         self.job = job
         self.resume = resume  # where an earlier run of the agent left the job, if it did
         self.workdir: WorkDir | None = None
-        self.running: Running | None = None  # the tool, once started
-        self.monitor: ToolMonitor | None = None  # follows the tool while it runs
+        self.running: Running | None = None  # the tool, once started: the runner holds it
+        self.ending = Ending()  # what happened, for `settle`
         self.phases = PhaseReports(ctx, job.id, job.status if resume else JobStatus.CLAIMED)
         self.record = RunRecorder(ctx.records, job, ctx.agent_id)
         self.phases.on_move = lambda phase: self.record.step(phase.value)
-        self._stop_reason: Reason | None = None
         self._tool_phase = False  # from just before the tool starts until it ended
         self._detached = False
         self.watch = CancelWatch(ctx, job.id)
@@ -75,28 +75,26 @@ class JobRunner:
     async def run(self) -> Outcome:
         """Work the job through its phases; always returns (or is cancelled) having reported."""
         started = time.monotonic()
-        outcome = _STOPPED
         self.ctx.agent_status.job_started()
         with structlog.contextvars.bound_contextvars(job_id=self.job.id):
             try:
-                outcome = await self._watched()
-            except JobError as e:
-                outcome = Outcome(e.reason, str(e), e.exit_code, e.signal)
-            except RegistryError as e:
-                outcome = Outcome(Reason.AGENT_ERROR, f"the registry could not be used: {e}")
-            except OSError as e:
-                outcome = Outcome(Reason.AGENT_ERROR, f"the agent could not use its disk: {e}")
-            except Exception as e:  # a bug must fail this job, not the agent
-                log.exception("job.internal_error")
-                outcome = Outcome(Reason.AGENT_ERROR, f"internal error: {type(e).__name__}: {e}")
+                await self._watched()
+            except Exception as e:  # a failure ends this job, never the agent
+                self.ending.error = e
+                if is_bug(e):
+                    log.exception("job.internal_error")
+            except BaseException as e:  # a cancel: passed on once the job is reported
+                self.ending.error = e
+                raise
             finally:
+                outcome = settle(self.ending)
                 if self._detached:
                     log.info("job.detached", phase=self.phases.reached.value)
                 else:
                     await _uncancellable(self._finish(outcome, time.monotonic() - started))
         return outcome
 
-    async def _watched(self) -> Outcome:
+    async def _watched(self) -> None:
         """The phases, with a watch for a user's cancel beside them (it stops them if seen)."""
         phases = asyncio.create_task(self._phases(), name=f"phases {self.job.id}")
         watch = asyncio.create_task(self.watch.until_canceled(), name=f"watch {self.job.id}")
@@ -112,53 +110,28 @@ class JobRunner:
             if not phases.done():  # we are being cancelled ourselves (a forced stop)
                 phases.cancel()
                 await asyncio.wait({phases})
-        if self._stop_reason is Reason.CANCELED_BY_USER:
-            if not phases.cancelled():
-                phases.exception()  # seen: the cancel is the outcome, not the phase's error
-            msg = "canceled by a user"
-            raise JobCanceled(msg)
-        return phases.result()
+        if phases.cancelled() and self.ending.stop is Reason.CANCELED_BY_USER:
+            return  # the cancel stopped them where they were
+        phases.result()  # what ended them early, if anything, is raised to be noted
 
-    async def _phases(self) -> Outcome:
-        ctx, job = self.ctx, self.job
-        start, self.workdir, reattach = await resume_point(ctx, job, self.resume)
-        if start is JobStatus.CLAIMED:
-            validated = await self._patiently("validate", self._validate)
-        else:
-            assert self.workdir is not None
-            validated = ValidatedJob(job, resolve(ctx, job), self.workdir, argv=[])
-        if start is not JobStatus.UPLOADING:
-            self._tool_phase = True  # a stop from here on goes to the tool, once it starts
-            try:
-                await self.phases.move(JobStatus.RUNNING)
-                async with self._monitor(validated.workdir):
-                    await execute(
-                        ctx, validated, started=self._started, reattach=reattach, ended=self._ended
-                    )
-            finally:
-                self._tool_phase = False
-        workdir = validated.workdir
-        outputs = read_outputs(validated.resolved.variant.function_schema, workdir)
+    async def _phases(self) -> None:
+        resumed = await self._resumed()
+        prepared = resumed if resumed else await self._patiently("validate", self._validate)
+        if resumed is None or resumed.at is JobStatus.RUNNING:
+            executed = self.ending.tool = await self._execute(prepared)
+            if not executed.succeeded:
+                return  # what its end means is settled with the rest (ending.py)
+        outputs = read_outputs(prepared.resolved.variant.function_schema, prepared.workdir)
         await self.phases.move(JobStatus.UPLOADING)
-        # The log goes up alongside the outputs: it is complete once the tool has exited.
-        uploaded, _ = await self._patiently(
-            "upload",
-            lambda: both(upload_outputs(ctx, job, workdir, outputs), upload_log(ctx, job, workdir)),
-        )
-        self.record.outputs([asdict(u) for u in uploaded])
-        names = ", ".join(f"{u.name} ({u.kind} {u.resource_id})" for u in uploaded) or "none"
-        return Outcome(Reason.COMPLETED, f"outputs: {names}", exit_code=0)
+        self.ending.uploaded = await self._upload(prepared.workdir, outputs)
 
-    def _monitor(self, workdir: WorkDir) -> ToolMonitor:
-        self.monitor = ToolMonitor(
-            self.ctx, self.job.id, workdir, self.record,
-            lambda: self.phases.acknowledged is JobStatus.RUNNING, self._work_dir_full,
-        )  # fmt: skip
-        return self.monitor
-
-    async def _work_dir_full(self) -> None:
-        if self.running is not None:
-            await self.running.interrupt(WORK_DIR_FULL)
+    async def _resumed(self) -> ResumedJob | None:
+        """Where an earlier run of the agent left the job; None: from the start."""
+        if self.resume is None:
+            return None
+        # Known before anything can fail, so that the end tidies it whatever happens next.
+        self.workdir = WorkDir.existing(self.ctx.settings.output_path, self.job.id)
+        return await resume_point(self.ctx, self.job, self.resume)
 
     async def _validate(self) -> ValidatedJob:
         # Inputs download while the registry hears of Validating: one round trip less before
@@ -170,6 +143,50 @@ class JobRunner:
         )
         self.record.inputs_from(self.workdir.input_file)
         return validated
+
+    async def _execute(self, job: ValidatedJob | ResumedJob) -> ExecutionResult:
+        """Start the tool (or go back to it after a restart) and wait for its end."""
+        self._tool_phase = True  # a stop from here on goes to the tool, once it starts
+        try:
+            await self.phases.move(JobStatus.RUNNING)
+            async with self._monitor(job.workdir) as monitor:
+                tool = await launch(self.ctx, job)
+                info = tool if isinstance(tool, ExitInfo) else await self._wait(tool, monitor)
+                self.record.resources(info.wall_time, info.cpu_seconds, info.peak_rss_kb)
+        finally:
+            self._tool_phase = False
+        return execution_result(self.ctx, info, job.workdir)
+
+    async def _wait(self, running: Running, monitor: ToolMonitor) -> ExitInfo:
+        """Hold the started tool (followed, journaled) until it ends; a stop asked already
+        stops it now, so a stop never leaves an orphan."""
+        self.running = running
+        monitor.watch(running.pid)
+        if self._detached:
+            running.detach()
+        if running.handle is not None:  # what a restarted agent re-attaches by
+            self.ctx.journal.tool(self.job.id, running.handle, _started_at(running))
+        log.info("job.tool_started", tool=running.ident)
+        if self.ending.stop is not None:
+            await running.interrupt(self.ending.stop.value)
+        return await running.wait()
+
+    async def _upload(self, workdir: WorkDir, outputs: list[ProducedOutput]) -> UploadedOutputs:
+        uploaded = await self._patiently(
+            "upload", lambda: upload(self.ctx, self.job, workdir, outputs)
+        )
+        self.record.outputs([asdict(u) for u in uploaded.outputs])
+        return uploaded
+
+    def _monitor(self, workdir: WorkDir) -> ToolMonitor:
+        return ToolMonitor(
+            self.ctx, self.job.id, workdir, self.record,
+            lambda: self.phases.acknowledged is JobStatus.RUNNING, self._work_dir_full,
+        )  # fmt: skip
+
+    async def _work_dir_full(self) -> None:
+        if self.running is not None:
+            await self.running.interrupt(WORK_DIR_FULL)
 
     async def _patiently(self, what: str, work: Callable[[], Awaitable[T]]) -> T:
         """`work()`, tried again for as long as the registry stays unreachable."""
@@ -185,10 +202,10 @@ class JobRunner:
     async def stop(self, reason: Reason) -> bool:
         """Stop the job's tool (polite signal, grace, kill); False when no tool is in play.
 
-        A tool that is starting right now is stopped as soon as it has started, so a stop
-        never leaves an orphan. When this returns False the caller cancels the job's task.
+        A tool that is starting right now is stopped as soon as it has started (`_wait`).
+        When this returns False the caller cancels the job's task.
         """
-        self._stop_reason = self._stop_reason or reason
+        self.ending.asked_to_stop(reason)
         if not self._tool_phase:
             return False
         if self.running is not None:
@@ -204,25 +221,6 @@ class JobRunner:
         self._detached = True
         if self.running is not None:
             self.running.detach()
-
-    def _ended(self, info: ExitInfo) -> None:
-        self.record.resources(info.wall_time, info.cpu_seconds, info.peak_rss_kb)
-
-    async def _started(self, running: Running) -> None:
-        self.running = running
-        if self.monitor is not None:
-            self.monitor.watch(running.pid)
-        if self._detached:
-            running.detach()
-        if running.handle is not None:  # what a restarted agent re-attaches by
-            since = time.time()
-            if running.pid is not None:
-                with contextlib.suppress(psutil.Error):  # a reused pid is told apart by this
-                    since = psutil.Process(running.pid).create_time()
-            self.ctx.journal.tool(self.job.id, running.handle, since)
-        log.info("job.tool_started", tool=running.ident)
-        if self._stop_reason is not None:
-            await running.interrupt(self._stop_reason.value)
 
     async def _finish(self, outcome: Outcome, seconds: float) -> None:
         if self.workdir is not None:
@@ -290,3 +288,11 @@ async def _uncancellable(work: Coroutine[Any, Any, None]) -> None:
     if cancelled:
         raise asyncio.CancelledError
     task.result()
+
+
+def _started_at(running: Running) -> float:
+    """When the tool started (epoch seconds): with its pid, it tells a reused pid apart."""
+    if running.pid is not None:
+        with contextlib.suppress(psutil.Error):
+            return float(psutil.Process(running.pid).create_time())
+    return time.time()

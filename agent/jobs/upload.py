@@ -1,6 +1,6 @@
-"""The Uploading phase: each output becomes an artifact (or a model), then the job log does.
+"""The Uploading phase: each output becomes an artifact (or a model), and the job log does.
 
-`ExecutionResult → UploadedOutputs`. Artifacts are created under the job's model with
+`list[ProducedOutput] → UploadedOutputs`. Artifacts are created under the job's model with
 `source_job_id`, so the registry links them to the job. A directory output is zipped first and
 uploaded as `<name>.zip`, its links stored as links, never followed (pack.py). Every registry
 call is retried within the job's retry budget; a
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import structlog
 
-from agent.concurrently import all_of
+from agent.concurrently import all_of, both
 from agent.jobs.context import JobContext
 from agent.jobs.errors import JobCanceled, UploadFailed
 from agent.jobs.outputs import ProducedOutput
@@ -29,7 +29,6 @@ from agent.logtail import copy_capped
 from agent.protocol.states import JobStatus
 from agent.registry.errors import Conflict, RegistryError
 from agent.registry.models import Job, NewRevision, Resource
-from agent.registry.retry import with_retries
 from agent.registry.transfer import upload_revision
 from agent.safeopen import create_new
 
@@ -44,6 +43,24 @@ class Uploaded:
     kind: str  # "artifact" or "model"
     resource_id: str
     file_name: str
+
+
+@dataclass(frozen=True)
+class UploadedOutputs:
+    """What the Uploading phase left in the registry."""
+
+    outputs: list[Uploaded]
+    log: Uploaded | None  # the tool's log, when there is one and the job has a model
+
+
+async def upload(
+    ctx: JobContext, job: Job, workdir: WorkDir, outputs: list[ProducedOutput]
+) -> UploadedOutputs:
+    """The outputs and, alongside them, the log (complete once the tool has exited)."""
+    uploaded, job_log = await both(
+        upload_outputs(ctx, job, workdir, outputs), upload_log(ctx, job, workdir)
+    )
+    return UploadedOutputs(uploaded, job_log)
 
 
 async def upload_outputs(
@@ -133,9 +150,8 @@ async def _create(
     if earlier is not None:  # blobs stored, create sent or about to be: same revision again
         revision = NewRevision.model_validate_json(earlier.revision)
     else:
-        revision = await with_retries(
+        revision = await ctx.retrying(
             lambda: upload_revision(ctx.client, path, display_name=display_name),
-            budget=ctx.settings.retry_budget,
             what=f"upload {path.name}",
         )
         ctx.journal.uploading(job.id, path.name, revision.model_dump_json())
@@ -152,7 +168,7 @@ async def _create(
             return await ctx.client.create_model(revision)
         return await ctx.client.create_artifact(job.model_id, revision, source_job_id=job.id)
 
-    resource = await with_retries(create_once, budget=ctx.settings.retry_budget, what="create")
+    resource = await ctx.retrying(create_once, what="create")
     ctx.journal.uploaded(job.id, path.name, resource.id)
     return resource.id
 

@@ -27,7 +27,6 @@ from agent.modules.catalog import FunctionVariantHint, NotInstalled, Resolved
 from agent.protocol.placeholders import PlaceholderError, build_argv
 from agent.registry.errors import IntegrityError, NotFound
 from agent.registry.models import FileRevision, Job
-from agent.registry.retry import with_retries
 from agent.registry.transfer import download_revision
 from agent.secretfiles import write_secret
 
@@ -119,10 +118,8 @@ def _write_module_config(ctx: JobContext, resolved: Resolved, workdir: WorkDir) 
 
 async def _download(ctx: JobContext, revision: FileRevision, dest: Path, what: str) -> None:
     try:
-        await with_retries(
-            lambda: download_revision(ctx.client, revision, dest),
-            budget=ctx.settings.retry_budget,
-            what=f"download {what}",
+        await ctx.retrying(
+            lambda: download_revision(ctx.client, revision, dest), what=f"download {what}"
         )
     except IntegrityError:
         msg = f"the {what} downloaded does not match its sha; it was corrupted or replaced"
@@ -157,11 +154,7 @@ async def _fetch_model(ctx: JobContext, job: Job, workdir: WorkDir) -> Path | No
         return None
     model_id = job.model_id
     try:
-        model = await with_retries(
-            lambda: ctx.client.get_model(model_id),
-            budget=ctx.settings.retry_budget,
-            what="read model",
-        )
+        model = await ctx.retrying(lambda: ctx.client.get_model(model_id), what="read model")
     except NotFound:
         msg = f"the job's model {model_id} does not exist in the registry"
         raise InvalidJob(msg) from None

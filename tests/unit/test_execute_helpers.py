@@ -9,7 +9,8 @@ import pytest
 
 from agent.execution.base import ExitInfo
 from agent.execution.local import tool_environment
-from agent.jobs.execute import TAIL_BYTES, TAIL_LINES, describe_exit, log_tail
+from agent.jobs.ending import describe_exit
+from agent.jobs.execute import TAIL_BYTES, TAIL_LINES, log_tail
 
 
 def exit_info(

@@ -71,10 +71,8 @@ def test_outcomes_are_frozen() -> None:
         (errors.InvalidJob, Reason.INVALID_JOB),
         (errors.ModuleUnavailable, Reason.MANIFEST_ERROR),
         (errors.ToolFailed, Reason.TOOL_FAILED),
-        (errors.ToolTimedOut, Reason.TIMEOUT),
         (errors.UploadFailed, Reason.UPLOAD_FAILED),
         (errors.JobCanceled, Reason.CANCELED_BY_USER),
-        (errors.AgentStopping, Reason.AGENT_STOPPING),
     ],
 )
 def test_each_job_error_carries_its_reason_and_a_default_message(
