@@ -41,7 +41,7 @@ from agent.registry.client import RegistryClient
 from agent.registry.models import Job, NewRevision
 from agent.registry.transfer import upload_revision
 from benchmarks.saved import footer, print_rows, save
-from tests.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto
 from tests.tools import ledger, stamp
 from tests.tools.module import HOST_OS
 

@@ -31,7 +31,7 @@ from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.transfer import download_revision, upload_blob
 from benchmarks.saved import RESULTS
-from tests.integration.helpers import agent_with_module, submit_jobs
+from tests.support.registry import agent_with_module, submit_jobs
 
 MiB = 1024 * 1024
 

@@ -36,7 +36,7 @@ import psutil
 
 from agent import identity
 from agent.jobs.dispatch import PAGE_SIZE
-from agent.localregistry.matching import available_clause
+from agent.localregistry.store.jobs import available_clause
 from agent.protocol.states import JobStatus
 from benchmarks import push_bench as pb
 from benchmarks.push_bench import Rig

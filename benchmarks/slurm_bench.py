@@ -2,11 +2,11 @@
 
 Run: .venv/bin/python -m benchmarks.slurm_bench [--quick]
 
-One run starts its own single-node Slurm (`tests/slurm.py`: munged, slurmctld and slurmd in a
-temporary directory), an in-process registry and an agent serving in this process
-(`tests/integration/agent_harness.py`, `executor="slurm"`, registry poll every 0.05 s; no
-MQTT). The tool is `@test:echo` (`tests/tools/behave.py`: a Python script that copies its
-model and writes two outputs). N jobs (10; --quick 3), one at a time; for each:
+One run starts its own single-node Slurm (`tests/support/slurm.py`: munged, slurmctld and
+slurmd in a temporary directory), an in-process registry and an agent serving in this process
+(`tests/support/agent_harness.py`, `executor="slurm"`, registry poll every 0.05 s; no MQTT).
+The tool is `@test:echo` (`tests/tools/behave.py`: a Python script that copies its model and
+writes two outputs). N jobs (10; --quick 3), one at a time; for each:
 1. agent: submit -> Completed (wall clock here; the submit uploads the model first), and the
    Running phase by the registry's clock: its Running entry (reported before sbatch) to its
    Uploading entry (after squeue, polled with a backoff from 0.2 s, saw the job leave the
@@ -50,8 +50,8 @@ from agent.registry.client import RegistryClient
 from agent.registry.models import Job
 from benchmarks.push_bench import when
 from benchmarks.saved import save
-from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
-from tests.slurm import Slurm
+from tests.support.agent_harness import AgentHarness, serving, wait_for_status
+from tests.support.slurm import Slurm
 
 SPREAD = 3.0  # seconds: the random pause before each submission
 CTLD = re.compile(r"^\[([^]]+)\] (?:_slurm_rpc_submit_batch_job: JobId=(\d+) |"

@@ -1,14 +1,13 @@
-"""Fixtures shared by every tier: a local registry in-process or as a real subprocess."""
+"""Fixtures more than one test directory uses: a local registry (in-process or a real child
+process), a client for it, an agent harness against it, and a fault proxy.
+
+Fixtures one directory alone uses live in its own conftest; helpers live in `tests/support/`.
+"""
 
 from __future__ import annotations
 
-import os
-import re
 import secrets
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,55 +16,11 @@ from agent import logs
 from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import RunningRegistry, running
 from agent.registry.client import RegistryClient
+from tests.support.agent_harness import AgentHarness
+from tests.support.faultproxy import FaultProxy
+from tests.support.registry import RegistryProcess, start_registry_process, stop_registry_process
 
 logs.configure("info", json=False)
-
-_LISTENING = re.compile(r"listening on (http://\S+)")
-
-
-@dataclass(frozen=True)
-class RegistryProcess:
-    """A `istari-agent registry serve` child process."""
-
-    url: str
-    token: str
-    data_dir: Path
-    process: subprocess.Popen[str]
-
-
-def start_registry_process(data_dir: Path, token: str, *extra: str) -> RegistryProcess:
-    """Start the registry CLI on a free port and wait for its 'listening on' line."""
-    env = {**os.environ, "ISTARI_LOCAL_REGISTRY_TOKEN": token}
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "agent", "registry", "serve",
-            "--port", "0", "--data-dir", str(data_dir), *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    line = proc.stdout.readline()  # blocks until the server prints its one line (or exits)
-    match = _LISTENING.search(line)
-    if match is None:
-        proc.kill()
-        proc.stdout.close()
-        pytest.fail(f"registry did not start: {line!r}, exit code {proc.wait()}")
-    return RegistryProcess(match.group(1), token, data_dir, proc)
-
-
-def stop_registry_process(reg: RegistryProcess) -> None:
-    """Stop a registry child process and wait for it."""
-    reg.process.terminate()
-    try:
-        reg.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        reg.process.kill()
-        reg.process.wait()
-    if reg.process.stdout is not None:
-        reg.process.stdout.close()
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +43,18 @@ async def client(local_registry: RunningRegistry) -> AsyncIterator[RegistryClien
     """A registry client for the in-process registry."""
     async with RegistryClient(local_registry.url, local_registry.token) as c:
         yield c
+
+
+@pytest.fixture
+async def harness(
+    local_registry: RunningRegistry, client: RegistryClient, tmp_path: Path
+) -> AgentHarness:
+    """A real agent (run on demand) against the in-process registry, test module installed."""
+    return AgentHarness(local_registry, client, tmp_path / "agent")
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[FaultProxy]:
+    """A fault proxy on a free loopback port; point its `upstream` at what it stands before."""
+    async with FaultProxy() as p:
+        yield p

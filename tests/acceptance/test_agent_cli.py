@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,47 +12,9 @@ import pytest
 from agent.jobs.outcome import EXIT_CODES, Reason
 from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
-from agent.submit import Submission, submit
-from tests.acceptance.agentprocess import DEADLINE, running_agent
-from tests.conftest import RegistryProcess
+from tests.support.agentcli import DEADLINE, agent, agent_env, running_agent, submit_job
+from tests.support.registry import RegistryProcess
 from tests.tools import module
-
-
-def agent_env(reg: RegistryProcess, root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ISTARI_")}
-    return {
-        **env,
-        "ISTARI_DIGITAL_AGENT_REGISTRY_API_URL": reg.url,
-        "ISTARI_DIGITAL_AGENT_REGISTRY_API_TOKEN": reg.token,
-        "ISTARI_DIGITAL_AGENT_MODULES_PATH": str(root / "modules"),
-        "ISTARI_DIGITAL_AGENT_OUTPUT_PATH": str(root / "work"),
-        "ISTARI_DIGITAL_AGENT_STATE_PATH": str(root / "state"),
-        "ISTARI_DIGITAL_AGENT_HOST_OS": module.HOST_OS,
-        "ISTARI_DIGITAL_AGENT_RETRY_BUDGET": "5",
-    }
-
-
-def agent(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def submit_job(reg: RegistryProcess, root: Path, behaviour: str, params: dict[str, Any]) -> str:
-    async def go() -> str:
-        async with RegistryClient(reg.url, reg.token) as client:
-            await client.publish_module(module.manifest())
-            model = root / "part.txt"
-            model.write_text("model")
-            job = await submit(client, Submission(model, module.fn(behaviour), params))
-            return job.id
-
-    return asyncio.run(go())
 
 
 def job_status(reg: RegistryProcess, job_id: str) -> JobStatus:

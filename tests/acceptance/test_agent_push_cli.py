@@ -15,10 +15,9 @@ from agent.protocol import push as protocol
 from agent.protocol.push import State
 from agent.registry.client import RegistryClient
 from agent.submit import Submission, submit
-from tests.acceptance.agentprocess import running_agent
-from tests.acceptance.test_agent_cli import agent, agent_env
-from tests.conftest import RegistryProcess, start_registry_process, stop_registry_process
-from tests.mosquitto import Mosquitto
+from tests.support.agentcli import agent, agent_env, running_agent
+from tests.support.mosquitto import Mosquitto
+from tests.support.registry import RegistryProcess, start_registry_process, stop_registry_process
 from tests.tools import module
 
 DEADLINE = 30.0

@@ -20,9 +20,15 @@ from agent.protocol.push import State
 from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.transfer import download_revision, upload_revision
-from tests.conftest import RegistryProcess, start_registry_process, stop_registry_process
-from tests.integration.helpers import FUNCTION, MANIFEST, agent_with_module
-from tests.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto
+from tests.support.registry import (
+    FUNCTION,
+    MANIFEST,
+    RegistryProcess,
+    agent_with_module,
+    start_registry_process,
+    stop_registry_process,
+)
 
 
 def _serve_with_generated_token(data_dir: Path) -> RegistryProcess:

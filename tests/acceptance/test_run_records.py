@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 
 from agent.registry.client import RegistryClient
-from tests.acceptance.test_agent_cli import agent, agent_env, submit_job
-from tests.conftest import RegistryProcess
+from tests.support.agentcli import agent, agent_env, submit_job
+from tests.support.registry import RegistryProcess
 from tests.tools import module
 
 

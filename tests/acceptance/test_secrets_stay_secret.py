@@ -22,10 +22,10 @@ import pytest
 from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.submit import Submission, submit
-from tests.acceptance.test_agent_cli import agent_env
-from tests.conftest import RegistryProcess, start_registry_process, stop_registry_process
-from tests.faultproxy import Fault, FaultProxy
-from tests.mosquitto import Mosquitto
+from tests.support.agentcli import agent_env
+from tests.support.faultproxy import Fault, FaultProxy
+from tests.support.mosquitto import Mosquitto
+from tests.support.registry import RegistryProcess, start_registry_process, stop_registry_process
 from tests.tools import module
 
 _UNMASKED_SIGNATURE = re.compile(r"(?i)signature=(?!\*\*\*)[^&\s\"']+")
@@ -35,12 +35,6 @@ _UNMASKED_SIGNATURE = re.compile(r"(?i)signature=(?!\*\*\*)[^&\s\"']+")
 async def broker(tmp_path: Path) -> AsyncIterator[Mosquitto]:
     async with Mosquitto(tmp_path / "mosquitto") as b:
         yield b
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[FaultProxy]:
-    async with FaultProxy() as p:
-        yield p
 
 
 @pytest.fixture

@@ -34,9 +34,9 @@ from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
 from agent.registry.models import Job, Page, Resource
 from agent.submit import Submission, submit
-from tests.acceptance.test_agent_cli import agent_env
-from tests.conftest import RegistryProcess
-from tests.mosquitto import Mosquitto, _free_port
+from tests.support.agentcli import agent_env
+from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.registry import RegistryProcess
 from tests.tools.shmodule import ShellModule
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -62,7 +62,7 @@ class Registry:
 
     def __init__(self, root: Path, broker: Mosquitto) -> None:
         self.root = root
-        self.port = _free_port("127.0.0.1")
+        self.port = free_port("127.0.0.1")
         self.token = secrets.token_urlsafe(24)
         self.url = f"http://127.0.0.1:{self.port}"
         self.broker = broker
@@ -193,6 +193,18 @@ def leftovers(root: Path) -> list[psutil.Process]:
     return found
 
 
+async def calm(faults: asyncio.Task[None], reg: Registry, broker: Mosquitto, agent: Agent) -> None:
+    """End the chaos, and start again whatever it had stopped and not yet started."""
+    faults.cancel()
+    await asyncio.gather(faults, return_exceptions=True)
+    if reg.process is None:
+        reg.start()
+    if not broker.running:
+        await broker.start()
+    agent.down = False  # the chaos may have stopped between a kill and its restart
+    agent.ensure_running()
+
+
 async def drive(
     agent: Agent, reg: Registry, broker: Mosquitto, ids: list[str], models: dict[str, str | None]
 ) -> tuple[Counts, float, list[Job], list[Page[Resource]]]:
@@ -209,19 +221,14 @@ async def drive(
                 if not faults.done() and (
                     count >= JOBS * 0.9 or time.monotonic() - started > CHAOS_SECONDS
                 ):
-                    faults.cancel()
+                    # The chaos may be between stopping a part and starting it again (even
+                    # the registry just counted): what it left down comes back up now.
+                    await calm(faults, reg, broker, agent)
                 if count == JOBS:
                     break
             await asyncio.sleep(1.0)  # a poll of the registry's state, with a deadline
     finally:
-        faults.cancel()
-        await asyncio.gather(faults, return_exceptions=True)
-        if reg.process is None:
-            reg.start()
-        if not broker.running:
-            await broker.start()
-        agent.down = False  # the chaos may have stopped between a kill and its restart
-        agent.ensure_running()
+        await calm(faults, reg, broker, agent)
     elapsed = time.monotonic() - started
     async with asyncio.timeout(60):
         while not agent.ready():  # the chaos may have just (re)started it

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RegistryProcess
+from tests.support.registry import RegistryProcess
 
 # The SDK's v2 calls warn that they are deprecated (see test_sdk.py).
 pytestmark = pytest.mark.filterwarnings(r"ignore:.* is deprecated\.?:DeprecationWarning")

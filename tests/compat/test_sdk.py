@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.compat.conftest import EXAMPLE_MANIFEST
+from tests.support.compat import EXAMPLE_MANIFEST
 
 FUNCTION = "@compat:measure"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RegistryProcess
+from tests.support.registry import RegistryProcess
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -12,18 +11,11 @@ from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import RunningRegistry, running
 from agent.registry.client import RegistryClient
 from agent.runs.store import RunRecords
-from tests.faultproxy import FaultProxy
-from tests.integration.agent_harness import AgentHarness
-from tests.integration.runs_site import Site, populate, serving
-from tests.mosquitto import Mosquitto
-
-
-@pytest.fixture
-async def harness(
-    local_registry: RunningRegistry, client: RegistryClient, tmp_path: Path
-) -> AgentHarness:
-    """A real agent (run on demand) against the in-process registry, test module installed."""
-    return AgentHarness(local_registry, client, tmp_path / "agent")
+from tests.support.agent_harness import AgentHarness
+from tests.support.faultproxy import FaultProxy
+from tests.support.mosquitto import Mosquitto
+from tests.support.push import mqtt_settings
+from tests.support.runs_site import Site, populate, serving
 
 
 @pytest.fixture
@@ -48,22 +40,6 @@ async def push_harness(
     """An agent harness whose agent takes push wake-ups from the test's broker."""
     async with RegistryClient(push_registry.url, push_registry.token) as c:
         yield AgentHarness(push_registry, c, tmp_path / "agent", overrides=mqtt_settings(mosquitto))
-
-
-def mqtt_settings(broker: Mosquitto, **more: Any) -> dict[str, Any]:
-    """The agent settings that point it at `broker`."""
-    return {
-        "mqtt_url": broker.url,
-        "mqtt_username": broker.username,
-        "mqtt_password": broker.password,
-        **more,
-    }
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[FaultProxy]:
-    async with FaultProxy() as p:
-        yield p
 
 
 @pytest.fixture

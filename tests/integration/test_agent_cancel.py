@@ -13,13 +13,13 @@ from typing import Any
 
 from agent.daemon import Mode
 from agent.jobs.outcome import Reason
-from agent.localregistry.api.jobs import move
 from agent.localregistry.db import transaction
+from agent.localregistry.store.jobs import move
 from agent.protocol.states import JobStatus
-from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
-from tests.integration.test_agent_lifecycle import gone, processes_in
-from tests.integration.test_agent_push import PUSH_ONLY
-from tests.logwatch import eventually, watch_logs
+from tests.support.agent_harness import AgentHarness, serving, wait_for_status
+from tests.support.logwatch import eventually, watch_logs
+from tests.support.processes import gone, processes_in
+from tests.support.push import PUSH_ONLY
 
 
 async def cancel_a_stubborn_tool(harness: AgentHarness, **settings: Any) -> float:

@@ -17,8 +17,8 @@ from agent.jobs.outcome import Reason
 from agent.protocol.states import JobStatus
 from agent.registry.errors import Conflict, RegistryRejected
 from agent.registry.models import NewAgent
-from tests.integration.agent_harness import AgentHarness
-from tests.logwatch import watch_logs
+from tests.support.agent_harness import AgentHarness
+from tests.support.logwatch import watch_logs
 
 SECRET = '{"token": "cr3dential-' + "x" * 24 + '"}'
 

@@ -17,9 +17,9 @@ from agent.daemon import Mode
 from agent.jobs.outcome import Reason
 from agent.protocol.states import JobStatus
 from agent.stopping import Stop
-from tests.faultproxy import Fault, FaultProxy
-from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
-from tests.logwatch import watch_logs
+from tests.support.agent_harness import AgentHarness, serving, wait_for_status
+from tests.support.faultproxy import Fault, FaultProxy
+from tests.support.logwatch import watch_logs
 
 GOOD = {"label": "fine"}
 OUTPUTS = {"copy-part.txt", "record.json"}

@@ -21,9 +21,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent import health
 from agent.daemon import Mode
 from agent.stopping import Stop
-from tests.faultproxy import Fault, FaultProxy
-from tests.integration.agent_harness import AgentHarness
-from tests.logwatch import until, watch_logs
+from tests.support.agent_harness import AgentHarness
+from tests.support.faultproxy import Fault, FaultProxy
+from tests.support.logwatch import until, watch_logs
 
 
 def sample(text: str, name: str, **labels: str) -> float | None:

@@ -19,8 +19,8 @@ from agent.protocol.states import AgentStatus, JobStatus
 from agent.registry.models import Job
 from agent.registry.transfer import upload_revision
 from agent.runs.store import RECORDS, RunRecords
-from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
-from tests.logwatch import until
+from tests.support.agent_harness import AgentHarness, serving, wait_for_status
+from tests.support.logwatch import until
 from tests.tools import module
 
 GOOD = {"label": "fine"}

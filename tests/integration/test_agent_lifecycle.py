@@ -4,35 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
-import psutil
 from structlog.testing import capture_logs
 
 from agent.daemon import Mode
 from agent.jobs.outcome import Reason
 from agent.protocol.states import JobStatus
 from agent.stopping import Stop
-from tests.integration.agent_harness import AgentHarness, wait_for_status
-from tests.logwatch import watch_logs
+from tests.support.agent_harness import AgentHarness, wait_for_status
+from tests.support.logwatch import watch_logs
+from tests.support.processes import gone, processes_in
 from tests.tools import module
-
-
-def gone(pid: int) -> bool:
-    """The process no longer runs (a zombie awaiting its reaper counts as gone)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def processes_in(directory: Path) -> list[psutil.Process]:
-    """Live processes whose working directory is `directory` (a tool and its children)."""
-    found = []
-    for p in psutil.process_iter(["cwd", "status"]):
-        if p.info["cwd"] == str(directory) and p.info["status"] != psutil.STATUS_ZOMBIE:
-            found.append(p)
-    return found
 
 
 async def test_timeout_kills_the_whole_tree_even_when_sigterm_is_ignored(

@@ -9,7 +9,7 @@ from agent.daemon import Mode
 from agent.pools import PoolError
 from agent.protocol.states import JobStatus
 from agent.registry.models import Agent
-from tests.integration.agent_harness import AgentHarness
+from tests.support.agent_harness import AgentHarness
 
 
 async def agent_of(harness: AgentHarness, state: str) -> Agent:

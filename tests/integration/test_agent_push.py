@@ -12,33 +12,10 @@ from structlog.typing import EventDict
 
 from agent.protocol import push as protocol
 from agent.protocol.states import JobStatus
-from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
-from tests.integration.conftest import mqtt_settings
-from tests.logwatch import LogWatch, watch_logs
-from tests.mosquitto import Mosquitto
-
-HOUR = 3600.0
-PUSH_ONLY = {"poll_interval": HOUR, "push_poll_interval": HOUR, "push_poll_max_interval": HOUR}
-DEADLINE = 15.0
-
-
-async def settled(logs: LogWatch, since: int = 0) -> None:
-    """Wait until the agent sees the registry online and has gone idle after catching up.
-
-    The catch-up wakes are all set before the presence is logged; the first look after it
-    consumes them, so once that look is over only a new notice (or a timer) can wake it.
-    """
-    presence = await logs.wait_for("push.registry_presence", since, state="online")
-    woken = await logs.wait_for("dispatch.woken", logs.position(presence))
-    await logs.wait_for("dispatch.idle", logs.position(woken))
-
-
-async def claimed_by_push(harness: AgentHarness, logs: LogWatch) -> str:
-    """Submit an echo job, wait for it to complete; how the agent came to claim it."""
-    job = await harness.submit("echo", {"label": "pushed"})
-    await wait_for_status(harness, job.id, JobStatus.COMPLETED, DEADLINE)
-    claimed = await logs.wait_for("job.claimed", job_id=job.id)
-    return str(claimed["woken_by"])
+from tests.support.agent_harness import AgentHarness, serving, wait_for_status
+from tests.support.logwatch import LogWatch, watch_logs
+from tests.support.mosquitto import Mosquitto
+from tests.support.push import DEADLINE, PUSH_ONLY, claimed_by_push, mqtt_settings, settled
 
 
 async def test_a_submit_wakes_the_idle_agent_over_mqtt(push_harness: AgentHarness) -> None:

@@ -11,11 +11,11 @@ import pytest
 from agent.localregistry.app import RegistrySettings
 from agent.localregistry.server import running
 from agent.registry.client import RegistryClient
-from tests.certs import Pki, make_pki
-from tests.integration.agent_harness import AgentHarness, serving
-from tests.integration.test_agent_push import PUSH_ONLY, claimed_by_push, settled
-from tests.logwatch import watch_logs
-from tests.mosquitto import Mosquitto
+from tests.support.agent_harness import AgentHarness, serving
+from tests.support.certs import Pki, make_pki
+from tests.support.logwatch import watch_logs
+from tests.support.mosquitto import Mosquitto
+from tests.support.push import PUSH_ONLY, claimed_by_push, settled
 
 
 @pytest.fixture

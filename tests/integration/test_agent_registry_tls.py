@@ -18,9 +18,9 @@ from agent.localregistry.server import running
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
 from agent.tls import client_context, server_context
-from tests.certs import Pki, make_pki
-from tests.integration.agent_harness import AgentHarness
-from tests.logwatch import watch_logs
+from tests.support.agent_harness import AgentHarness
+from tests.support.certs import Pki, make_pki
+from tests.support.logwatch import watch_logs
 
 
 @pytest.fixture

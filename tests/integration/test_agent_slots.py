@@ -8,8 +8,8 @@ import pytest
 
 from agent.daemon import Mode
 from agent.protocol.states import TERMINAL, JobStatus
-from tests.integration.agent_harness import AgentHarness, serving
-from tests.logwatch import watch_logs
+from tests.support.agent_harness import AgentHarness, serving
+from tests.support.logwatch import watch_logs
 
 
 @pytest.mark.parametrize("slots", [1, 3])

@@ -19,13 +19,12 @@ from agent.daemon import Mode
 from agent.jobs.outcome import Reason
 from agent.protocol.states import JobStatus
 from agent.stopping import Stop
-from tests.acceptance.agentprocess import running_agent
-from tests.acceptance.test_agent_cli import agent, agent_env
-from tests.acceptance.test_agent_recovery import Setup
-from tests.conftest import RegistryProcess
-from tests.integration.agent_harness import AgentHarness
-from tests.logwatch import eventually, watch_logs
-from tests.slurm import Slurm, missing
+from tests.support.agent_harness import AgentHarness
+from tests.support.agentcli import agent, agent_env, running_agent
+from tests.support.gated import Setup
+from tests.support.logwatch import eventually, watch_logs
+from tests.support.registry import RegistryProcess
+from tests.support.slurm import Slurm, missing
 from tests.tools import module
 
 pytestmark = pytest.mark.skipif(

@@ -12,9 +12,9 @@ from contextlib import asynccontextmanager
 from agent.agentstatus import AgentStatusReporter
 from agent.protocol.states import AgentStatus
 from agent.registry.client import RegistryClient
-from tests.faultproxy import Fault, FaultProxy
-from tests.integration.agent_harness import AgentHarness
-from tests.logwatch import until, watch_logs
+from tests.support.agent_harness import AgentHarness
+from tests.support.faultproxy import Fault, FaultProxy
+from tests.support.logwatch import until, watch_logs
 
 JOB_PHASES = [
     AgentStatus.CLAIMING_JOB,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.runs_site import HOSTILE, Site
+from tests.support.runs_site import HOSTILE, Site
 
 CHROMIUM = shutil.which("chromium")
 KEPT = Path(__file__).parents[2] / "test-output" / "dashboard"

@@ -15,8 +15,8 @@ import aiohttp
 
 from agent.runs.dashboard import POLICY
 from agent.runs.pages import REFRESH_RUN
-from tests.integration.agent_harness import AgentHarness, serving
-from tests.logwatch import watch_logs
+from tests.support.agent_harness import AgentHarness, serving
+from tests.support.logwatch import watch_logs
 
 RELOADS = f'<meta http-equiv="refresh" content="{REFRESH_RUN}">'
 

@@ -22,7 +22,7 @@ from agent.protocol.content import digest_file
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryUnavailable
 from agent.registry.transfer import download_revision, upload_revision
-from tests.faultproxy import Fault, FaultProxy
+from tests.support.faultproxy import Fault, FaultProxy
 
 MiB = 1024 * 1024
 

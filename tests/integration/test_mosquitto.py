@@ -8,7 +8,7 @@ import aiomqtt
 import pytest
 
 from agent.push.broker import Broker
-from tests.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto
 
 DEADLINE = 5.0
 

@@ -24,8 +24,8 @@ from agent.registry.client import RegistryClient
 from agent.registry.transfer import upload_revision
 from agent.service import serve
 from agent.stopping import Stop
-from tests.integration.conftest import mqtt_settings
-from tests.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto
+from tests.support.push import mqtt_settings
 from tests.tools import ledger
 from tests.tools.module import HOST_OS
 

@@ -26,8 +26,8 @@ from agent.registry.transfer import download_revision
 from agent.registry.v3 import WorkflowLogs, WorkflowOutput
 from agent.workflowlog.outbox import OUTBOX
 from agent.workflowlog.report import KEPT
-from tests.faultproxy import Fault, FaultProxy
-from tests.logwatch import eventually
+from tests.support.faultproxy import Fault, FaultProxy
+from tests.support.logwatch import eventually
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from agent.localregistry.server import RunningRegistry
 from agent.protocol.content import new_salt, salted_sha
 from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
-from tests.integration.helpers import agent_with_module, submit_jobs
+from tests.support.registry import agent_with_module, submit_jobs
 
 TABLES = ["tokens", "blobs", "files", "revisions", "resources", "jobs", "job_status", "agents",
           "agent_history", "pools", "pool_members", "modules", "functions"]  # fmt: skip

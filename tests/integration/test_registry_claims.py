@@ -13,7 +13,7 @@ from agent.localregistry.server import RunningRegistry
 from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.errors import Conflict
-from tests.integration.helpers import agent_with_module, submit_jobs
+from tests.support.registry import agent_with_module, submit_jobs
 
 
 async def test_eight_clients_racing_for_200_jobs_claim_each_exactly_once(

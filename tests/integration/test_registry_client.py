@@ -125,7 +125,7 @@ async def test_unreachable_registry_is_retryable() -> None:
 
 async def test_claim_conflict_is_a_conflict(client: RegistryClient, tmp_path: Path) -> None:
     from agent.protocol.states import JobStatus
-    from tests.integration.helpers import agent_with_module, submit_jobs
+    from tests.support.registry import agent_with_module, submit_jobs
 
     (job,) = await submit_jobs(client, tmp_path, 1)
     a, b = await agent_with_module(client), await agent_with_module(client)

@@ -18,9 +18,9 @@ from agent.protocol import push as protocol
 from agent.protocol.push import Event, Notice, State
 from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
-from tests.integration.helpers import agent_with_module, submit_jobs
-from tests.logwatch import watch_logs
-from tests.mosquitto import Mosquitto
+from tests.support.logwatch import watch_logs
+from tests.support.mosquitto import Mosquitto
+from tests.support.registry import agent_with_module, submit_jobs
 
 # Reconnects wait a jittered backoff (0.25 s at first, doubling) on top of a broker restart.
 DEADLINE = 10.0

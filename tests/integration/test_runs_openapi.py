@@ -28,7 +28,7 @@ from openapi_core.testing import MockRequest, MockResponse
 from openapi_spec_validator import validate
 
 from agent.runs.model import Entry, Run, Sample, Step
-from tests.integration.runs_site import Runs, Site
+from tests.support.runs_site import Runs, Site
 
 DOC = Path(__file__).parents[2] / "docs" / "runs-api.openapi.json"
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}

@@ -21,8 +21,8 @@ import pytest
 from agent.daemon import Mode
 from agent.stopping import Stop
 from agent.systemd import Systemd, SystemdEnv, message
-from tests.faultproxy import Fault, FaultProxy
-from tests.integration.agent_harness import AgentHarness
+from tests.support.agent_harness import AgentHarness
+from tests.support.faultproxy import Fault, FaultProxy
 
 DEADLINE = 15.0
 WATCHDOG_USEC = 200_000  # WatchdogSec=0.2: a beat every 0.1 s

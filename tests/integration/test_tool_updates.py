@@ -14,8 +14,8 @@ from typing import Any
 from agent.protocol.states import JobStatus
 from agent.runs.model import Run
 from agent.runs.store import RECORDS, RunRecords
-from tests.integration.agent_harness import AgentHarness, serving, wait_for_status
-from tests.logwatch import eventually, watch_logs
+from tests.support.agent_harness import AgentHarness, serving, wait_for_status
+from tests.support.logwatch import eventually, watch_logs
 
 
 async def wait_for_message(harness: AgentHarness, job_id: str, message: str) -> None:

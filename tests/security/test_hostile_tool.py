@@ -16,7 +16,7 @@ import psutil
 from agent.jobs.outcome import Reason
 from agent.protocol.states import JobStatus
 from agent.runs.store import RECORDS, RunRecords
-from tests.integration.agent_harness import AgentHarness
+from tests.support.agent_harness import AgentHarness
 
 
 async def test_links_in_a_directory_output_are_stored_as_links_never_followed(

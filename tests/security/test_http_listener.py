@@ -30,8 +30,8 @@ from agent.daemon import Mode
 from agent.errors import AgentError
 from agent.httpaccess import HostRule
 from agent.registry.models import Job
-from tests.integration.agent_harness import AgentHarness, serving
-from tests.logwatch import LogWatch, watch_logs
+from tests.support.agent_harness import AgentHarness, serving
+from tests.support.logwatch import LogWatch, watch_logs
 
 AGENT = Path(sys.executable).parent / "istari-agent"
 EVIL = "evil.example"

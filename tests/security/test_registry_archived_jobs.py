@@ -12,7 +12,7 @@ import pytest
 from agent.localregistry.server import RunningRegistry
 from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
-from tests.integration.helpers import agent_with_module, submit_jobs
+from tests.support.registry import agent_with_module, submit_jobs
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import start_registry_process, stop_registry_process
+from tests.support.registry import start_registry_process, stop_registry_process
 
 
 def _mode(path: Path) -> int:

@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 
 from agent.cli_registry import registry
 from agent.localregistry.server import RunningRegistry
-from tests.conftest import RegistryProcess, start_registry_process, stop_registry_process
+from tests.support.registry import RegistryProcess, start_registry_process, stop_registry_process
 
 
 def registry_cli(*args: str) -> subprocess.CompletedProcess[str]:

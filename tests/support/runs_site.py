@@ -30,7 +30,7 @@ from agent.runs import store as records_module
 from agent.runs.model import Entry, Sample
 from agent.runs.store import RunRecords
 from agent.secretfiles import write_secret
-from tests.logwatch import watch_logs
+from tests.support.logwatch import watch_logs
 
 HOSTILE = "<script>alert('x')</script>"  # a tool may say anything
 

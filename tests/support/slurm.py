@@ -17,7 +17,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from tests.mosquitto import _free_port
+from tests.support.mosquitto import free_port
 
 START_DEADLINE = 60.0
 STOP_DEADLINE = 15.0
@@ -73,8 +73,8 @@ class Slurm:
         self.conf.write_text(
             f"""ClusterName=istaritest
 SlurmctldHost={self.node}(127.0.0.1)
-SlurmctldPort={_free_port("127.0.0.1")}
-SlurmdPort={_free_port("127.0.0.1")}
+SlurmctldPort={free_port("127.0.0.1")}
+SlurmdPort={free_port("127.0.0.1")}
 SlurmUser={user}
 SlurmdUser={user}
 AuthType=auth/munge

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from agent.push.broker import Broker
-from tests.certs import Pki
+from tests.support.certs import Pki
 
 STARTUP_DEADLINE = 10.0
 STOP_DEADLINE = 10.0
@@ -32,7 +32,7 @@ def _find(name: str, fallback: str) -> str:
     raise RuntimeError(msg)
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str) -> int:
     """A port nothing listens on right now (the usual bind-to-0 probe)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -57,7 +57,7 @@ class Mosquitto:
         self.tls = tls
         self.username = username
         self.password = secrets.token_urlsafe(16)
-        self.port = _free_port(self.host)
+        self.port = free_port(self.host)
         self.log_path = directory / "mosquitto.log"
         self.stderr_path = directory / "mosquitto.stderr"
         self.config_path = directory / "mosquitto.conf"
