@@ -3,6 +3,8 @@
 On start the agent reuses its saved id (or registers and saves a new one), sets its display
 name, publishes its installed modules so jobs can name their functions (a registry that
 refuses one is a warning, not a stop), reports the module versions it serves, and says Idle.
+It reports the `agent_version` setting (the protocol level, docs/agent.md) with the API
+hashes it speaks, and logs the registry's compatibility verdict once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import structlog
 from agent import __version__, identity
 from agent.config import Settings
 from agent.modules.catalog import Catalog, InstalledModule
+from agent.protocol import compat
 from agent.protocol.states import AgentStatus
 from agent.registry.client import RegistryClient
 from agent.registry.errors import NotFound, RegistryError
@@ -44,7 +47,12 @@ async def announce(
         return await with_retries(call, budget=settings.retry_budget, what=what)
 
     capabilities = [INLINE_AUTH] if public_key else []
-    info = NewAgent(agent_version=__version__, host_os=host_os, capabilities=capabilities)
+    info = NewAgent(
+        agent_version=settings.agent_version,
+        host_os=host_os,
+        api_hashes=compat.agent_header(),
+        capabilities=capabilities,
+    )
     agent = await retried(lambda: _existing(settings, client, info), "update agent")
     if agent is None:
         agent = await retried(lambda: client.register_agent(info), "register agent")
@@ -64,13 +72,32 @@ async def announce(
     refs = [ModuleVersionRef(module_name=m.key, module_version=m.version) for m in catalog.modules]
     await retried(lambda: client.set_agent_modules(agent_id, refs), "report modules")
     await retried(lambda: client.set_agent_status(agent_id, AgentStatus.IDLE), "report Idle")
+    _log_verdict(client.compatibility)
     log.info(
         "agent.ready",
         agent_id=agent_id,
+        release=__version__,
+        agent_version=settings.agent_version,
         host_os=host_os,
         modules=[f"{m.key}@{m.version}" for m in catalog.modules],
     )
     return agent_id
+
+
+def _log_verdict(verdict: compat.Verdict | None) -> None:
+    """The registry's word on our API versions: info when compatible, else a warning."""
+    if verdict is None:
+        return  # a registry that does not answer the compatibility headers
+    fields = {
+        "status": verdict.status,
+        "registry_version": verdict.server_version,
+        "incompatible": list(verdict.incompatible_tags),
+        "deprecated": list(verdict.deprecated_tags),
+    }
+    if verdict.status in (compat.Status.COMPATIBLE, None):
+        log.info("registry.compatibility", **fields)
+    else:
+        log.warning("registry.compatibility", **fields)
 
 
 async def _existing(settings: Settings, client: RegistryClient, info: NewAgent) -> Agent | None:

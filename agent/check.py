@@ -1,8 +1,8 @@
 """`istari-agent check`: is this agent ready to run jobs? Every finding says what to do.
 
 It checks what the daemon needs at start (host OS, modules, writable directories, the
-registry and the token, the configured pools, the MQTT broker, Slurm when tools go there)
-without registering, joining or claiming anything.
+registry and the token, the registry's API compatibility verdict, the configured pools, the
+MQTT broker, Slurm when tools go there) without registering, joining or claiming anything.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from pathlib import Path
 
 import aiomqtt
 
+from agent.auth.identity import registry_bearer
 from agent.config import Settings
 from agent.hostos import HostOSError, detect
 from agent.modules.catalog import scan
 from agent.pools import PoolError, resolve
+from agent.protocol import compat
 from agent.protocol.push import State
 from agent.push.listener import describe_failure, registry_presence
 from agent.registry.client import RegistryClient
@@ -42,6 +44,7 @@ async def check(settings: Settings) -> list[Finding]:
     findings += [_writable("output_path", settings.output_path)]
     findings += [_writable("state_path", settings.state_path)]
     findings += [await _registry(settings)]
+    findings += await _compatibility(settings)
     findings += [await _pools(settings)] if settings.agent_pools else []
     findings += [await _push(settings)]
     if settings.executor == "slurm" or "slurm" in settings.module_executors.values():
@@ -59,7 +62,7 @@ def _host_os(settings: Settings) -> Finding:
 
 
 def _modules(settings: Settings) -> list[Finding]:
-    catalog = scan(settings.modules_path)
+    catalog = scan(settings.modules_path, settings.agent_version)
     findings = [
         Finding(True, "module", f"{m.key} {m.version}: {', '.join(m.manifest.functions)}")
         for m in catalog.modules
@@ -91,11 +94,11 @@ def _user() -> str:
 
 async def _registry(settings: Settings) -> Finding:
     url = settings.registry_url
-    token = settings.registry_api_token.get_secret_value()
     if not settings.registry_tls_verify:
         detail = f"registry_tls_verify = false: {url}'s certificate is not checked; set a CA"
         return Finding(False, "registry", detail + " (registry_ca_file) instead")
     try:
+        token = registry_bearer(settings)
         async with RegistryClient(url, token, ssl=settings.registry_ssl) as client:
             await client.list_jobs(page=1, size=1)
     except TLSError as e:
@@ -108,9 +111,42 @@ async def _registry(settings: Settings) -> Finding:
     return Finding(True, "registry", f"{url} is reachable and accepts the token")
 
 
-async def _pools(settings: Settings) -> Finding:
-    token = settings.registry_api_token.get_secret_value()
+async def _compatibility(settings: Settings) -> list[Finding]:
+    """The registry's verdict on the API versions we speak, read as the SDK's
+    `check_compatibility` does: from the headers of the (open) readiness endpoint."""
+    client = RegistryClient(settings.registry_url, "", ssl=settings.registry_ssl)
     try:
+        async with client:
+            await client.readiness()
+    except (RegistryError, TLSError):
+        if client.compatibility is None:  # no answer: the registry finding says what to fix
+            return []
+    return [verdict_finding(settings.registry_url, client.compatibility)]
+
+
+def verdict_finding(url: str, verdict: compat.Verdict | None) -> Finding:
+    """One line for the registry's compatibility verdict; only `incompatible` fails."""
+    if verdict is None:
+        return Finding(True, "compatibility", f"{url} gives no API compatibility verdict")
+    who = f"registry {verdict.server_version or url}"
+    tags = ", ".join(verdict.incompatible_tags or verdict.deprecated_tags)
+    if verdict.status == compat.Status.COMPATIBLE:
+        return Finding(True, "compatibility", f"{who}: this agent's API versions are compatible")
+    if verdict.status == compat.Status.INCOMPATIBLE:
+        detail = f"{who} finds this agent's API versions incompatible ({tags}): upgrade the agent"
+        return Finding(False, "compatibility", detail)
+    if verdict.status == compat.Status.REVISION_MISMATCH:
+        detail = f"{who}: a minor API difference ({tags}); newer API features may be missing"
+        return Finding(True, "compatibility", detail)
+    if verdict.status == compat.Status.DEPRECATION_WARNING:
+        detail = f"{who}: this agent uses deprecated APIs ({tags}); upgrade istari-agent soon"
+        return Finding(True, "compatibility", detail)
+    return Finding(True, "compatibility", f"{who} answered {verdict.status!r} (not known here)")
+
+
+async def _pools(settings: Settings) -> Finding:
+    try:
+        token = registry_bearer(settings)
         async with RegistryClient(
             settings.registry_url, token, ssl=settings.registry_ssl
         ) as client:

@@ -13,13 +13,15 @@ import structlog
 
 from agent import __version__, logs
 from agent.auth.keys import AgentKeyError
+from agent.cli_config import find_config
 from agent.clilazy import LazyGroup
-from agent.config import ConfigError, Settings, load_settings
+from agent.config import ConfigError, Settings, load_config
 from agent.crashsafe.lock import StateInUse
 from agent.daemon import Mode
 from agent.execution.local import tool_environment
 from agent.hostos import HostOSError
 from agent.httpaccess import HTTPAccessError, dashboard_url
+from agent.identity import REPORTED_AGENT_VERSION
 from agent.jobs.outcome import EXIT_CODES, Reason, exit_code
 from agent.pools import PoolError
 from agent.protocol.states import JobStatus
@@ -41,9 +43,18 @@ CRASHED = 70  # EX_SOFTWARE: an internal error; systemd restarts the agent
         "install-service": "agent.cli_service.install_service_command",
         "runs": "agent.cli_runs.runs",
         "record": "agent.cli_record.record_command",
+        "pause": "agent.cli_control.pause_command",
+        "resume": "agent.cli_control.resume_command",
+        "status": "agent.cli_control.status_command",
+        "init": "agent.cli_config.init_command",
     },
 )
-@click.version_option(__version__, prog_name="istari-agent")
+@click.version_option(
+    __version__,
+    prog_name="istari-agent",
+    # Our release; the registry is told the protocol level (the agent_version setting).
+    message=f"%(prog)s %(version)s (reports agent_version {REPORTED_AGENT_VERSION} by default)",
+)
 @click.option(
     "--log-level",
     default=None,
@@ -141,7 +152,8 @@ def _config_options(f: click.decorators.FC) -> click.decorators.FC:
         type=click.Path(dir_okay=False, path_type=Path),
         envvar="ISTARI_AGENT_CONFIG",
         default=None,
-        help="TOML config file [env: ISTARI_AGENT_CONFIG].",
+        help="Config file, YAML (official) or TOML [env: ISTARI_AGENT_CONFIG; default: "
+        "~/.config/istari_digital/istari_digital_config.yaml; see docs/configuration.md].",
     )(f)
 
 
@@ -164,8 +176,9 @@ HTTP_CREDENTIAL = "http-token"
 
 
 def _settings(config_file: Path | None, flags: dict[str, Any]) -> Settings:
+    config_file, notices = find_config(config_file, os.environ)
     try:
-        settings = load_settings(config_file, flags, os.environ)
+        settings, more = load_config(config_file, flags, os.environ)
     except ConfigError as e:
         click.echo(str(e), err=True)
         sys.exit(2)
@@ -176,6 +189,11 @@ def _settings(config_file: Path | None, flags: dict[str, Any]) -> Settings:
     # `istari-agent --log-level X run` wins over the config's log_level.
     flag = click.get_current_context().find_root().params.get("log_level")
     logs.configure(flag or settings.log_level)
+    log = structlog.get_logger(__name__)
+    for notice in [*notices, *more]:  # config.legacy_location/legacy_key/unknown_official_key
+        log.warning(notice.event, **notice.fields)
+    if settings.headless_mode:
+        log.debug("config.headless_mode", note="accepted; this agent has no tray UI to turn off")
     return settings
 
 

@@ -1,16 +1,14 @@
-"""The agent's settings: one frozen object, built once by the CLI (TOML file, environment, flags).
+"""The agent's settings: one frozen object, built once by the CLI (file, environment, flags).
 
-Precedence, lowest first: defaults, the TOML file (`--config`, keys as below), environment
-variables with the official agent's names (`ISTARI_DIGITAL_AGENT_<KEY>`), then command-line
-flags. Nothing else in the package reads the environment; tests build `Settings` directly.
+Precedence, lowest first: defaults, the configuration file (the official YAML with `default:`
+then `agent:` sections, or our flat TOML; configfile.py reads both), environment variables with
+the official agent's names (`ISTARI_DIGITAL_AGENT_<KEY>`), then command-line flags. Nothing
+else in the package reads the environment; tests build `Settings` directly.
 """
 
 from __future__ import annotations
 
-import os
 import ssl
-import stat
-import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -21,9 +19,11 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -34,10 +34,12 @@ from pydantic_settings import (
 )
 
 from agent.addresses import is_loopback, parse_address
-from agent.errors import AgentError
+from agent.configfile import ConfigError as ConfigError  # raised here, caught by the CLI
+from agent.configfile import ConfigFile, Notice, read
+from agent.configwrite import PLACEHOLDER_TOKEN
 from agent.execution.slurm import SlurmOptions
+from agent.identity import AGENT_VERSION_PATTERN, REPORTED_AGENT_VERSION
 from agent.push.broker import Broker, BrokerURLError
-from agent.secretfiles import foreign_owner, others_may_use
 from agent.tls import client_context
 
 ENV_PREFIX = "ISTARI_DIGITAL_AGENT_"
@@ -53,10 +55,6 @@ class KeepWorkDirs(StrEnum):
     ALWAYS = "always"
 
 
-class ConfigError(AgentError):
-    """The configuration cannot be used."""
-
-
 class Settings(BaseSettings):
     """Everything the agent daemon needs to know, validated at start."""
 
@@ -70,7 +68,14 @@ class Settings(BaseSettings):
 
     # The registry (official keys).
     registry_api_url: AnyHttpUrl
-    registry_api_token: SecretStr
+    # Identity-service mode, instead of the token (ours; the SDK's names are in docs/agent.md):
+    # the credential JSON {clientId, keyId, key}, inline as base64 or in an owner-only file, and
+    # where the identity service is (default: the registry's /identity prefix). These come
+    # before the token so that its check sees them.
+    registry_api_credentials: SecretStr | None = None
+    registry_api_credentials_file: Path | None = None
+    registry_identity_url: AnyHttpUrl | None = None
+    registry_api_token: Annotated[SecretStr | None, Field(validate_default=True)] = None
     display_name: str | None = Field(default=None, min_length=1, max_length=255)
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
 
@@ -81,6 +86,9 @@ class Settings(BaseSettings):
     module_configurations: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     # Ours.
+    # The agent version reported to the registry and matched against manifests' ranges: the
+    # official agent's protocol level we implement (docs/agent.md), not our release.
+    agent_version: str = Field(default=REPORTED_AGENT_VERSION, pattern=AGENT_VERSION_PATTERN)
     modules_path: Path = DEFAULT_MODULES_PATH
     state_path: Path = DEFAULT_STATE_PATH
     host_os: str | None = Field(default=None, min_length=1)
@@ -91,6 +99,13 @@ class Settings(BaseSettings):
     publish_modules: bool = True
     retry_budget: float = Field(default=60.0, gt=0)  # per registry call during a job
     status_retry_budget: float = Field(default=300.0, gt=0)  # for the final status report
+    # Official keys: attempts after the first, next to the time budgets above (whichever runs
+    # out first ends the retrying): job status reports, input downloads, output uploads.
+    status_update_retry_limit: int = Field(default=5, ge=0)
+    download_retry_limit: int = Field(default=5, ge=0)
+    upload_retry_limit: int = Field(default=5, ge=0)
+    upload_pool_size: int = Field(default=4, ge=1, le=64)  # outputs uploaded at once
+    headless_mode: bool = False  # official key; accepted, no effect: this agent has no tray
 
     # Concurrency and pools.
     max_concurrent_jobs: int = Field(default=1, ge=1, le=1024)
@@ -166,8 +181,23 @@ class Settings(BaseSettings):
 
     @field_validator("registry_api_token")
     @classmethod
-    def _token_not_blank(cls, v: SecretStr) -> SecretStr:
-        if not v.get_secret_value().strip():
+    def _token_not_blank(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # Exactly one way to authenticate: the token, or identity credentials (one of two).
+        identity = [
+            k
+            for k in ("registry_api_credentials", "registry_api_credentials_file")
+            if info.data.get(k) is not None
+        ]
+        if v is None and not identity:
+            kind, text = "missing", "Field required"  # read as "required but not set"
+            raise PydanticCustomError(kind, text)
+        if v is not None and identity:
+            msg = f"set either registry_api_token or {identity[0]}, not both"
+            raise ValueError(msg)
+        if len(identity) > 1:
+            msg = "set registry_api_credentials or registry_api_credentials_file, not both"
+            raise ValueError(msg)
+        if v is not None and not v.get_secret_value().strip():
             msg = "must not be empty"
             raise ValueError(msg)
         return v
@@ -262,11 +292,19 @@ class Settings(BaseSettings):
 def load_settings(
     config_file: Path | None, flags: Mapping[str, Any], env: Mapping[str, str]
 ) -> Settings:
-    """Build the settings from a TOML file, the environment and flags; ConfigError if bad.
+    """Build the settings from a config file, the environment and flags; ConfigError if bad.
 
     `env` is passed in (the CLI hands over `os.environ`) so that precedence is testable.
     """
-    file_values = _read_toml(config_file) if config_file is not None else {}
+    return load_config(config_file, flags, env)[0]
+
+
+def load_config(
+    config_file: Path | None, flags: Mapping[str, Any], env: Mapping[str, str]
+) -> tuple[Settings, list[Notice]]:
+    """`load_settings`, and the file's notices (legacy or unknown official keys) to log."""
+    file = read(config_file, Settings.model_fields) if config_file is not None else None
+    file_values = _file_values(file) if file is not None else {}
     given = {k: v for k, v in flags.items() if v is not None}
 
     class _Loaded(Settings):
@@ -286,12 +324,30 @@ def load_settings(
             )
 
     try:
-        return _Loaded(**given)
+        settings = _Loaded(**given)
     except ValidationError as e:
         raise ConfigError(describe(e)) from None
     except SettingsError as e:
         msg = f"config error: {e}"
         raise ConfigError(msg) from None
+    token = settings.registry_api_token
+    if token is not None and token.get_secret_value() == PLACEHOLDER_TOKEN:
+        where = f"in {file.path} " if file is not None else ""
+        msg = (
+            f"config error: registry_api_token {where}is still the template's placeholder: "
+            "put the agent token there (or run `istari-agent init REGISTRY_URL TOKEN_FILE`)"
+        )
+        raise ConfigError(msg)
+    return settings, file.notices if file is not None else []
+
+
+def _file_values(file: ConfigFile) -> dict[str, Any]:
+    """The file's values; a relative private_key_path is taken from the file's directory."""
+    values = dict(file.values)
+    key = values.get("private_key_path")
+    if isinstance(key, str) and key and not Path(key).expanduser().is_absolute():
+        values["private_key_path"] = file.path.parent / key
+    return values
 
 
 def describe(error: ValidationError) -> str:
@@ -309,42 +365,6 @@ def describe(error: ValidationError) -> str:
         f"config error: {key}: {problem}{more}; set `{top}` in the config file "
         f"or ${ENV_PREFIX}{top.upper()}"
     )
-
-
-_SECRET_SETTINGS = frozenset({"registry_api_token", "mqtt_password"})
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:  # checked and read through one descriptor: no swap between
-            mode = os.fstat(f.fileno()).st_mode
-            shared = others_may_use(f.fileno(), mode)
-            owner = foreign_owner(f.fileno())
-            data = tomllib.load(f)
-    except OSError as e:
-        msg = f"config error: cannot read {path}: {e.strerror}"
-        raise ConfigError(msg) from None
-    except tomllib.TOMLDecodeError as e:
-        msg = f"config error: {path} is not valid TOML: {e}"
-        raise ConfigError(msg) from None
-    # Accept the file's keys with or without the official `istari_digital_agent_` prefix.
-    prefix = ENV_PREFIX.lower()
-    values = {k.removeprefix(prefix): v for k, v in data.items()}
-    secrets = sorted(k for k in values if k in _SECRET_SETTINGS)
-    if secrets and owner is not None:
-        msg = (
-            f"config error: {path} holds {', '.join(secrets)} and belongs to another user (uid "
-            f"{owner}), who could change it: it must be this user's or root's"
-        )
-        raise ConfigError(msg)
-    if secrets and shared:
-        msg = (
-            f"config error: {path} holds {', '.join(secrets)} and users other than its owner "
-            f"may read or change it (mode {stat.S_IMODE(mode):04o}): run `chmod 600 {path}`, "
-            "or keep the secret in the environment instead"
-        )
-        raise ConfigError(msg)
-    return values
 
 
 class _MappingEnvSource(PydanticBaseSettingsSource):

@@ -9,11 +9,15 @@ claim is logged with the reason it looked). With push healthy, idle polls back o
 that cannot be reached is logged once per outage and retried; a failing job never stops it.
 Jobs an earlier run left unfinished (`resume`) take their slots before anything is claimed.
 The order the other tasks start and stop in, and why, is in `_start_services` and `_shut_down`.
+The agent claims nothing while it is held back (`_hold`): paused by a person (`PauseSwitch`),
+short of memory or CPU, or draining; its status then says Paused (agent/agentstatus.py), and
+`status.json` in the state path says what it is doing (`istari-agent status`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections import deque
@@ -23,14 +27,15 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from agent import resources
+from agent import control, resources
+from agent.agentstatus import SETTLE
 from agent.jobs.context import JobContext
 from agent.jobs.dispatch import claim_next, claim_offered
 from agent.jobs.ending import STOPPED
 from agent.jobs.outcome import Outcome, Reason
 from agent.jobs.recovery import Unfinished
 from agent.jobs.runner import JobRunner
-from agent.protocol.states import JobStatus
+from agent.protocol.states import AGENT_STATUS_FOR_PHASE, PHASES, AgentStatus, JobStatus
 from agent.push.listener import PushListener
 from agent.registry.errors import RegistryError
 from agent.stopping import Stop
@@ -62,6 +67,7 @@ class _Services:
     push: asyncio.Task[None] | None
     watchdog: asyncio.Task[None]
     http: asyncio.Task[None] | None
+    status_file: asyncio.Task[None]
 
 
 class Mode(StrEnum):
@@ -84,6 +90,7 @@ class Daemon:
         push: PushListener | None = None,
         systemd: Systemd | None = None,
         http: HealthServer | None = None,
+        pause: control.PauseSwitch | None = None,
     ) -> None:
         self.ctx = ctx
         self.systemd = systemd or Systemd()
@@ -106,6 +113,13 @@ class Daemon:
         self._registry_down = False
         self._down_since = 0.0
         self._mode = Mode.SERVE
+        # Why the agent claims nothing now ("paused", "resources", "draining"), if it does not.
+        self._held: str | None = None
+        self._since: dict[asyncio.Task[Outcome], float] = {}  # when each job started (epoch)
+        self.pause = pause or control.PauseSwitch(ctx.settings.state_path)
+        self.pause.on_change = self.pause_changed
+        self.status_file = control.StatusFile(ctx.settings.state_path, self.snapshot)
+        ctx.agent_status.on_set = self.status_file.changed
 
     async def run(
         self, mode: Mode = Mode.SERVE, resume: list[Unfinished] | None = None
@@ -118,6 +132,11 @@ class Daemon:
         error (RegistryUnavailable); the serving daemon waits for it however long it takes.
         """
         self._mode = mode
+        if control.take_upgrade_mark(self.ctx.settings.state_path):
+            self.ctx.agent_status.set(AgentStatus.SUCCESSFUL_AGENT_UPDATE)
+            log.info("agent.upgraded")
+        self._hold()  # a pause a person left in place holds from the start: Paused, never Idle
+        self.ctx.agent_status.set(self.ctx.agent_status.rest)
         async with asyncio.TaskGroup() as tg:
             services = self._start_services(tg)
             # Resumed jobs take their slots before the first look, so nothing claimed can
@@ -145,6 +164,7 @@ class Daemon:
                 self.systemd.watchdog(ctx.client, self.describe), name="watchdog"
             ),
             http=tg.create_task(self.http.run(), name="http") if self.http else None,
+            status_file=tg.create_task(self.status_file.run(SETTLE), name="status file"),
         )
 
     async def _shut_down(self, services: _Services) -> None:
@@ -152,7 +172,9 @@ class Daemon:
 
         No job of ours runs here any more (a detached one is not ours to report).
         1. Paused first: the registry has no offline status, so Paused ("not accepting jobs")
-           is what it keeps; Idle after the agent exited would be a lie.
+           is what it keeps; Idle after the agent exited would be a lie. A stop for an upgrade
+           (SIGUSR2) says UpdatingAgent instead, and leaves a mark for the next start, which
+           says SuccessfulAgentUpdate.
         2. Push closes: `close` publishes the retained presence `offline` while still
            connected (a clean disconnect suppresses the last will, which covers crashes), under
            its own deadline, so the broker hears it without waiting on the registry below.
@@ -163,7 +185,11 @@ class Daemon:
         5. The watchdog and the HTTP listener only observe, so they go last: WATCHDOG=1 and
            /readyz stay true while the rounds above wait on the registry.
         """
-        self.ctx.agent_status.stopped()
+        if self.stop.detaching.is_set():
+            control.mark_upgrading(self.ctx.settings.state_path)
+            self.ctx.agent_status.stopped(AgentStatus.UPDATING_AGENT)
+        else:
+            self.ctx.agent_status.stopped()
         if self.push is not None and services.push is not None:
             await self.push.close()
             services.push.cancel()
@@ -174,6 +200,8 @@ class Daemon:
         services.watchdog.cancel()
         if services.http is not None:
             services.http.cancel()
+        services.status_file.cancel()
+        self.status_file.write(stopped=True)
 
     async def _dispatch(self, tg: asyncio.TaskGroup, mode: Mode) -> None:
         reason = Wake.START
@@ -186,7 +214,9 @@ class Daemon:
                 break
             reason = await self._pause()
             log.debug("dispatch.woken", reason=reason.value, running=len(self._jobs))
-        self.ctx.agent_status.stop_accepting()
+        self._held = "draining"
+        self.ctx.agent_status.accepting(False)
+        self.status_file.changed()
         self.systemd.stopping(self.describe())
         await self._drain()
         log.info("agent.drained")
@@ -199,17 +229,47 @@ class Daemon:
     def describe(self) -> str:
         """What the agent is doing, in a few words (systemd's status line)."""
         busy = f"{len(self._jobs)} of {self.ctx.settings.max_concurrent_jobs} slots busy"
-        return f"draining, {busy}" if self.stop.stopping else busy
+        if self.stop.stopping:
+            return f"draining, {busy}"
+        return f"paused, {busy}" if self.pause.paused else busy
 
-    def _may_claim(self, mode: Mode) -> bool:
-        """A free slot, the mode allows another job, and the machine has room for it."""
-        if len(self._jobs) >= self.ctx.settings.max_concurrent_jobs:
-            return False
-        if mode is Mode.ONCE and self._claimed_any:
-            return False
+    def snapshot(self) -> dict[str, object]:
+        """What the agent is doing, for `status.json` (`istari-agent status` reads it)."""
+        jobs = [
+            {"job_id": r.job.id, "function": r.job.function.name,
+             "phase": r.phases.reached.value, "since": self._since.get(t)}
+            for t, r in self._jobs.items()
+        ]  # fmt: skip
+        latest = self.ctx.agent_status.latest
+        return {
+            "pid": os.getpid(),
+            "agent_id": self.ctx.agent_id,
+            "status": latest.value if latest else None,
+            "claiming": self._held is None,
+            "held": self._held,
+            "resources": self._short_of,
+            "paused_since": self.pause.since,
+            "slots": self.ctx.settings.max_concurrent_jobs,
+            "jobs": jobs,
+            "owed": len(self.ctx.journal.owed()),
+        }
+
+    def pause_changed(self) -> None:
+        """SIGUSR1 found the pause file changed: act on it now (running jobs go on)."""
+        log.info("agent.paused" if self.pause.paused else "agent.unpaused", running=len(self._jobs))
+        if not self.stop.stopping:
+            self._hold()
+        self.wakeup.set(Wake.POLL)
+
+    def _hold(self) -> bool:
+        """Whether the agent holds back from claiming: paused by a person or short of room.
+
+        The agent's status follows: Paused at once when it starts holding back, Idle (or the
+        running jobs' phase) when it claims again.
+        """
         settings = self.ctx.settings
         short = None
-        if settings.min_free_memory_mb or settings.max_load_per_cpu:
+        if not self.pause.paused and (settings.min_free_memory_mb or settings.max_load_per_cpu):
             now = resources.sample()
             short = resources.shortage(now, settings.min_free_memory_mb, settings.max_load_per_cpu)
         if short and not self._short_of:
@@ -217,7 +277,28 @@ class Daemon:
         elif self._short_of and not short:
             log.info("agent.resources_ok")
         self._short_of = short
-        return short is None
+        held = "paused" if self.pause.paused else ("resources" if short else None)
+        if held != self._held:
+            self._held = held
+            self.ctx.agent_status.accepting(held is None, self._jobs_phase())
+            self.status_file.changed()
+        return held is not None
+
+    def _jobs_phase(self) -> AgentStatus | None:
+        """The agent status of the furthest-along running job (None when none runs)."""
+        reached = [r.phases.reached for r in self._jobs.values() if r.phases.reached in PHASES]
+        if not reached:
+            return None
+        return AGENT_STATUS_FOR_PHASE[max(reached, key=PHASES.index)]
+
+    def _may_claim(self, mode: Mode) -> bool:
+        """A free slot, the mode allows another job, nobody paused the agent, and the machine
+        has room for it."""
+        if len(self._jobs) >= self.ctx.settings.max_concurrent_jobs:
+            return False
+        if mode is Mode.ONCE and self._claimed_any:
+            return False
+        return not self._hold()
 
     def _done(self, mode: Mode, *, looked: bool) -> bool:
         """Whether a one-shot mode has nothing more to do (a job may still be running)."""
@@ -268,8 +349,11 @@ class Daemon:
         return await claim_offered(self.ctx, offer, reason)
 
     def _start(self, tg: asyncio.TaskGroup, runner: JobRunner) -> None:
+        if runner.resume is None:  # a claim made now (a resumed job was claimed before)
+            self.ctx.agent_status.set(AgentStatus.CLAIMING_JOB)
         task = tg.create_task(runner.run(), name=f"job {runner.job.id}")
         self._jobs[task] = runner
+        self._since[task] = time.time()
         task.add_done_callback(self._job_done)
         self._claimed_any = True
 
@@ -296,6 +380,11 @@ class Daemon:
 
     def _job_done(self, task: asyncio.Task[Outcome]) -> None:
         runner = self._jobs.pop(task, None)
+        self._since.pop(task, None)
+        phase = self._jobs_phase()
+        if phase is not None:
+            self.ctx.agent_status.resume_jobs(phase)
+        self.status_file.changed()
         if task.cancelled():
             if runner is None or not runner.detached:  # a detached job has no outcome yet
                 self.outcomes.append(STOPPED)

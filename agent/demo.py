@@ -83,7 +83,7 @@ async def _walk(client: RegistryClient, url: str, token: str, root: Path, result
     settings = _agent_settings(url, token, root)
     step(f"installing the example modules into {settings.modules_path}")
     shutil.copytree(EXAMPLES / "modules", settings.modules_path)
-    catalog = scan(settings.modules_path)
+    catalog = scan(settings.modules_path, settings.agent_version)
     for m in catalog.modules:
         click.echo(f"    {m.key} {m.version}: {', '.join(m.manifest.functions)}")
         await client.publish_module(m.raw)  # the agent publishes too; jobs need it first

@@ -1,4 +1,9 @@
-"""The agent's id, kept in the state path so a restarted agent is the same agent.
+"""Who the agent is: the version it reports, and its id kept in the state path.
+
+The registry is told `agent_version` = the official agent's protocol level we implement
+(`REPORTED_AGENT_VERSION`, the `agent_version` setting), because manifests' ranges and the
+registry's matching are written against the official agent's versions; our own release
+(`agent.__version__`) shows in logs, `--version` and the User-Agent header (docs/agent.md).
 
 `<state_path>/agent.json` holds the registry URL and the id it gave; the id is reused only
 with that registry. No secret is stored here.
@@ -12,6 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STATE_FILE = "agent.json"
+# The newest official agent release the spec saw (11.10.3); real manifests ask for >=9.0.0 or
+# >=11.0.0. What we implement is that agent's protocol as SDK 13.3.4 describes it.
+REPORTED_AGENT_VERSION = "11.10.3"
+AGENT_VERSION_PATTERN = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$"
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,9 @@ from agent import pools
 from agent.agentstatus import AgentStatusReporter
 from agent.announce import announce
 from agent.auth import keys
+from agent.auth.identity import registry_bearer
 from agent.config import Settings
+from agent.control import PauseSwitch
 from agent.crashsafe.journal import Journal
 from agent.crashsafe.lock import StateLock
 from agent.crashsafe.owed import OwedUpdates
@@ -94,10 +96,11 @@ async def _serve(
     handle_signals: bool,
     systemd: Systemd,
 ) -> list[Outcome]:
+    pause = PauseSwitch(settings.state_path)
     if handle_signals:  # first: a stop while the start waits on the registry ends it at once
-        _install_signal_handlers(stop)
+        _install_signal_handlers(stop, pause)
     host, access, catalog = _check_locally(settings)
-    token = settings.registry_api_token.get_secret_value()
+    token = registry_bearer(settings)  # the PAT, or identity-service access tokens
     metrics = Metrics()
     async with RegistryClient(settings.registry_url, token, ssl=settings.registry_ssl) as client:
         client.on_request = metrics.request
@@ -126,6 +129,8 @@ async def _serve(
             )
             resume = await stop.before(unfinished(ctx))
             daemon = _daemon(ctx, stop, systemd, pool_ids, access)
+            daemon.pause = pause
+            pause.on_change = daemon.pause_changed
             systemd.ready(f"agent {agent_id}: {daemon.describe()}, {len(resume)} jobs resumed")
             return await daemon.run(mode, resume)
         finally:
@@ -142,7 +147,7 @@ def _check_locally(settings: Settings) -> tuple[HostOS, Access | None, Catalog]:
     access = prepare(settings) if settings.http_address else None
     if not host.exact:
         log.info("agent.host_os_mapped", detected=host.detected, reported=host.name)
-    catalog = scan(settings.modules_path)
+    catalog = scan(settings.modules_path, settings.agent_version)
     if not settings.registry_tls_verify:
         log.error(
             "registry.tls_unverified",
@@ -197,12 +202,14 @@ def _push_listener(
     return PushListener(broker, client_id, agent_id, pool_ids, wakeup)
 
 
-def _install_signal_handlers(stop: Stop) -> None:
+def _install_signal_handlers(stop: Stop, pause: PauseSwitch) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.request, sig.name)
     # For upgrades: exit at once and leave running tools to the next start (docs/agent.md).
     loop.add_signal_handler(signal.SIGUSR2, stop.detach, signal.SIGUSR2.name)
+    # `istari-agent pause`/`resume`: read the pause file in the state path again (agent/control.py).
+    loop.add_signal_handler(signal.SIGUSR1, pause.reread)
 
 
 def _health_server(

@@ -54,6 +54,12 @@ class JobContext:
             return self.slurm
         return self.backend
 
-    async def retrying(self, call: Callable[[], Awaitable[T]], *, what: str) -> T:
-        """`call()`, tried again for `retry_budget` seconds while the registry fails (retry.py)."""
-        return await with_retries(call, budget=self.settings.retry_budget, what=what)
+    async def retrying(
+        self, call: Callable[[], Awaitable[T]], *, what: str, retries: int | None = None
+    ) -> T:
+        """`call()`, tried again for `retry_budget` seconds while the registry fails (retry.py),
+        and at most `retries` times more when given (a `*_retry_limit` setting).
+        """
+        return await with_retries(
+            call, budget=self.settings.retry_budget, what=what, retries=retries
+        )

@@ -63,6 +63,7 @@ class PhaseReports:
             await ctx.retrying(
                 lambda: ctx.client.update_job_status(self.job_id, status, ctx.agent_id),
                 what=f"report {status.value}",
+                retries=ctx.settings.status_update_retry_limit,
             )
         except Conflict as e:
             current = await ctx.client.get_job(self.job_id)

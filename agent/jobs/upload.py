@@ -3,7 +3,7 @@
 `list[ProducedOutput] → UploadedOutputs`. Artifacts are created under the job's model with
 `source_job_id`, so the registry links them to the job. A directory output is zipped first and
 uploaded as `<name>.zip`, its links stored as links, never followed (pack.py). Every registry
-call is retried within the job's retry budget; a
+call is retried within the job's retry budget (and `upload_retry_limit` attempts); a
 registry still unreachable after that raises the RegistryError (the runner waits and tries
 again; the outputs stay on disk). Each output's revision is journaled before its create is
 sent and its resource id after, so a create that may have succeeded before its answer was
@@ -66,8 +66,11 @@ async def upload(
 async def upload_outputs(
     ctx: JobContext, job: Job, workdir: WorkDir, outputs: list[ProducedOutput]
 ) -> list[Uploaded]:
-    """Upload every output (up to 4 at once); UploadFailed names one that could not be."""
-    return await all_of(_upload_one(ctx, job, workdir, out) for out in outputs)
+    """Upload every output, `upload_pool_size` at once; UploadFailed names one that failed."""
+    return await all_of(
+        (_upload_one(ctx, job, workdir, out) for out in outputs),
+        limit=ctx.settings.upload_pool_size,
+    )
 
 
 async def _upload_one(ctx: JobContext, job: Job, workdir: WorkDir, out: ProducedOutput) -> Uploaded:
@@ -153,6 +156,7 @@ async def _create(
         revision = await ctx.retrying(
             lambda: upload_revision(ctx.client, path, display_name=display_name),
             what=f"upload {path.name}",
+            retries=ctx.settings.upload_retry_limit,
         )
         ctx.journal.uploading(job.id, path.name, revision.model_dump_json())
     attempts = 0 if earlier is None else 1
@@ -168,7 +172,9 @@ async def _create(
             return await ctx.client.create_model(revision)
         return await ctx.client.create_artifact(job.model_id, revision, source_job_id=job.id)
 
-    resource = await ctx.retrying(create_once, what="create")
+    resource = await ctx.retrying(
+        create_once, what="create", retries=ctx.settings.upload_retry_limit
+    )
     ctx.journal.uploaded(job.id, path.name, resource.id)
     return resource.id
 

@@ -119,7 +119,9 @@ def _write_module_config(ctx: JobContext, resolved: Resolved, workdir: WorkDir) 
 async def _download(ctx: JobContext, revision: FileRevision, dest: Path, what: str) -> None:
     try:
         await ctx.retrying(
-            lambda: download_revision(ctx.client, revision, dest), what=f"download {what}"
+            lambda: download_revision(ctx.client, revision, dest),
+            what=f"download {what}",
+            retries=ctx.settings.download_retry_limit,
         )
     except IntegrityError:
         msg = f"the {what} downloaded does not match its sha; it was corrupted or replaced"

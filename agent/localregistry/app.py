@@ -2,7 +2,8 @@
 
 Only `/api/v2/health/*` answers without a token, and `/blobs/{sha}` takes a presigned
 signature instead of one. Errors leave as `{"detail": ...}`; the access log carries method,
-path and status, never a query string (presigned signatures live there) or a header.
+path and status, never a query string (presigned signatures live there) or a header. Every
+answer carries the API compatibility headers (`agent/protocol/compat.py`).
 """
 
 from __future__ import annotations
@@ -10,17 +11,19 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import structlog
 from aiohttp import web
 
+from agent import __version__
 from agent.localregistry.api import (
     agents,
     catalog,
     credentials,
     health,
+    identity,
     jobs,
     models,
     pools,
@@ -35,7 +38,9 @@ from agent.localregistry.datadir import MAKE_A_TOKEN, SetupRefused, check_admin_
 from agent.localregistry.db import connect
 from agent.localregistry.errors import HTTPProblem, Unauthorized
 from agent.localregistry.http import reply
+from agent.localregistry.identity import AccessTokens
 from agent.localregistry.state import MAX_JSON_KEY, PRINCIPAL_KEY, REGISTRY_KEY, Registry
+from agent.protocol import compat
 from agent.push.broker import Broker
 from agent.secretfiles import load_or_create_secret
 
@@ -44,6 +49,7 @@ log = structlog.get_logger("agent.localregistry")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _OPEN_PREFIXES = ("/api/v2/health/", "/blobs/")
+_OPEN_PATHS = frozenset(identity.TOKEN_PATHS)  # the client assertion is the credential
 GiB = 1024**3
 
 
@@ -59,6 +65,7 @@ class RegistrySettings:
     public_url: str | None = None
     mqtt: Broker | None = None  # where to publish push notices; None publishes nothing
     tls: ssl.SSLContext | None = None  # serve HTTPS with this (tls.server_context)
+    access_token_ttl: int = 3600  # seconds an identity-service access token is valid
 
 
 @web.middleware
@@ -78,9 +85,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Require a valid bearer token everywhere but health and presigned blob URLs."""
-    if not request.path.startswith(_OPEN_PREFIXES):
-        who = request.app[REGISTRY_KEY].tokens.authenticate(request.headers.get("Authorization"))
+    """Require a valid bearer token (a PAT or an identity access token) everywhere but health,
+    presigned blob URLs and the identity token endpoint."""
+    if not (request.path.startswith(_OPEN_PREFIXES) or request.path in _OPEN_PATHS):
+        reg, header = request.app[REGISTRY_KEY], request.headers.get("Authorization")
+        who = reg.tokens.authenticate(header) or reg.identity.authenticate(header)
         if who is None:
             msg = "missing or invalid bearer token (Authorization: Bearer <token>)"
             raise Unauthorized(msg)
@@ -135,8 +144,13 @@ def build_registry(settings: RegistrySettings) -> tuple[Registry, str]:
             f"choose a new one. Make one with: {MAKE_A_TOKEN}"
         )
         raise SetupRefused(msg)
+    access = AccessTokens(conn, signing_key, settings.access_token_ttl)
     return Registry(
-        conn=conn, blobs=blobs, tokens=tokens, base_url=settings.public_url or ""
+        conn=conn,
+        blobs=blobs,
+        tokens=tokens,
+        identity=access,
+        base_url=settings.public_url or "",
     ), admin
 
 
@@ -149,11 +163,20 @@ def create_app(reg: Registry, settings: RegistrySettings) -> web.Application:
     app[REGISTRY_KEY] = reg
     app[MAX_JSON_KEY] = settings.max_json_body
     modules = (health, storage, models, catalog, agents, pools, jobs, credentials, systems)
-    for module in (*modules, workflows, workflow_list):
+    for module in (*modules, workflows, workflow_list, identity):
         app.router.add_routes(module.routes)
 
     async def close_db(app: web.Application) -> None:
         app[REGISTRY_KEY].conn.close()
 
     app.on_cleanup.append(close_db)
+    app.on_response_prepare.append(compatibility_headers)
     return app
+
+
+async def compatibility_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer names the registry's version; one to a client that sent its API hashes
+    (`X-Istari-Client-Api-Hashes`) carries the verdict on them, as the hosted registry's."""
+    sent = request.headers.get(compat.CLIENT_HASHES)
+    verdict = compat.judge(compat.decode(sent)) if sent is not None else compat.Verdict(None)
+    response.headers.update(compat.answer(replace(verdict, server_version=__version__)))

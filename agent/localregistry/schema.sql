@@ -118,3 +118,11 @@ CREATE TABLE workflow_outputs (
     entry_id TEXT REFERENCES workflow_entries(id), position INTEGER
 );
 CREATE INDEX workflow_outputs_entry ON workflow_outputs(entry_id, position);
+-- Identity-service mode (migration 0003): agents' ES384 public keys. `expires` is in epoch
+-- seconds; a key past it gets no access token, and its tokens stop working.
+CREATE TABLE identity_keys (
+    client_id TEXT NOT NULL, key_id TEXT NOT NULL, user_id TEXT NOT NULL,
+    public_key_pem TEXT NOT NULL, key_name TEXT NOT NULL, display_name TEXT NOT NULL,
+    expires INTEGER NOT NULL, created TEXT NOT NULL, created_by_id TEXT,
+    PRIMARY KEY (client_id, key_id)
+);

@@ -2,7 +2,9 @@
 
 Each directory under the modules path that holds a `module_manifest.json` is one module. A
 manifest that cannot be used is reported (file, field, problem) and skipped; the rest are
-served. `resolve` picks the variant of a function that runs on this host.
+served. A module whose `agent_version` range leaves out the version this agent reports is
+refused the same way (it is not served, nor reported to the registry). `resolve` picks the
+variant of a function that runs on this host.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent import jsontext
+from agent.identity import REPORTED_AGENT_VERSION
 from agent.protocol.manifest import FunctionVariant, Manifest, ManifestError, parse_manifest
+from agent.protocol.versions import parse_version
 
 if TYPE_CHECKING:
     from agent.protocol.push import Offer
@@ -128,8 +132,9 @@ def _pick_variant(
     return fits[0] if fits else None
 
 
-def scan(modules_path: Path) -> Catalog:
-    """Load every module directly under `modules_path` (not recursive)."""
+def scan(modules_path: Path, agent_version: str = REPORTED_AGENT_VERSION) -> Catalog:
+    """Load every module directly under `modules_path` (not recursive) that runs on an agent
+    reporting `agent_version` (the setting)."""
     if not modules_path.is_dir():
         error = ManifestError(str(modules_path), "modules_path", "not a directory")
         return Catalog((), (error,))
@@ -142,6 +147,7 @@ def scan(modules_path: Path) -> Catalog:
             continue
         try:
             module = load_module(directory)
+            _check_agent_version(module, agent_version)
         except ManifestError as e:
             errors.append(e)
             continue
@@ -152,6 +158,19 @@ def scan(modules_path: Path) -> Catalog:
         seen[module.key] = directory
         modules.append(module)
     return Catalog(tuple(modules), tuple(errors))
+
+
+def _check_agent_version(module: InstalledModule, agent_version: str) -> None:
+    """Refuse a module whose `agent_version` range leaves out the version we report."""
+    wanted = module.manifest.agent_range()
+    if wanted is None or wanted.includes(parse_version(agent_version)):
+        return
+    problem = (
+        f"{module.key} {module.version} requires an agent {wanted.text!r}; this agent reports "
+        f"{agent_version} (setting agent_version): install a release of the module for this "
+        "agent version, or widen its range if it runs here"
+    )
+    raise ManifestError(str(module.directory / MANIFEST_FILE), "agent_version", problem)
 
 
 def load_module(directory: Path) -> InstalledModule:

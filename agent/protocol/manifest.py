@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agent.errors import AgentError
 from agent.protocol.placeholders import PlaceholderError, check
+from agent.protocol.versions import Range, RangeError, parse_range
 
 KEY_PATTERN = r"^@[a-zA-Z][a-zA-Z0-9._-]{0,126}:[a-zA-Z][a-zA-Z0-9._-]{0,126}$"
 VERSION_PATTERN = r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$"
@@ -124,6 +125,21 @@ class Manifest(_Doc):
                 msg = f"function {name!r} has no variants"
                 raise ValueError(msg)
         return dict(v)
+
+    @field_validator("agent_version")
+    @classmethod
+    def _agent_range(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                parse_range(v)
+            except RangeError as e:
+                msg = f"{e} (the agent versions this module runs on)"
+                raise ValueError(msg) from None
+        return v
+
+    def agent_range(self) -> Range | None:
+        """The parsed `agent_version` range (None: the manifest names none)."""
+        return None if self.agent_version is None else parse_range(self.agent_version)
 
     def key(self) -> str:
         """`module_key`, or the deprecated `module_name`."""

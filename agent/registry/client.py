@@ -18,13 +18,14 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import SimpleNamespace, TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
 from agent import __version__, jsontext
+from agent.protocol import compat
 from agent.protocol.content import write_hashed
 from agent.protocol.states import AgentStatus, JobStatus
 from agent.registry.errors import (
@@ -84,23 +85,38 @@ def _tls_refused(base_url: str, e: aiohttp.ClientSSLError) -> RegistryError:
     return RegistryError(f"{base_url}: {why}; {fix}")
 
 
+class BearerSource(Protocol):
+    """Where the bearer token comes from when it changes (identity-service access tokens)."""
+
+    async def bearer(self, session: aiohttp.ClientSession) -> str:
+        """The token to send now (fetched or renewed when due); raises RegistryError."""
+        ...
+
+    def invalidate(self) -> None:
+        """The registry refused the token: fetch a new one next time."""
+        ...
+
+
 class RegistryClient:
     """A typed client for an Istari-compatible registry."""
 
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | BearerSource,
         *,
         ssl: Any = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._auth = {"Authorization": f"Bearer {token}"}
+        # A fixed token (a PAT), or a source of short-lived ones (agent/auth/identity.py).
+        self._token = token
         self._ssl = ssl
         self._session = session
         self._owns_session = session is None
         self._contact: float | None = None  # monotonic time of the last answer (not a 5xx)
+        self.api_hashes = compat.agent_header()  # X-Istari-Client-Api-Hashes, as the SDK sends
+        self.compatibility: compat.Verdict | None = None  # the registry's latest verdict on them
         # Told of every API request's end: (method, path, status or None for no answer).
         self.on_request: Callable[[str, str, int | None], None] | None = None
 
@@ -153,7 +169,12 @@ class RegistryClient:
     ) -> Any:
         query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
         data = None if json_body is None else json.dumps(json_body, separators=(",", ":"))
-        headers = {**self._auth, "Accept": "application/json", "Content-Type": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {await self._bearer()}",
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            compat.CLIENT_HASHES: self.api_hashes,  # the API versions we speak (docs/agent.md)
+        }
         sends = [0] if self._owns_session else [2]  # a foreign session: unknown, assume resent
         _SENDS.set(sends)
         try:
@@ -170,6 +191,9 @@ class RegistryClient:
                     self.on_request(method, path, resp.status)
                 if resp.status < 500:
                     self._contact = time.monotonic()
+                self.compatibility = compat.read(resp.headers) or self.compatibility
+                if resp.status == 401 and not isinstance(self._token, str):
+                    self._token.invalidate()  # expired or revoked early: a new one next call
                 if resp.status >= 400:
                     detail = _detail(text)
                     raise rejected(method, path, resp.status, detail, resent=sends[0] > 1)
@@ -183,6 +207,11 @@ class RegistryClient:
                 self.on_request(method, path, None)
             msg = f"{method} {path} failed: {type(e).__name__}: {e}{self._reset_hint(e)}"
             raise RegistryUnavailable(msg) from None
+
+    async def _bearer(self) -> str:
+        if isinstance(self._token, str):
+            return self._token
+        return await self._token.bearer(self.session)
 
     async def _model(self, model: type[M], method: str, path: str, **kw: Any) -> M:
         raw = await self._call(method, path, **kw)

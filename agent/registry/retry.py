@@ -2,7 +2,8 @@
 
 The client makes one request per call; a caller that can wait wraps the call here and says
 its budget. Only errors the registry package marks `retryable` (unreachable, 5xx, 429) are
-retried; a refusal is final at once.
+retried; a refusal is final at once. A caller may also bound the attempts (the official
+agent's `*_retry_limit` keys): then whichever runs out first, the time or the attempts, stops.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
+    stop_after_attempt,
     stop_before_delay,
     wait_exponential,
     wait_random,
@@ -31,8 +33,12 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, RegistryError) and error.retryable
 
 
-async def with_retries(call: Callable[[], Awaitable[T]], *, budget: float, what: str) -> T:
-    """Await `call()` until it succeeds, a non-retryable error, or `budget` seconds pass."""
+async def with_retries(
+    call: Callable[[], Awaitable[T]], *, budget: float, what: str, retries: int | None = None
+) -> T:
+    """Await `call()` until it succeeds, a non-retryable error, `budget` seconds pass, or
+    (when `retries` is given) it has been tried again `retries` times after the first attempt.
+    """
 
     def _note(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
@@ -40,7 +46,11 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, budget: float, what:
 
     retrying = AsyncRetrying(
         retry=retry_if_exception(is_retryable),
-        stop=stop_before_delay(budget),  # never sleep past the budget
+        stop=(
+            stop_before_delay(budget)  # never sleep past the budget
+            if retries is None
+            else stop_before_delay(budget) | stop_after_attempt(retries + 1)
+        ),
         wait=wait_exponential(multiplier=0.1, max=10.0) + wait_random(0, 0.2),
         before_sleep=_note,
         reraise=True,

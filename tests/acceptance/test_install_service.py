@@ -84,6 +84,7 @@ def test_install_writes_a_valid_hardened_unit_the_user_and_a_private_config(
     assert sysusers.read_text().splitlines()[-1].startswith("u istari-agent ")
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     settings = load_settings(config, {}, {})
+    assert settings.registry_api_token is not None
     assert settings.registry_api_token.get_secret_value() == "s3cret-token"
     assert str(settings.state_path) == "/var/lib/istari-agent"
     assert settings.drain_timeout == 3600

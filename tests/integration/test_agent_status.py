@@ -1,6 +1,7 @@
-"""The agent's own status reaches the local registry throttled: quick successions fold into
-the status that stood, a status the registry shows is not sent again, and one the registry
-could not take is sent once it is back."""
+"""The agent's own status reaches the local registry in order: passing statuses of a quick
+succession fold into the next one, milestones (a claim, a tool started, a job's end) never do,
+a status the registry shows is not sent again, and one the registry could not take is sent
+once it is back."""
 
 from __future__ import annotations
 
@@ -45,9 +46,11 @@ async def reporting(reporter: AgentStatusReporter) -> AsyncIterator[AgentStatusR
         await asyncio.wait({task})
 
 
-async def test_a_quick_succession_is_folded_into_the_status_that_stood(
+async def test_a_quick_succession_keeps_its_milestones_and_folds_the_rest(
     harness: AgentHarness,
 ) -> None:
+    # Changed deliberately (issue 21): a quick job used to fold into Idle and show nothing;
+    # now its claim, its tool's start and its end are each seen, then Idle.
     agent_id = await registered(harness)
     before = await history(harness.client, agent_id)
     assert before[-1] is AgentStatus.PAUSED
@@ -57,7 +60,14 @@ async def test_a_quick_succession_is_folded_into_the_status_that_stood(
             reporter.set(status)
         async with asyncio.timeout(10):
             await reporter.flushed()
-        assert await history(harness.client, agent_id) == [*before, AgentStatus.IDLE]
+        assert await history(harness.client, agent_id) == [
+            *before,
+            AgentStatus.CLAIMING_JOB,
+            AgentStatus.EXECUTING_JOB,
+            AgentStatus.EXECUTION_SUCCESS,
+            AgentStatus.IDLE,
+        ]
+        before = await history(harness.client, agent_id)
 
         reporter.set(AgentStatus.IDLE)  # what the registry already shows: nothing is sent
         async with asyncio.timeout(10):
@@ -65,11 +75,7 @@ async def test_a_quick_succession_is_folded_into_the_status_that_stood(
         reporter.set(AgentStatus.EXECUTING_JOB)
         async with asyncio.timeout(10):
             await reporter.flushed()
-    assert await history(harness.client, agent_id) == [
-        *before,
-        AgentStatus.IDLE,
-        AgentStatus.EXECUTING_JOB,
-    ]
+    assert await history(harness.client, agent_id) == [*before, AgentStatus.EXECUTING_JOB]
 
 
 async def test_a_status_the_registry_refused_is_sent_again_once_it_is_back(

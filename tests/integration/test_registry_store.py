@@ -17,7 +17,7 @@ from agent.localregistry.app import RegistrySettings
 from agent.localregistry.datadir import SetupRefused
 from agent.localregistry.db import MIGRATIONS, SCHEMA_VERSION, SchemaTooNew, connect
 from agent.localregistry.server import RunningRegistry, running
-from agent.protocol.states import JobStatus
+from agent.protocol.states import AgentStatus, JobStatus
 from agent.registry.client import RegistryClient
 from tests.support.registry import agent_with_module, submit_jobs
 
@@ -110,6 +110,12 @@ async def test_a_data_dir_of_the_previous_release_opens_with_its_data(tmp_path: 
         )
         (pool,) = (await get("/api/v2/agent_pools"))["items"]
         assert [m["agent_id"] for m in pool["agent_memberships"]] == [agent_id]
+        # The agent stopped (Paused): nothing is offered to it until it starts again and
+        # says Idle, as a restarted agent does first.
+        offered = await get(f"/api/v2/agents/{agent_id}/available_jobs")
+        assert offered["total"] == 0
+        async with RegistryClient(reg.url, reg.token) as client:
+            await client.set_agent_status(agent_id, AgentStatus.IDLE)
         offered = await get(f"/api/v2/agents/{agent_id}/available_jobs")
         assert offered["total"] == 2
     assert recorded_version(data / "registry.sqlite3") == SCHEMA_VERSION

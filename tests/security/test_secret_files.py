@@ -38,7 +38,9 @@ def test_a_config_only_its_owner_may_open_is_read(tmp_path: Path) -> None:
     )
     for mode in (0o600, 0o400):
         config.chmod(mode)
-        assert load_settings(config, {}, {}).registry_api_token.get_secret_value() == TOKEN
+        token = load_settings(config, {}, {}).registry_api_token
+        assert token is not None
+        assert token.get_secret_value() == TOKEN
 
 
 def test_no_tool_inherits_the_systemd_credentials_directory() -> None:

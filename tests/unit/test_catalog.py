@@ -321,3 +321,42 @@ def test_an_offer_is_served_only_for_an_installed_function_os_and_tool_version(
     assert not serves(module="@other:cad")
     assert not serves(function="@acme:solve")
     assert not Catalog().serves(Offer("job-1", "@acme:cad", "@acme:mesh"), "Ubuntu 24.04")
+
+
+# agent_version
+
+
+def test_a_module_whose_range_leaves_out_our_agent_version_is_refused(tmp_path: Path) -> None:
+    newer = {**manifest("@acme:new", {"@acme:a": [variant()]}), "agent_version": ">=12.0.0"}
+    fits = {**manifest("@acme:fits", {"@acme:b": [variant()]}), "agent_version": ">=11.0.0"}
+    install(tmp_path, "new", newer)
+    install(tmp_path, "fits", fits)
+    catalog = scan(tmp_path, agent_version="11.10.3")
+    assert [m.key for m in catalog.modules] == ["@acme:fits"]
+    (error,) = catalog.errors
+    assert error.path == str((tmp_path / "new" / MANIFEST_FILE).resolve())
+    assert error.field == "agent_version"
+    assert "requires an agent '>=12.0.0'" in error.problem
+    assert "reports 11.10.3 (setting agent_version)" in error.problem
+    assert [m.key for m in scan(tmp_path, agent_version="12.0.0").modules] == [
+        "@acme:fits",
+        "@acme:new",
+    ]
+
+
+def test_a_module_with_a_range_that_does_not_parse_is_refused_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    doc = {**manifest("@acme:cad", {"@acme:mesh": [variant()]}), "agent_version": "latest"}
+    install(tmp_path, "cad", doc)
+    catalog = scan(tmp_path)
+    assert catalog.modules == ()
+    (error,) = catalog.errors
+    assert error.path.endswith(f"cad/{MANIFEST_FILE}")
+    assert error.field == "agent_version"
+    assert "'latest' is not a version" in error.problem
+
+
+def test_a_module_without_a_range_is_served(tmp_path: Path) -> None:
+    install(tmp_path, "cad", manifest("@acme:cad", {"@acme:mesh": [variant()]}))
+    assert [m.key for m in scan(tmp_path, agent_version="0.0.1").modules] == ["@acme:cad"]

@@ -60,6 +60,7 @@ def test_file_beats_defaults_env_beats_file_flags_beat_env(tmp_path: Path) -> No
     assert s.kill_grace == 4.0  # env over file
     assert s.process_timeout == 50.0  # flag over env and file
     assert s.retry_budget == 60.0  # default
+    assert s.registry_api_token is not None
     assert s.registry_api_token.get_secret_value() == "file-token"
 
 
@@ -89,6 +90,7 @@ def test_env_names_are_case_insensitive_and_other_variables_are_ignored() -> Non
 def test_required_settings_can_come_from_env_alone() -> None:
     s = load_settings(None, {}, env(registry_api_url=URL, registry_api_token=TOKEN))
     assert s.registry_url == URL
+    assert s.registry_api_token is not None
     assert s.registry_api_token.get_secret_value() == TOKEN
 
 

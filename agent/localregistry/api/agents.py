@@ -38,6 +38,7 @@ from agent.localregistry.inbound import (
 from agent.localregistry.state import principal, registry
 from agent.localregistry.store import agents, catalog
 from agent.localregistry.wire import TENANT_ID, new_id, now, page
+from agent.protocol import compat
 from agent.protocol.states import AgentStatus
 
 routes = web.RouteTableDef()
@@ -56,9 +57,18 @@ def wire(agent: agents.Agent) -> dict[str, Any]:
         "agent_pools": agent.pools,
         "archive_status": "Archived" if row["archived"] else "Active",
         "created_by_id": row["created_by_id"],
-        "compatibility_status": "compatible",
-        "incompatible_tags": [],
-        "deprecated_tags": [],
+        **_compatibility(agent.history["information"]),
+    }
+
+
+def _compatibility(information: list[dict[str, Any]]) -> dict[str, Any]:
+    """The verdict on the API hashes the agent last registered with (none sent: compatible)."""
+    hashes = information[-1].get("api_hashes") if information else None
+    verdict = compat.judge(compat.decode(hashes)) if hashes else compat.Verdict("compatible")
+    return {
+        "compatibility_status": verdict.status,
+        "incompatible_tags": list(verdict.incompatible_tags),
+        "deprecated_tags": list(verdict.deprecated_tags),
     }
 
 

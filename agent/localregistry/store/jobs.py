@@ -26,8 +26,12 @@ from agent.protocol.states import ACTIVE, AGENT_ONLY, JobStatus, can_move, prede
 # when one of the agent's reported module versions publishes the job's function, with the
 # job's tool version and OS when the job names them (an OS also has to be the agent's own
 # `host_os`). Jobs carrying credentials go only to agents that can open them (OFFERABLE).
+# An agent whose status is Paused (paused by a person, held back, draining or stopped) is
+# offered nothing. *Decision:* its claim is still taken: the status is the agent's own
+# report, a step behind its decision to claim again, and a claim is that decision.
 _AVAILABLE = """
 status = 'Pending' AND archived = 0
+AND NOT EXISTS (SELECT 1 FROM agents pa WHERE pa.id = :agent AND pa.status = 'Paused')
 AND (assigned_agent_id IS NULL OR assigned_agent_id = :agent)
 AND (assigned_agent_pool_id IS NULL OR assigned_agent_pool_id IN (
     SELECT m.pool_id FROM pool_members m JOIN pools p ON p.id = m.pool_id
