@@ -16,6 +16,11 @@ reads ClaimingJob, ExecutingJob, ExecutionSuccess, Idle: four requests, each its
 With several slots the one status is the latest event of any of them; when a job ends while
 others run, the status goes back to the furthest phase among them (`resume_jobs`). When no
 job runs it rests at Idle, or at Paused whenever the agent will not claim (`accepting`).
+
+Each round of sending is bounded by the retry budget and, when given, by
+`status_update_retry_limit` attempts (whichever ends first, as for job phases); a round that
+fails drops nothing: the status stays first in line and is sent again each `RETRY_PAUSE`, so a
+job's end (or any status) is never lost to the limit.
 """
 
 from __future__ import annotations
@@ -55,12 +60,14 @@ class AgentStatusReporter:
         agent_id: str,
         retry_budget: float,
         reported: AgentStatus | None = None,
+        retries: int | None = None,
     ) -> None:
         self._client = client
         self._agent_id = agent_id
         self._budget = retry_budget
+        self._retries = retries  # status_update_retry_limit: bounds a round, drops nothing
         self._latest: AgentStatus | None = reported
-        self._reported = reported  # what the registry shows (announce said Idle)
+        self._reported = reported  # what the registry shows (announce said Idle or Paused)
         self._sending: AgentStatus | None = None
         self._queue: deque[AgentStatus] = deque(maxlen=BACKLOG)
         self._wake = asyncio.Event()
@@ -172,6 +179,7 @@ class AgentStatusReporter:
                 lambda: self._client.set_agent_status(self._agent_id, status),
                 budget=self._budget,
                 what=f"agent status {status.value}",
+                retries=self._retries,
             )
         except RegistryError as e:
             log.warning("agent.status_failed", status=status.value, error=str(e))

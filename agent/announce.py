@@ -2,7 +2,8 @@
 
 On start the agent reuses its saved id (or registers and saves a new one), sets its display
 name, publishes its installed modules so jobs can name their functions (a registry that
-refuses one is a warning, not a stop), reports the module versions it serves, and says Idle.
+refuses one is a warning, not a stop), reports the module versions it serves, and says Idle
+(or Paused, when a person left the agent paused: it never says Idle then).
 It reports the `agent_version` setting (the protocol level, docs/agent.md) with the API
 hashes it speaks, and logs the registry's compatibility verdict once.
 """
@@ -36,11 +37,13 @@ async def announce(
     catalog: Catalog,
     host_os: str,
     public_key: str | None = None,
+    status: AgentStatus = AgentStatus.IDLE,
 ) -> str:
     """Register (or re-register) the agent and report its modules; returns the agent id.
 
     With `public_key` (PKCS#1 PEM) the agent advertises `inline_auth` and registers the key,
-    so that the registry can seal job credentials to it.
+    so that the registry can seal job credentials to it. `status` is the first status it
+    reports: Idle, or Paused when the agent starts paused.
     """
 
     async def retried(call: Callable[[], Awaitable[T]], what: str) -> T:
@@ -71,7 +74,7 @@ async def announce(
             await _publish(client, module, settings.retry_budget)
     refs = [ModuleVersionRef(module_name=m.key, module_version=m.version) for m in catalog.modules]
     await retried(lambda: client.set_agent_modules(agent_id, refs), "report modules")
-    await retried(lambda: client.set_agent_status(agent_id, AgentStatus.IDLE), "report Idle")
+    await retried(lambda: client.set_agent_status(agent_id, status), f"report {status.value}")
     _log_verdict(client.compatibility)
     log.info(
         "agent.ready",

@@ -1,12 +1,14 @@
 """`istari-agent registry ...`: serve the embedded registry (the CLI reads its environment),
-and list or revoke its tokens."""
+list or revoke its tokens, and revoke agents' identity keys."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import sqlite3
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from agent.localregistry.app import GiB, RegistrySettings
 from agent.localregistry.auth import ADMIN, TokenStore
 from agent.localregistry.datadir import SetupRefused, check
 from agent.localregistry.db import connect
+from agent.localregistry.identity import revoke_key
 from agent.localregistry.server import serve_forever
 from agent.push.broker import Broker, BrokerURLError
 from agent.secretfiles import InsecureSecretFile
@@ -70,6 +73,12 @@ _data_dir = click.option(
     default=None,
     help="Require client certificates signed by this CA.",
 )
+@click.option(
+    "--identity-only",
+    is_flag=True,
+    help="Identity-service mode as the platform runs it: PAT creation answers 405; agents "
+    "register keys (POST /api/v2/key/agent). Existing tokens keep working.",
+)
 def registry_serve(
     host: str,
     port: int,
@@ -81,6 +90,7 @@ def registry_serve(
     tls_cert_file: Path | None,
     tls_key_file: Path | None,
     tls_client_ca_file: Path | None,
+    identity_only: bool,
 ) -> None:
     """Serve the local registry (token: $ISTARI_LOCAL_REGISTRY_TOKEN or DIR/admin-token)."""
     settings = RegistrySettings(
@@ -90,6 +100,7 @@ def registry_serve(
         public_url=public_url,
         mqtt=_registry_broker(mqtt_url, mqtt_ca_file),
         tls=_tls(tls_cert_file, tls_key_file, tls_client_ca_file),
+        identity_only=identity_only,
     )
     try:
         with contextlib.suppress(KeyboardInterrupt):
@@ -104,8 +115,8 @@ def token() -> None:
 
 
 @contextlib.contextmanager
-def _tokens(data_dir: Path) -> Iterator[TokenStore]:
-    """The token store of an existing data directory (refused when it is not safe to use)."""
+def _database(data_dir: Path) -> Iterator[sqlite3.Connection]:
+    """The database of an existing data directory (refused when it is not safe to use)."""
     try:
         check(data_dir)
     except SetupRefused as e:
@@ -119,6 +130,13 @@ def _tokens(data_dir: Path) -> Iterator[TokenStore]:
     except SetupRefused as e:  # written by a newer release, say
         raise click.UsageError(str(e)) from None
     with contextlib.closing(conn):
+        yield conn
+
+
+@contextlib.contextmanager
+def _tokens(data_dir: Path) -> Iterator[TokenStore]:
+    """The token store of an existing data directory."""
+    with _database(data_dir) as conn:
         yield TokenStore(conn)
 
 
@@ -162,6 +180,25 @@ def _revoke_one(tokens: TokenStore, token_id: str, data_dir: Path) -> None:
         raise click.ClickException(msg)
     tokens.revoke(known.id)
     click.echo(f"revoked token {known.id} ({_printable(known.name)})")
+
+
+@registry.group("key")
+def key() -> None:
+    """Agents' identity-service keys (registered with POST /api/v2/key/agent)."""
+
+
+@key.command("revoke")
+@click.argument("client_id")
+@click.argument("key_id")
+@_data_dir
+def key_revoke(client_id: str, key_id: str, data_dir: Path) -> None:
+    """Revoke the key KEY_ID of client CLIENT_ID (the clientId and keyId of the agent's
+    credential file): a running registry refuses it and its access tokens at once."""
+    with _database(data_dir) as conn:
+        if not revoke_key(conn, client_id, key_id, time.time()):
+            msg = f"no key {_printable(key_id)} is registered for client {_printable(client_id)}"
+            raise click.ClickException(msg)
+    click.echo(f"revoked key {_printable(key_id)} of client {_printable(client_id)}")
 
 
 def _printable(text: str) -> str:

@@ -1,7 +1,8 @@
 """Writing the official configuration file: the first-run template, and `istari-agent init`.
 
-Both write 0600, atomically (secretfiles.write_secret). `init` changes two keys and keeps the
-rest of the file (the stari CLI's `cli:` section, sections we do not know, other agent keys);
+Both write 0600, atomically (secretfiles.write_secret). `init` changes two keys (with an
+identity key: the URL and the credential file's path, and drops the token) and keeps the rest
+of the file (the stari CLI's `cli:` section, sections we do not know, other agent keys);
 YAML comments are not kept by a rewrite, which docs/configuration.md says.
 """
 
@@ -54,15 +55,14 @@ def write_template(path: Path) -> None:
         raise ConfigError(msg) from None
 
 
-def init(path: Path, registry_url: str, token: str) -> None:
-    """Set the registry URL (`default:`) and the agent token (`agent:`) in `path`, 0600.
+CREDENTIALS_NAME = "istari_digital_agent_credentials.json"  # beside the config file
+_TOKEN_KEY = f"{PREFIX}registry_api_token"
+_CREDENTIAL_KEYS = (f"{PREFIX}registry_api_credentials", f"{PREFIX}registry_api_credentials_file")
 
-    Everything else in the file stays: other sections (`cli:` included) and other keys.
-    A file that does not parse, or whose sections are not mappings, is left as it is.
-    """
-    if not token.strip():
-        msg = "config error: the token file is empty"
-        raise ConfigError(msg)
+
+def load_sections(path: Path) -> dict[str, Any]:
+    """The file's content (empty when it is not there) with `default:` and `agent:` mappings;
+    ConfigError when it does not parse or a section is not a mapping."""
     data: dict[str, Any] = {}
     if path.exists():
         try:
@@ -81,10 +81,42 @@ def init(path: Path, registry_url: str, token: str) -> None:
                 f"{type(current).__name__}; fix it by hand, then run init again"
             )
             raise ConfigError(msg)
+    return data
+
+
+def init(path: Path, registry_url: str, token: str, credentials_file: Path | None = None) -> None:
+    """Set the registry URL (`default:`) and the agent token (`agent:`) in `path`, 0600.
+
+    With `credentials_file` (identity-service mode) the `agent:` section points at it
+    instead, and loses its token and inline credentials: one way to authenticate.
+    Everything else in the file stays: other sections (`cli:` included) and other keys.
+    A file that does not parse, or whose sections are not mappings, is left as it is.
+    """
+    if credentials_file is None and not token.strip():
+        msg = "config error: the token file is empty"
+        raise ConfigError(msg)
+    data = load_sections(path)
     data["default"][f"{PREFIX}registry_api_url"] = registry_url
-    data["agent"][f"{PREFIX}registry_api_token"] = token.strip()
+    agent = data["agent"]
+    if credentials_file is None:
+        for key in _CREDENTIAL_KEYS:
+            agent.pop(key, None)
+        agent[_TOKEN_KEY] = token.strip()
+    else:
+        agent.pop(_TOKEN_KEY, None)
+        agent.pop(_CREDENTIAL_KEYS[0], None)
+        agent[_CREDENTIAL_KEYS[1]] = str(credentials_file)
     try:
         write_secret(path, yaml.safe_dump(data, sort_keys=False).encode())
     except OSError as e:
         msg = f"config error: cannot write {path}: {e.strerror}"
+        raise ConfigError(msg) from None
+
+
+def write_credentials(path: Path, content: bytes) -> None:
+    """Write the identity credential JSON `{clientId, keyId, key}` at `path`, 0600."""
+    try:
+        write_secret(path, content)
+    except OSError as e:
+        msg = f"config error: cannot write the credentials {path}: {e.strerror}"
         raise ConfigError(msg) from None

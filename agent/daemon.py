@@ -9,9 +9,8 @@ claim is logged with the reason it looked). With push healthy, idle polls back o
 that cannot be reached is logged once per outage and retried; a failing job never stops it.
 Jobs an earlier run left unfinished (`resume`) take their slots before anything is claimed.
 The order the other tasks start and stop in, and why, is in `_start_services` and `_shut_down`.
-The agent claims nothing while it is held back (`_hold`): paused by a person (`PauseSwitch`),
-short of memory or CPU, or draining; its status then says Paused (agent/agentstatus.py), and
-`status.json` in the state path says what it is doing (`istari-agent status`).
+The agent claims nothing while it is held back (agent/holdback.py: paused by a person, short of
+memory or CPU, draining); `status.json` in the state path says what it is doing.
 """
 
 from __future__ import annotations
@@ -27,8 +26,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from agent import control, resources
+from agent import control
 from agent.agentstatus import SETTLE
+from agent.holdback import Holdback
 from agent.jobs.context import JobContext
 from agent.jobs.dispatch import claim_next, claim_offered
 from agent.jobs.ending import STOPPED
@@ -109,17 +109,15 @@ class Daemon:
         self._contention = 0.0  # lost races, halving with each look: spread claims while high
         self._looked_empty = False  # the last look found nothing to claim
         self._quiet_polls = 0  # idle polls in a row while push is healthy
-        self._short_of: str | None = None  # why the last resource check said wait
         self._registry_down = False
         self._down_since = 0.0
         self._mode = Mode.SERVE
-        # Why the agent claims nothing now ("paused", "resources", "draining"), if it does not.
-        self._held: str | None = None
         self._since: dict[asyncio.Task[Outcome], float] = {}  # when each job started (epoch)
-        self.pause = pause or control.PauseSwitch(ctx.settings.state_path)
-        self.pause.on_change = self.pause_changed
         self.status_file = control.StatusFile(ctx.settings.state_path, self.snapshot)
         ctx.agent_status.on_set = self.status_file.changed
+        self.pause = pause or control.PauseSwitch(ctx.settings.state_path)
+        self.pause.on_change = self.pause_changed
+        self.held = Holdback(ctx.settings, self.pause, ctx.agent_status, self.status_file.changed)
 
     async def run(
         self, mode: Mode = Mode.SERVE, resume: list[Unfinished] | None = None
@@ -214,9 +212,7 @@ class Daemon:
                 break
             reason = await self._pause()
             log.debug("dispatch.woken", reason=reason.value, running=len(self._jobs))
-        self._held = "draining"
-        self.ctx.agent_status.accepting(False)
-        self.status_file.changed()
+        self.held.drain()
         self.systemd.stopping(self.describe())
         await self._drain()
         log.info("agent.drained")
@@ -245,9 +241,9 @@ class Daemon:
             "pid": os.getpid(),
             "agent_id": self.ctx.agent_id,
             "status": latest.value if latest else None,
-            "claiming": self._held is None,
-            "held": self._held,
-            "resources": self._short_of,
+            "claiming": self.held.reason is None,
+            "held": self.held.reason,
+            "resources": self.held.short_of,
             "paused_since": self.pause.since,
             "slots": self.ctx.settings.max_concurrent_jobs,
             "jobs": jobs,
@@ -262,27 +258,8 @@ class Daemon:
         self.wakeup.set(Wake.POLL)
 
     def _hold(self) -> bool:
-        """Whether the agent holds back from claiming: paused by a person or short of room.
-
-        The agent's status follows: Paused at once when it starts holding back, Idle (or the
-        running jobs' phase) when it claims again.
-        """
-        settings = self.ctx.settings
-        short = None
-        if not self.pause.paused and (settings.min_free_memory_mb or settings.max_load_per_cpu):
-            now = resources.sample()
-            short = resources.shortage(now, settings.min_free_memory_mb, settings.max_load_per_cpu)
-        if short and not self._short_of:
-            log.warning("agent.resources_low", why=short, running=len(self._jobs))
-        elif self._short_of and not short:
-            log.info("agent.resources_ok")
-        self._short_of = short
-        held = "paused" if self.pause.paused else ("resources" if short else None)
-        if held != self._held:
-            self._held = held
-            self.ctx.agent_status.accepting(held is None, self._jobs_phase())
-            self.status_file.changed()
-        return held is not None
+        """Whether the agent holds back from claiming now (its status follows: holdback.py)."""
+        return self.held.check(len(self._jobs), self._jobs_phase)
 
     def _jobs_phase(self) -> AgentStatus | None:
         """The agent status of the furthest-along running job (None when none runs)."""
@@ -413,10 +390,10 @@ class Daemon:
     def _next_poll(self) -> float | None:
         """Seconds until the next poll; None when every slot is busy (a finished job wakes us)."""
         settings = self.ctx.settings
-        if self._short_of is None and len(self._jobs) >= settings.max_concurrent_jobs:
+        if self.held.short_of is None and len(self._jobs) >= settings.max_concurrent_jobs:
             return None
         push_healthy = self.push is not None and self.push.healthy
-        if self._short_of is None and push_healthy and not self._registry_down:
+        if self.held.short_of is None and push_healthy and not self._registry_down:
             cap = settings.push_poll_max_interval
             return push_poll_delay(settings.push_poll_interval, cap, self._quiet_polls)
         return settings.poll_interval

@@ -39,6 +39,7 @@ from agent.crashsafe.owed import OwedUpdates
 from agent.daemon import Daemon, Mode
 from agent.execution.local import LocalBackend
 from agent.execution.slurm import SlurmBackend
+from agent.holdback import short_of_room
 from agent.hostos import HostOS, detect
 from agent.httpaccess import Access, prepare
 from agent.jobs.context import JobContext
@@ -104,8 +105,13 @@ async def _serve(
     metrics = Metrics()
     async with RegistryClient(settings.registry_url, token, ssl=settings.registry_ssl) as client:
         client.on_request = metrics.request
-        agent_key, agent_id, pool_ids = await _register(settings, client, catalog, host, stop)
-        reporter = AgentStatusReporter(client, agent_id, settings.retry_budget, AgentStatus.IDLE)
+        first = AgentStatus.PAUSED if pause.paused or short_of_room(settings) else AgentStatus.IDLE
+        agent_key, agent_id, pool_ids = await _register(
+            settings, client, catalog, host, stop, first
+        )
+        reporter = AgentStatusReporter(
+            client, agent_id, settings.retry_budget, first, settings.status_update_retry_limit
+        )
         journal = Journal(settings.state_path / "journal.sqlite3")
         records = RunRecords(settings.state_path / RECORDS)
         try:
@@ -128,9 +134,7 @@ async def _serve(
                 records=records,
             )
             resume = await stop.before(unfinished(ctx))
-            daemon = _daemon(ctx, stop, systemd, pool_ids, access)
-            daemon.pause = pause
-            pause.on_change = daemon.pause_changed
+            daemon = _daemon(ctx, stop, systemd, pool_ids, access, pause)
             systemd.ready(f"agent {agent_id}: {daemon.describe()}, {len(resume)} jobs resumed")
             return await daemon.run(mode, resume)
         finally:
@@ -159,15 +163,20 @@ def _check_locally(settings: Settings) -> tuple[HostOS, Access | None, Catalog]:
 
 
 async def _register(
-    settings: Settings, client: RegistryClient, catalog: Catalog, host: HostOS, stop: Stop
+    settings: Settings,
+    client: RegistryClient,
+    catalog: Catalog,
+    host: HostOS,
+    stop: Stop,
+    status: AgentStatus,
 ) -> tuple[rsa.RSAPrivateKey, str, list[str]]:
-    """Announce the agent and join its pools; its key, its id and its pools' ids.
+    """Announce the agent (saying `status`) and join its pools; its key, id and pools' ids.
 
     Each registry step gives way to a stop (StoppedEarly).
     """
     agent_key = await asyncio.to_thread(keys.load_or_create, settings.agent_key_path)
     public = keys.public_pem(agent_key)
-    agent_id = await stop.before(announce(settings, client, catalog, host.name, public))
+    agent_id = await stop.before(announce(settings, client, catalog, host.name, public, status))
     pool_ids = await stop.before(
         pools.join(client, agent_id, settings.agent_pools, settings.retry_budget)
     )
@@ -175,14 +184,19 @@ async def _register(
 
 
 def _daemon(
-    ctx: JobContext, stop: Stop, systemd: Systemd, pool_ids: list[str], access: Access | None
+    ctx: JobContext,
+    stop: Stop,
+    systemd: Systemd,
+    pool_ids: list[str],
+    access: Access | None,
+    pause: PauseSwitch,
 ) -> Daemon:
     """The daemon with its push listener and HTTP listener, its gauges read by the metrics."""
     settings = ctx.settings
     wakeup = Wakeup()
     push = _push_listener(settings, ctx.agent_id, pool_ids, wakeup)
     http = _health_server(settings.http_address, ctx.metrics, ctx.client, ctx.records, access)
-    daemon = Daemon(ctx, stop, wakeup=wakeup, push=push, systemd=systemd, http=http)
+    daemon = Daemon(ctx, stop, wakeup=wakeup, push=push, systemd=systemd, http=http, pause=pause)
     ctx.metrics.watch(
         running=lambda: daemon.running,
         push_connected=lambda: push is not None and push.healthy,

@@ -66,6 +66,7 @@ class RegistrySettings:
     mqtt: Broker | None = None  # where to publish push notices; None publishes nothing
     tls: ssl.SSLContext | None = None  # serve HTTPS with this (tls.server_context)
     access_token_ttl: int = 3600  # seconds an identity-service access token is valid
+    identity_only: bool = False  # PAT creation answers 405, as the platform's with identity on
 
 
 @web.middleware
@@ -151,6 +152,7 @@ def build_registry(settings: RegistrySettings) -> tuple[Registry, str]:
         tokens=tokens,
         identity=access,
         base_url=settings.public_url or "",
+        identity_only=settings.identity_only,
     ), admin
 
 

@@ -43,6 +43,12 @@ class NotFound(HTTPProblem):
     status = 404
 
 
+class MethodNotAllowed(HTTPProblem):
+    """This method is not allowed here."""
+
+    status = 405
+
+
 class Conflict(HTTPProblem):
     """The request conflicts with the current state."""
 

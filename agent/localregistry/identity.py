@@ -40,6 +40,13 @@ class OAuthError(Exception):
     description: str
 
 
+def revoke_key(conn: sqlite3.Connection, client_id: str, key_id: str, now: float) -> bool:
+    """Retire a registered key at once (its expiry moved to `now`): no new access token, and
+    those issued stop working at their next use. Whether the key exists."""
+    with transaction(conn) as c:
+        return table.set_expires(c, client_id, key_id, int(now))
+
+
 class AccessTokens:
     """Issues access tokens for valid client assertions, and recognises them afterwards."""
 

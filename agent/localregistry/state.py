@@ -32,6 +32,7 @@ class Registry:
     tokens: TokenStore
     identity: AccessTokens  # identity-service mode: agent keys and access tokens
     base_url: str = ""
+    identity_only: bool = False  # no PAT can be made (the platform with its identity service on)
     listeners: list[Listener] = field(default_factory=list)
 
     def emit(self, event: str, details: dict[str, Any]) -> None:

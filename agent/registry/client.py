@@ -37,10 +37,12 @@ from agent.registry.errors import (
 )
 from agent.registry.models import (
     Agent,
+    AgentCredential,
     AgentPool,
     Job,
     ModuleVersionRef,
     NewAgent,
+    NewAgentKey,
     NewRevision,
     Page,
     Resource,
@@ -233,6 +235,11 @@ class RegistryClient:
     async def register_agent(self, info: NewAgent) -> Agent:
         """`POST /api/v2/agents`."""
         return await self._model(Agent, "POST", "/api/v2/agents", json_body=info.model_dump())
+
+    async def register_agent_key(self, key: NewAgentKey) -> AgentCredential:
+        """`POST /api/v2/key/agent` (identity-service mode; with a user's or admin token)."""
+        body = key.model_dump()
+        return await self._model(AgentCredential, "POST", "/api/v2/key/agent", json_body=body)
 
     async def update_agent(self, agent_id: str, info: NewAgent) -> Agent:
         """`PUT /api/v2/agents/{id}` (information)."""

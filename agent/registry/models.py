@@ -154,3 +154,22 @@ class NewRevision(Wire):
     mime: str | None = None
     description: str | None = None
     display_name: str | None = None
+
+
+class NewAgentKey(Wire):
+    """`POST /api/v2/key/agent`'s body: an agent's ES384 public key (identity-service mode)."""
+
+    public_key_pem: str
+    key_id: str
+    display_name: str = ""
+    key_name: str = ""
+
+
+class AgentCredential(Wire):
+    """The answer to registering a key: the client id the agent signs in as."""
+
+    client_id: str
+    key_id: str
+    user_uuid: str | None = None
+    tenant_id: str | None = None
+    key_name: str | None = None

@@ -64,3 +64,45 @@ async def test_a_job_submitted_while_paused_stays_pending_and_runs_after_resume(
     gone = await asyncio.to_thread(agent, env, "status")
     assert gone.returncode == 3
     assert json.loads((tmp_path / "state" / "status.json").read_text())["stopped"] is True
+
+
+async def test_a_pause_while_a_job_runs_lets_it_finish_and_claims_nothing_new(
+    registry_process: RegistryProcess, env: dict[str, str], tmp_path: Path
+) -> None:
+    async with (
+        RegistryClient(registry_process.url, registry_process.token) as client,
+        running_agent(env) as proc,
+    ):
+        agent_id = (await proc.wait_for("agent.ready"))["agent_id"]
+        job_id = await asyncio.to_thread(
+            submit_job, registry_process, tmp_path, "gate", {"code": 0}
+        )
+
+        async def job_is(status: JobStatus) -> bool:
+            return (await client.get_job(job_id)).status is status
+
+        await until(lambda: job_is(JobStatus.RUNNING))
+        paused = await asyncio.to_thread(agent, env, "pause")
+        assert paused.returncode == 0, paused.stderr
+        await proc.wait_for("agent.paused", running=1)
+        second = await asyncio.to_thread(
+            submit_job, registry_process, tmp_path, "echo", {"label": "y"}
+        )
+        (tmp_path / "work" / job_id / "tmp" / "go").touch()  # the running job goes on
+        await until(lambda: job_is(JobStatus.COMPLETED))
+
+        async def history() -> list[AgentStatus]:
+            return [s.name for s in (await client.get_agent(agent_id)).status_history]
+
+        async def rests_paused() -> bool:
+            return (await history())[-2:] == [AgentStatus.EXECUTION_SUCCESS, AgentStatus.PAUSED]
+
+        await until(rests_paused)
+        assert (await client.get_job(second)).status is JobStatus.PENDING  # nothing new claimed
+        seen = await history()
+        since_claim = seen[seen.index(AgentStatus.CLAIMING_JOB) :]
+        assert AgentStatus.PAUSED in since_claim[: since_claim.index(AgentStatus.EXECUTION_SUCCESS)]
+        assert AgentStatus.IDLE not in since_claim
+        assert proc.events_named("job.claimed") and len(proc.events_named("job.claimed")) == 1
+        proc.process.terminate()
+        await proc.process.wait()

@@ -1,10 +1,12 @@
-"""Health (`/api/v2/health/...`, the only routes without a token) and token creation."""
+"""Health (`/api/v2/health/...`, the only routes without a token) and token creation
+(refused with 405 when the registry is identity-only)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from agent.localregistry.db import reachable
+from agent.localregistry.errors import MethodNotAllowed
 from agent.localregistry.http import query_str, reply
 from agent.localregistry.state import principal, registry
 
@@ -35,8 +37,19 @@ async def liveness(request: web.Request) -> web.Response:
     return reply({"healthy": True, "checks": []})
 
 
+PATS_DEPRECATED = (
+    "personal access token creation is disabled: this registry runs in identity-service mode "
+    "(--identity-only); register an agent key instead (POST /api/v2/key/agent, or "
+    "`istari-agent init REGISTRY_URL TOKEN_FILE --identity-key`)"
+)
+
+
 async def _create_pat(request: web.Request, kind: str) -> web.Response:
+    """A new PAT; 405 where identity is on, as the platform answers (SDK `PATsDeprecatedError`).
+    PATs made before still work."""
     reg = registry(request)
+    if reg.identity_only:
+        raise MethodNotAllowed(PATS_DEPRECATED)
     name = query_str(request, "name", required=True) or ""
     secret, p, created = reg.tokens.create(name, kind)
     return reply(
