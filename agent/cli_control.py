@@ -17,28 +17,35 @@ from agent.crashsafe.lock import holder
 NOT_RUNNING = 3  # `status`: no agent runs with this state path (as `systemctl status` says)
 
 
+# What `pause` and `resume` say: with no agent running, and to a running one.
+_SAID = {
+    True: ("paused: no agent runs with the state path {path}; it starts paused",
+           "agent {pid}: paused (claims no new job; running jobs go on)"),
+    False: ("resumed: no agent runs with the state path {path}; it starts claiming",
+            "agent {pid}: resumed (claims jobs again)"),
+}  # fmt: skip
+
+
+def _switch(state_path: Path, *, paused: bool) -> None:
+    """Write the pause file (or remove it) and tell a running agent to read it now."""
+    control.set_paused(state_path, paused=paused)
+    pid = control.tell_agent(state_path)
+    idle, running = _SAID[paused]
+    click.echo(idle.format(path=state_path) if pid is None else running.format(pid=pid))
+
+
 @click.command("pause")
 @state_path_option("The state path of the agent to pause.")
 def pause_command(state_path: Path) -> None:
     """Stop claiming new jobs; running jobs go on. Lasts until `resume`, across restarts."""
-    control.set_paused(state_path, paused=True)
-    pid = control.tell_agent(state_path)
-    if pid is None:
-        click.echo(f"paused: no agent runs with the state path {state_path}; it starts paused")
-    else:
-        click.echo(f"agent {pid}: paused (claims no new job; running jobs go on)")
+    _switch(state_path, paused=True)
 
 
 @click.command("resume")
 @state_path_option("The state path of the agent to resume.")
 def resume_command(state_path: Path) -> None:
     """Claim jobs again after `pause`."""
-    control.set_paused(state_path, paused=False)
-    pid = control.tell_agent(state_path)
-    if pid is None:
-        click.echo(f"resumed: no agent runs with the state path {state_path}; it starts claiming")
-    else:
-        click.echo(f"agent {pid}: resumed (claims jobs again)")
+    _switch(state_path, paused=False)
 
 
 @click.command("status")

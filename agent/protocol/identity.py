@@ -83,7 +83,7 @@ def parse_credentials(raw: bytes) -> Credentials:
     except (ValueError, TypeError) as e:
         msg = f"'key' is not a PEM private key ({e})"
         raise BadCredentials(msg) from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP384R1):
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not _p384(key):
         msg = "'key' must be an ECDSA P-384 (secp384r1) private key"
         raise BadCredentials(msg)
     return Credentials(values["clientId"], values["keyId"], key)
@@ -110,7 +110,7 @@ def load_public_key(pem: str) -> ec.EllipticCurvePublicKey:
     except (ValueError, TypeError) as e:
         msg = f"public_key_pem is not a valid PEM public key ({e})"
         raise BadCredentials(msg) from None
-    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP384R1):
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not _p384(key):
         msg = "public_key_pem must be an ECDSA P-384 (secp384r1) public key"
         raise BadCredentials(msg)
     return key
@@ -182,3 +182,7 @@ def _path_of(url: str) -> str:
     rest = url.split("://", 1)[-1]
     path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
     return path.split("?", 1)[0].rstrip("/") or "/"
+
+
+def _p384(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> bool:
+    return isinstance(key.curve, ec.SECP384R1)
