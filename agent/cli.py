@@ -13,7 +13,7 @@ import structlog
 
 from agent import __version__, logs
 from agent.auth.keys import AgentKeyError
-from agent.cli_config import find_config
+from agent.cli_config import CONFIG_ERROR, find_config
 from agent.clilazy import LazyGroup
 from agent.config import ConfigError, Settings, load_config
 from agent.crashsafe.lock import StateInUse
@@ -181,7 +181,7 @@ def _settings(config_file: Path | None, flags: dict[str, Any]) -> Settings:
         settings, more = load_config(config_file, flags, os.environ)
     except ConfigError as e:
         click.echo(str(e), err=True)
-        sys.exit(2)
+        sys.exit(CONFIG_ERROR)
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
     credential = Path(credentials, HTTP_CREDENTIAL) if credentials else None
     if settings.http_token_file is None and credential is not None and credential.is_file():

@@ -30,6 +30,7 @@ from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
 from agent.registry.models import AgentCredential, NewAgentKey
 
+CONFIG_ERROR = 2  # a configuration that cannot be used (as click's usage errors)
 NO_CONFIG = 78  # EX_CONFIG: no configuration anywhere; a template was written to fill in
 
 
@@ -64,7 +65,7 @@ def find_config(
         write_template(target)
     except ConfigError as e:
         click.echo(str(e), err=True)
-        sys.exit(2)
+        sys.exit(CONFIG_ERROR)
     click.echo(
         f"no configuration found: wrote a template to {target}; set "
         f"{configfile.PREFIX}registry_api_url and {token} in it "
@@ -104,15 +105,15 @@ def init_command(
     target = config_file or configfile.official_path(home(os.environ), sys.platform)
     if not registry_url.startswith(("https://", "http://")):
         click.echo(f"config error: {registry_url} is not an http(s):// URL", err=True)
-        sys.exit(2)
+        sys.exit(CONFIG_ERROR)
     if target.suffix == ".toml":
         click.echo(f"config error: {target}: init writes the YAML file, not TOML", err=True)
-        sys.exit(2)
+        sys.exit(CONFIG_ERROR)
     try:
         token = token_file.read_text()
     except (OSError, UnicodeDecodeError) as e:
         click.echo(f"config error: cannot read the token file {token_file}: {e}", err=True)
-        sys.exit(2)
+        sys.exit(CONFIG_ERROR)
     credentials: Path | None = None
     try:
         if identity_key:
@@ -120,7 +121,7 @@ def init_command(
         init(target, registry_url, token, credentials)
     except ConfigError as e:
         click.echo(str(e), err=True)
-        sys.exit(2)
+        sys.exit(CONFIG_ERROR)
     if credentials is None:
         click.echo(f"wrote the agent's registry URL and token to {target}")
     else:

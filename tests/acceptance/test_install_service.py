@@ -15,6 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from agent.cli_config import CONFIG_ERROR, NO_CONFIG
 from agent.config import load_settings
 
 REPO = Path(__file__).parents[2]
@@ -59,6 +62,15 @@ def verify(unit: Path, *, user: bool = False, runtime: Path | None = None) -> st
 
 def test_the_shipped_unit_is_valid_and_scores_at_most_2_5() -> None:
     assert exposure(SHIPPED) <= MAX_EXPOSURE
+
+
+@pytest.mark.parametrize("shipped", [SHIPPED, SHIPPED.with_name("istari-agent-user.service")])
+def test_a_configuration_to_fix_is_not_restarted(shipped: Path) -> None:
+    """The exit codes of a bad configuration and of a first start (template written) end the
+    service: a restart every 5 s would only say the same again."""
+    (line,) = [x for x in shipped.read_text().splitlines() if x.startswith("RestartPreventExit")]
+    codes = {int(c) for c in line.partition("=")[2].split()}
+    assert {CONFIG_ERROR, NO_CONFIG} <= codes
 
 
 def test_install_writes_a_valid_hardened_unit_the_user_and_a_private_config(
