@@ -1,8 +1,9 @@
 """Announcing the agent: who it is, what it runs, and that it is ready for work.
 
 On start the agent reuses its saved id (or registers and saves a new one), sets its display
-name, publishes its installed modules so jobs can name their functions (a registry that
-refuses one is a warning, not a stop), reports the module versions it serves, and says Idle
+name, publishes its installed modules when `publish_modules` is on (off by default, as on the
+platform, where people publish them; a registry that refuses one is a warning, never a failed
+start), reports the module versions it serves, and says Idle
 (or Paused, when a person left the agent paused: it never says Idle then).
 It reports the `agent_version` setting (the protocol level, docs/agent.md) with the API
 hashes it speaks, and logs the registry's compatibility verdict once.
@@ -21,7 +22,7 @@ from agent.modules.catalog import Catalog, InstalledModule
 from agent.protocol import compat
 from agent.protocol.states import AgentStatus
 from agent.registry.client import RegistryClient
-from agent.registry.errors import NotFound, RegistryError
+from agent.registry.errors import NotFound, RegistryError, RegistryRejected
 from agent.registry.models import Agent, ModuleVersionRef, NewAgent
 from agent.registry.retry import with_retries
 
@@ -71,7 +72,8 @@ async def announce(
         log.warning("module.rejected", path=error.path, field=error.field, problem=error.problem)
     if settings.publish_modules:
         for module in catalog.modules:
-            await _publish(client, module, settings.retry_budget)
+            if not await _publish(client, module, settings.retry_budget):
+                break
     refs = [ModuleVersionRef(module_name=m.key, module_version=m.version) for m in catalog.modules]
     await retried(lambda: client.set_agent_modules(agent_id, refs), "report modules")
     await retried(lambda: client.set_agent_status(agent_id, status), f"report {status.value}")
@@ -116,10 +118,29 @@ async def _existing(settings: Settings, client: RegistryClient, info: NewAgent) 
     return agent
 
 
-async def _publish(client: RegistryClient, module: InstalledModule, budget: float) -> None:
+# The registry does not let agents publish (a hosted one: people publish with its CLI).
+_NOT_ALLOWED = frozenset({403, 405})
+
+
+async def _publish(client: RegistryClient, module: InstalledModule, budget: float) -> bool:
+    """Publish one module; False when the registry lets no agent publish (stop trying)."""
     try:
         await with_retries(
             lambda: client.publish_module(module.raw), budget=budget, what="publish module"
         )
+    except RegistryRejected as e:
+        if e.status in _NOT_ALLOWED:
+            log.warning(
+                "module.publish_forbidden",
+                module=module.key,
+                status=e.status,
+                setting="publish_modules",
+                hint="this registry does not take publishes from agents: publish modules with "
+                "`istari-agent modules publish PATH` (or the platform's `stari client publish`) "
+                "and set publish_modules = false",
+            )
+            return False
+        log.warning("module.publish_refused", module=module.key, error=str(e))
     except RegistryError as e:
         log.warning("module.publish_refused", module=module.key, error=str(e))
+    return True

@@ -47,6 +47,7 @@ CRASHED = 70  # EX_SOFTWARE: an internal error; systemd restarts the agent
         "resume": "agent.cli_control.resume_command",
         "status": "agent.cli_control.status_command",
         "init": "agent.cli_config.init_command",
+        "modules": "agent.cli_modules.modules",
     },
 )
 @click.version_option(
@@ -66,7 +67,7 @@ def main(log_level: str | None) -> None:
     logs.configure(log_level or "info")
 
 
-def _registry_options(f: click.decorators.FC) -> click.decorators.FC:
+def registry_options(f: click.decorators.FC) -> click.decorators.FC:
     f = click.option(
         "--registry-url",
         envvar="ISTARI_REGISTRY_URL",
@@ -81,7 +82,7 @@ def _registry_options(f: click.decorators.FC) -> click.decorators.FC:
     )(f)
 
 
-def _token(token_file: Path | None) -> str:
+def client_token(token_file: Path | None) -> str:
     if token_file is not None:
         return token_file.read_text().strip()
     token = os.environ.get("ISTARI_REGISTRY_AUTH_TOKEN")
@@ -101,7 +102,7 @@ def _token(token_file: Path | None) -> str:
 @click.option("--agent", "agent_id", default=None, help="Assign the job to this agent id.")
 @click.option("--module", "module_name", default=None, help="Module providing the function.")
 @click.option("--wait/--no-wait", default=False, help="Follow the job to its end.")
-@_registry_options
+@registry_options
 def submit_command(
     model_file: Path,
     function: str,
@@ -119,7 +120,7 @@ def submit_command(
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--param") from None
     sub = Submission(model_file, function, parameters, pool_id, agent_id, module_name)
-    token = _token(token_file)
+    token = client_token(token_file)
     try:
         code = asyncio.run(_submit(registry_url, token, sub, wait))
     except RegistryError as e:

@@ -96,7 +96,9 @@ class Settings(BaseSettings):
     drain_timeout: float | None = Field(default=None, gt=0)  # None: a drain waits for the jobs
     cancel_check_interval: float = Field(default=10.0, gt=0)  # push makes it immediate
     keep_work_dirs: KeepWorkDirs = KeepWorkDirs.FAILED
-    publish_modules: bool = True
+    # Ours (the official agent has none): publish installed manifests at start. Off, as on the
+    # platform, where people publish with `stari client publish` (`istari-agent modules publish`).
+    publish_modules: bool = False
     retry_budget: float = Field(default=60.0, gt=0)  # per registry call during a job
     status_retry_budget: float = Field(default=300.0, gt=0)  # for the final status report
     # Official keys: attempts after the first, next to the time budgets above (whichever runs

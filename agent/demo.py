@@ -122,6 +122,7 @@ def _agent_settings(url: str, token: str, root: Path) -> Settings:
         poll_interval=0.5,
         process_timeout=60,
         display_name="demo agent",
+        publish_modules=True,  # a local registry: the agent publishes what it has installed
     )
 
 

@@ -26,7 +26,7 @@ from agent.jobs.workdir import WorkDir, safe_name
 from agent.modules.catalog import FunctionVariantHint, NotInstalled, Resolved
 from agent.protocol.placeholders import PlaceholderError, build_argv
 from agent.registry.errors import IntegrityError, NotFound
-from agent.registry.models import FileRevision, Job
+from agent.registry.models import FileRevision, Job, Resource
 from agent.registry.transfer import download_revision
 from agent.secretfiles import write_secret
 
@@ -152,15 +152,29 @@ async def _fetch_parameters(ctx: JobContext, job: Job, workdir: WorkDir) -> dict
 
 
 async def _fetch_model(ctx: JobContext, job: Job, workdir: WorkDir) -> Path | None:
+    """Download the current revision of the job's resource, a model or an artifact."""
     if job.model_id is None:
         return None
-    model_id = job.model_id
-    try:
-        model = await ctx.retrying(lambda: ctx.client.get_model(model_id), what="read model")
-    except NotFound:
-        msg = f"the job's model {model_id} does not exist in the registry"
-        raise InvalidJob(msg) from None
-    revision = model.file.current
+    resource = await _read_resource(ctx, job.model_id)
+    revision = resource.file.current
     dest = workdir.inputs / safe_name(revision.name or "model", fallback="model")
     await _download(ctx, revision, dest, "model")
     return dest
+
+
+async def _read_resource(ctx: JobContext, resource_id: str) -> Resource:
+    """The job's resource: `Job.model_id` names a model or an artifact (the registry spec, 3.5).
+
+    Read as a model first (the common case), then as an artifact; neither is an InvalidJob.
+    """
+    try:
+        return await ctx.retrying(lambda: ctx.client.get_model(resource_id), what="read model")
+    except NotFound:
+        pass
+    try:
+        return await ctx.retrying(
+            lambda: ctx.client.get_artifact(resource_id), what="read artifact"
+        )
+    except NotFound:
+        msg = f"the job's resource {resource_id} is neither a model nor an artifact in the registry"
+        raise InvalidJob(msg) from None

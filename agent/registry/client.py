@@ -348,6 +348,10 @@ class RegistryClient:
         """`GET /api/v2/models/{id}`."""
         return await self._model(Resource, "GET", f"/api/v2/models/{_seg(model_id)}")
 
+    async def get_artifact(self, artifact_id: str) -> Resource:
+        """`GET /api/v2/artifacts/{id}`."""
+        return await self._model(Resource, "GET", f"/api/v2/artifacts/{_seg(artifact_id)}")
+
     async def create_artifact(
         self, model_id: str, revision: NewRevision, source_job_id: str | None
     ) -> Resource:

@@ -215,6 +215,7 @@ def resolve_function(
             return doc
     msg = (
         f"no published function {name!r} matches this submission; publish the module that "
-        "provides it (an agent publishes its installed modules when it starts)"
+        "provides it (`istari-agent modules publish PATH`, or an agent started with "
+        "publish_modules = true)"
     )
     raise NotFound(msg)
