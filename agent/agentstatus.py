@@ -117,10 +117,6 @@ class AgentStatusReporter:
         elif phase is not None:
             self.set(phase)
 
-    def stop_accepting(self) -> None:
-        """The agent claims nothing more (it drains): Paused."""
-        self.accepting(False)
-
     def stopped(self, status: AgentStatus = AgentStatus.PAUSED) -> None:
         """The agent is stopping: Paused ("not accepting jobs") is what the registry keeps,
         or UpdatingAgent when it stops for an upgrade."""
