@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     # Ours (the official agent has none): publish installed manifests at start. Off, as on the
     # platform, where people publish with `stari client publish` (`istari-agent modules publish`).
     publish_modules: bool = False
+    # Ours: follow modules_path while running (docs/modules.md, "Modules while the agent runs").
+    watch_modules: bool = True
     retry_budget: float = Field(default=60.0, gt=0)  # per registry call during a job
     status_retry_budget: float = Field(default=300.0, gt=0)  # for the final status report
     # Official keys: attempts after the first, next to the time budgets above (whichever runs

@@ -1,9 +1,10 @@
 """The daemon: claim and run jobs in `max_concurrent_jobs` slots until told to stop.
 
 One `asyncio.TaskGroup` owns the long-lived tasks: the agent-status reporter, the push
-listener, the dispatch loop and each running job. The dispatch loop is the only place that
-lists and claims jobs; the poll timer, push notices and finished jobs only wake it (each
-claim is logged with the reason it looked). With push healthy, idle polls back off from
+listener, the module watcher (agent/modules/watch.py), the dispatch loop and each running
+job. The dispatch loop is the only place that lists and claims jobs; the poll timer, push
+notices, module changes and finished jobs only wake it (each claim is logged with the reason
+it looked). With push healthy, idle polls back off from
 `push_poll_interval` to `push_poll_max_interval`; without it they come every `poll_interval`.
 `run --once` and `run --until-idle` are the same loop with an exit condition. A registry
 that cannot be reached is logged once per outage and retried; a failing job never stops it.
@@ -35,6 +36,7 @@ from agent.jobs.ending import STOPPED
 from agent.jobs.outcome import Outcome, Reason
 from agent.jobs.recovery import Unfinished
 from agent.jobs.runner import JobRunner
+from agent.modules.watch import ModuleWatcher
 from agent.protocol.states import AGENT_STATUS_FOR_PHASE, PHASES, AgentStatus, JobStatus
 from agent.push.listener import PushListener
 from agent.registry.errors import RegistryError
@@ -68,6 +70,7 @@ class _Services:
     watchdog: asyncio.Task[None]
     http: asyncio.Task[None] | None
     status_file: asyncio.Task[None]
+    modules: asyncio.Task[None] | None
 
 
 class Mode(StrEnum):
@@ -118,6 +121,7 @@ class Daemon:
         self.pause = pause or control.PauseSwitch(ctx.settings.state_path)
         self.pause.on_change = self.pause_changed
         self.held = Holdback(ctx.settings, self.pause, ctx.agent_status, self.status_file.changed)
+        self.modules = self._module_watcher() if ctx.settings.watch_modules else None
 
     async def run(
         self, mode: Mode = Mode.SERVE, resume: list[Unfinished] | None = None
@@ -163,12 +167,40 @@ class Daemon:
             ),
             http=tg.create_task(self.http.run(), name="http") if self.http else None,
             status_file=tg.create_task(self.status_file.run(SETTLE), name="status file"),
+            modules=tg.create_task(self.modules.run(), name="modules") if self.modules else None,
         )
+
+    def _module_watcher(self) -> ModuleWatcher:
+        """The watcher that serves modules as they are added, updated or removed."""
+        ctx = self.ctx
+        return ModuleWatcher(
+            ctx.catalog,
+            ctx.client,
+            ctx.agent_id,
+            ctx.agent_status.set,
+            publish=ctx.settings.publish_modules,
+            retry_budget=ctx.settings.retry_budget,
+            after_update=self._modules_changed,
+            idle=lambda: not self._jobs and not ctx.journal.unfinished(),
+        )
+
+    def _modules_changed(self) -> None:
+        """Modules were updated: the status goes back to what the agent is doing, and the
+        dispatch loop looks at once (a job may be waiting for a function just added)."""
+        phase = self._jobs_phase()
+        if phase is not None:
+            self.ctx.agent_status.resume_jobs(phase)
+        else:
+            self.ctx.agent_status.set(self.ctx.agent_status.rest)
+        self.status_file.changed()
+        self.wakeup.set(Wake.MODULES)
 
     async def _shut_down(self, services: _Services) -> None:
         """Stop the services once dispatch has drained, in the order that keeps the last word true.
 
         No job of ours runs here any more (a detached one is not ours to report).
+        0. The module watcher goes first: a module change is not served by a stopping agent
+           (the next start loads it).
         1. Paused first: the registry has no offline status, so Paused ("not accepting jobs")
            is what it keeps; Idle after the agent exited would be a lie. A stop for an upgrade
            (SIGUSR2) says UpdatingAgent instead, and leaves a mark for the next start, which
@@ -188,6 +220,8 @@ class Daemon:
             self.ctx.agent_status.stopped(AgentStatus.UPDATING_AGENT)
         else:
             self.ctx.agent_status.stopped()
+        if services.modules is not None:
+            services.modules.cancel()  # no module change is served while the agent stops
         if self.push is not None and services.push is not None:
             await self.push.close()
             services.push.cancel()

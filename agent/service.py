@@ -46,7 +46,8 @@ from agent.jobs.context import JobContext
 from agent.jobs.outcome import Outcome
 from agent.jobs.recovery import unfinished
 from agent.metrics import Metrics
-from agent.modules.catalog import Catalog, scan
+from agent.modules.live import LiveCatalog
+from agent.modules.snapshot import PINNED
 from agent.protocol.states import AgentStatus
 from agent.push.listener import PushListener
 from agent.registry.client import RegistryClient
@@ -134,6 +135,8 @@ async def _serve(
                 records=records,
             )
             resume = await stop.before(unfinished(ctx))
+            if not resume:  # no tool of an earlier run may still read an old pinned copy
+                await asyncio.to_thread(catalog.prune)
             daemon = _daemon(ctx, stop, systemd, pool_ids, access, pause)
             systemd.ready(f"agent {agent_id}: {daemon.describe()}, {len(resume)} jobs resumed")
             return await daemon.run(mode, resume)
@@ -142,7 +145,7 @@ async def _serve(
             records.close()
 
 
-def _check_locally(settings: Settings) -> tuple[HostOS, Access | None, Catalog]:
+def _check_locally(settings: Settings) -> tuple[HostOS, Access | None, LiveCatalog]:
     """What the start needs from this machine alone: its OS, the HTTP access, the modules.
 
     Raises HostOSError or HTTPAccessError before the registry is contacted.
@@ -151,7 +154,9 @@ def _check_locally(settings: Settings) -> tuple[HostOS, Access | None, Catalog]:
     access = prepare(settings) if settings.http_address else None
     if not host.exact:
         log.info("agent.host_os_mapped", detected=host.detected, reported=host.name)
-    catalog = scan(settings.modules_path, settings.agent_version)
+    pinned = settings.state_path / PINNED
+    catalog = LiveCatalog(settings.modules_path, pinned, settings.agent_version)
+    catalog.load()
     if not settings.registry_tls_verify:
         log.error(
             "registry.tls_unverified",
@@ -165,7 +170,7 @@ def _check_locally(settings: Settings) -> tuple[HostOS, Access | None, Catalog]:
 async def _register(
     settings: Settings,
     client: RegistryClient,
-    catalog: Catalog,
+    catalog: LiveCatalog,
     host: HostOS,
     stop: Stop,
     status: AgentStatus,
@@ -176,7 +181,8 @@ async def _register(
     """
     agent_key = await asyncio.to_thread(keys.load_or_create, settings.agent_key_path)
     public = keys.public_pem(agent_key)
-    agent_id = await stop.before(announce(settings, client, catalog, host.name, public, status))
+    announcing = announce(settings, client, catalog.current, host.name, public, status)
+    agent_id = await stop.before(announcing)
     pool_ids = await stop.before(
         pools.join(client, agent_id, settings.agent_pools, settings.retry_budget)
     )

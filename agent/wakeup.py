@@ -21,6 +21,7 @@ class Wake(StrEnum):
     PUSH_LOST = "push_lost"  # push became unreliable: poll now, then often
     REGISTRY_ONLINE = "registry_online"  # the registry's publisher is back: catch up once
     JOB_FINISHED = "job_finished"  # a slot came free
+    MODULES = "modules"  # the modules served changed (a function may have been added)
     MORE = "more"  # the last look found work: look again at once
 
 

@@ -14,7 +14,7 @@ from agent.crashsafe.journal import Journal
 from agent.crashsafe.owed import OwedUpdates
 from agent.execution.base import Backend, LaunchError
 from agent.metrics import Metrics
-from agent.modules.catalog import Catalog
+from agent.modules.live import LiveCatalog
 from agent.registry.client import RegistryClient
 from agent.registry.retry import with_retries
 from agent.runs.store import RunRecords
@@ -28,7 +28,7 @@ class JobContext:
 
     settings: Settings
     client: RegistryClient
-    catalog: Catalog
+    catalog: LiveCatalog  # what the agent serves now (the module watcher changes it)
     host_os: str
     agent_id: str
     backend: Backend

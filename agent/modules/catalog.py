@@ -141,13 +141,14 @@ def scan(modules_path: Path, agent_version: str = REPORTED_AGENT_VERSION) -> Cat
     modules: list[InstalledModule] = []
     errors: list[ManifestError] = []
     seen: dict[str, Path] = {}
-    for directory in sorted(p for p in modules_path.iterdir() if p.is_dir()):
+    for directory in sorted(p for p in modules_path.iterdir() if is_module_name(p.name)):
+        if not directory.is_dir():
+            continue
         manifest_path = directory / MANIFEST_FILE
         if not manifest_path.is_file():
             continue
         try:
-            module = load_module(directory)
-            _check_agent_version(module, agent_version)
+            module = load_checked(directory, agent_version)
         except ManifestError as e:
             errors.append(e)
             continue
@@ -158,6 +159,20 @@ def scan(modules_path: Path, agent_version: str = REPORTED_AGENT_VERSION) -> Cat
         seen[module.key] = directory
         modules.append(module)
     return Catalog(tuple(modules), tuple(errors))
+
+
+def load_checked(directory: Path, agent_version: str = REPORTED_AGENT_VERSION) -> InstalledModule:
+    """`load_module`, and refuse the module if it does not run on an agent reporting
+    `agent_version`: everything `scan` checks of one module directory."""
+    module = load_module(directory)
+    _check_agent_version(module, agent_version)
+    return module
+
+
+def is_module_name(name: str) -> bool:
+    """Whether a name under `modules_path` can be a module directory (hidden ones are not:
+    `modules install` stages its work under hidden names)."""
+    return not name.startswith(".")
 
 
 def _check_agent_version(module: InstalledModule, agent_version: str) -> None:

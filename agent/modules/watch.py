@@ -1,0 +1,196 @@
+"""Watching `modules_path` while the agent runs: a module added, updated or removed is served
+(or no longer served) and reported without a restart.
+
+watchfiles (inotify, batched) tells which module directories changed. Each is loaded again
+(live.py: pinned, checked, swapped in atomically); for each one that changed, the agent's
+status in the registry reads `UpdatingModule` and then `SuccessfulModuleUpdate` or
+`FailedModuleUpdate`, the module set is reported (and published, with `publish_modules`), and
+the dispatch loop is woken so that a job waiting for the new function is claimed at once.
+
+Files arrive one by one when a module is copied in, so a directory that is still changing is
+not judged: a copy that changed while it was being pinned, or a load that fails within
+`QUIET` seconds of the directory's last change, is looked at again on the watcher's next tick
+(`TICK`) instead of being reported as a failed update. A failure that stands once the
+directory is quiet is reported once; the version served before keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import structlog
+from watchfiles import awatch
+
+from agent.modules.catalog import InstalledModule
+from agent.modules.live import Change, Kind, LiveCatalog, Loaded
+from agent.protocol.states import AgentStatus
+from agent.registry.client import RegistryClient
+from agent.registry.errors import RegistryError
+from agent.registry.models import ModuleVersionRef
+from agent.registry.retry import with_retries
+
+log = structlog.get_logger(__name__)
+
+STEP_MS = 50  # a batch of file events ends after this long without another
+TICK_MS = 1000  # the watcher looks again at directories still settling this often
+QUIET = 1.0  # seconds a directory must be unchanged before a failed load is reported
+
+
+class ModuleWatcher:
+    """Keeps a `LiveCatalog` in step with `modules_path` and tells the registry."""
+
+    def __init__(
+        self,
+        live: LiveCatalog,
+        client: RegistryClient,
+        agent_id: str,
+        set_status: Callable[[AgentStatus], None],
+        *,
+        publish: bool,
+        retry_budget: float,
+        after_update: Callable[[], None],
+        idle: Callable[[], bool],
+    ) -> None:
+        self.live = live
+        self._client = client
+        self._agent_id = agent_id
+        self._set_status = set_status
+        self._publish = publish
+        self._budget = retry_budget
+        self._after_update = after_update  # the daemon: status back to Idle/the jobs', wake up
+        self._idle = idle  # no job runs (pinned copies may be pruned)
+        self._last_event: dict[str, float] = {}
+        self._settling: set[str] = set()
+        self._report_owed = False  # the module set changed but the registry has not heard
+        self.updates = 0  # module changes applied (for tests and `status`)
+
+    async def run(self) -> None:
+        """Watch until cancelled. A modules path that does not exist is logged, not watched."""
+        path = self.live.modules_path
+        if not path.is_dir():
+            log.warning("modules.not_watched", path=str(path), why="not a directory")
+            return
+        first = True
+        async for batch in awatch(
+            path, step=STEP_MS, rust_timeout=TICK_MS, yield_on_timeout=True, recursive=True
+        ):
+            names = self._names(batch, path)
+            if first:  # watching now: catch what changed between the start's load and here
+                log.info("modules.watching", path=str(path))
+                names |= set(self.live.names())
+                first = False
+            await self.changed(names)
+
+    def _names(self, batch: Iterable[tuple[object, str]], root: Path) -> set[str]:
+        """The module directories (names directly under `root`) the events touched."""
+        now = time.monotonic()
+        names: set[str] = set()
+        for _, changed in batch:
+            try:
+                rel = Path(changed).relative_to(root)
+            except ValueError:
+                continue
+            if rel.parts:
+                names.add(rel.parts[0])
+        for name in names:
+            self._last_event[name] = now
+        return names
+
+    async def changed(self, names: set[str]) -> list[Change]:
+        """Load `names` (and those still settling) again and serve what changed."""
+        now = time.monotonic()
+        due = {n for n in self._settling if now - self._last_event.get(n, 0.0) >= QUIET / 2}
+        todo = names | due
+        if not todo:
+            if self._report_owed:
+                await self._report()
+            return []
+        loaded = await asyncio.to_thread(self.live.prepare, todo)
+        ready: list[Loaded] = []
+        for item in loaded:
+            recent = now - self._last_event.get(item.name, 0.0) < QUIET
+            if item.unsettled or (item.error is not None and recent):
+                self._settling.add(item.name)
+                continue
+            self._settling.discard(item.name)
+            ready.append(item)
+        changes = [c for c in self.live.commit(ready) if c.kind is not Kind.UNCHANGED]
+        if changes:
+            await self._serve(changes)
+        elif self._report_owed:
+            await self._report()
+        return changes
+
+    async def _serve(self, changes: list[Change]) -> None:
+        for change in changes:
+            self._set_status(AgentStatus.UPDATING_MODULE)
+            _log_change(change)
+        self._report_owed = True
+        new = [c.module for c in changes if c.module is not None]
+        await self._report(new if self._publish else [])
+        for change in changes:
+            failed = change.kind is Kind.FAILED
+            self._set_status(
+                AgentStatus.FAILED_MODULE_UPDATE if failed else AgentStatus.SUCCESSFUL_MODULE_UPDATE
+            )
+        self.updates += len(changes)
+        self._after_update()
+        if self._idle():
+            removed = await asyncio.to_thread(self.live.prune)
+            if removed:
+                log.debug("modules.pruned", copies=len(removed))
+
+    async def _report(self, publish: list[InstalledModule] | None = None) -> None:
+        """Publish new versions (with `publish_modules`) and report the whole module set.
+
+        A registry that is away is retried for the retry budget, then on the next tick.
+        """
+        for module in publish or []:
+            try:
+                await with_retries(
+                    functools.partial(self._client.publish_module, module.raw),
+                    budget=self._budget,
+                    what="publish module",
+                )
+            except RegistryError as e:
+                log.warning("module.publish_refused", module=module.key, error=str(e))
+        refs = [
+            ModuleVersionRef(module_name=m.key, module_version=m.version) for m in self.live.modules
+        ]
+        try:
+            await with_retries(
+                lambda: self._client.set_agent_modules(self._agent_id, refs),
+                budget=self._budget,
+                what="report modules",
+            )
+        except RegistryError as e:
+            log.warning("modules.report_failed", error=str(e), retry="on the next change or tick")
+            return
+        self._report_owed = False
+        log.info("modules.reported", modules=[f"{r.module_name}@{r.module_version}" for r in refs])
+
+
+def _log_change(change: Change) -> None:
+    module, previous, error = change.module, change.previous, change.error
+    if change.kind is Kind.ADDED and module is not None:
+        log.info("module.added", module=module.key, version=module.version,
+                 functions=sorted(module.manifest.functions), directory=change.name)  # fmt: skip
+    elif change.kind is Kind.UPDATED and module is not None and previous is not None:
+        log.info("module.updated", module=module.key, version=module.version,
+                 previous_version=previous.version, directory=change.name)  # fmt: skip
+    elif change.kind is Kind.REMOVED and previous is not None:
+        log.info("module.removed", module=previous.key, version=previous.version,
+                 directory=change.name)  # fmt: skip
+    elif change.kind is Kind.FAILED and error is not None:
+        kept = change.kept
+        log.warning(
+            "module.update_failed",
+            path=error.path,
+            field=error.field,
+            problem=error.problem,
+            still_serving=f"{kept.key}@{kept.version}" if kept else None,
+        )
