@@ -142,6 +142,9 @@ class LiveCatalog:
 
     def _load(self, name: str, settle: bool) -> Loaded:
         source = self.modules_path / name
+        if source.is_symlink() and not source.exists():
+            problem = "a link that leads nowhere, or to itself (a loop): point it at a module"
+            return Loaded(name, error=ManifestError(str(source), "(directory)", problem))
         if not (source / MANIFEST_FILE).is_file():
             return Loaded(name)
         try:
