@@ -147,6 +147,11 @@ def _config_options(f: click.decorators.FC) -> click.decorators.FC:
     """The flags that override the config file and the environment."""
     for name, kind, text in reversed(_FLAGS):
         f = click.option(f"--{name.replace('_', '-')}", name, type=kind, default=None, help=text)(f)
+    return config_option(f)
+
+
+def config_option(f: click.decorators.FC) -> click.decorators.FC:
+    """`--config FILE` (or ISTARI_AGENT_CONFIG): the file the settings are read from."""
     return click.option(
         "--config",
         "config_file",

@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from agent import configfile
-from agent.cli import client_token, registry_options
+from agent.cli import client_token, config_option, registry_options
 from agent.cli_config import home
 from agent.config import DEFAULT_MODULES_PATH, load_config
 from agent.configfile import ConfigError
@@ -49,14 +49,7 @@ def _path_options(f: click.decorators.FC) -> click.decorators.FC:
         default=None,
         help="The modules directory [default: the config's modules_path].",
     )(f)
-    return click.option(
-        "--config",
-        "config_file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        envvar="ISTARI_AGENT_CONFIG",
-        default=None,
-        help="Config file to read modules_path and agent_version from.",
-    )(f)
+    return config_option(f)
 
 
 def _settings_for(config_file: Path | None, modules_path: Path | None) -> tuple[Path, str]:
