@@ -1,14 +1,16 @@
-"""`istari-agent modules publish PATH`: the stand-in for the platform's `stari client publish`."""
+"""`istari-agent modules publish PATH` (the stand-in for the platform's `stari client publish`),
+and `modules install|list|remove`."""
 
 from __future__ import annotations
 
 import json
 import os
+import tarfile
 from pathlib import Path
 
 from tests.support.agentcli import agent
 from tests.support.registry import RegistryProcess
-from tests.tools import module
+from tests.tools import module, pinned
 
 
 def _env(reg: RegistryProcess) -> dict[str, str]:
@@ -52,3 +54,30 @@ def test_a_broken_manifest_is_named_and_nothing_is_sent(
     other = agent(_env(registry_process), "modules", "publish", str(directory / "behave.py"))
     assert other.returncode == 2
     assert "module_manifest.json" in other.stderr
+
+
+def test_install_list_and_remove_from_an_archive(tmp_path: Path) -> None:
+    """`modules install` of a tar.gz, `list` naming it (and a broken neighbour), `remove`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISTARI_")}
+    env["HOME"] = str(tmp_path / "home")  # no config file of the machine's is read
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    archive = tmp_path / "pinned-1.0.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as t:
+        t.add(pinned.build(tmp_path / "src", "1.0.0", "v1"), arcname="pinned")
+    where = ["--modules-path", str(modules)]
+
+    done = agent(env, "modules", "install", str(archive), *where)
+    assert done.returncode == 0, done.stderr
+    assert f"installed {pinned.MODULE} 1.0.0 in {modules / 'pinned'}" in done.stdout
+    (modules / "broken").mkdir()
+    (modules / "broken" / "module_manifest.json").write_text("{")
+    listed = agent(env, "modules", "list", *where)
+    assert listed.returncode == 1  # something would be refused
+    assert f"{pinned.MODULE} 1.0.0  pinned/  {pinned.FUNCTION}" in listed.stdout
+    assert "refused:" in listed.stderr and "broken" in listed.stderr
+    removed = agent(env, "modules", "remove", pinned.MODULE, *where)
+    assert removed.returncode == 0, removed.stderr
+    assert not (modules / "pinned").exists()
+    again = agent(env, "modules", "remove", pinned.MODULE, *where)
+    assert again.returncode == 2 and "is not installed" in again.stderr
