@@ -22,6 +22,7 @@ class Wake(StrEnum):
     REGISTRY_ONLINE = "registry_online"  # the registry's publisher is back: catch up once
     JOB_FINISHED = "job_finished"  # a slot came free
     MORE = "more"  # the last look found work: look again at once
+    RELOADED = "reloaded"  # the configuration was reloaded: slots, pools, intervals may differ
 
 
 class Wakeup:
