@@ -60,6 +60,7 @@ async def finished(client: RegistryClient, job_id: str) -> JobStatus:
 async def config_seen_by(client: RegistryClient, job_id: str, tmp_path: Path) -> Any:
     """The module configuration the `show_config` job copied into its output."""
     job = await client.get_job(job_id)
+    assert job.model_id is not None
     outputs = [
         a
         for a in (await client.list_artifacts(job.model_id)).items
