@@ -28,7 +28,7 @@ from agent.pools import PoolError
 from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
-from agent.reload import Source
+from agent.reload import Reloader, Source
 from agent.service import serve
 from agent.submit import Submission, follow, parse_param, submit
 from agent.systemd import Systemd, SystemdEnv
@@ -248,6 +248,8 @@ def run_command(once: bool, until_idle: bool, config_file: Path | None, **flags:
         raise click.UsageError(msg)
     settings, found = _settings_from(config_file, flags)
     mode = Mode.ONCE if once else Mode.UNTIL_IDLE if until_idle else Mode.SERVE
+    systemd = Systemd(_systemd_env())
+    reloader = Reloader(settings.state_path, _reload_source(found, flags), systemd)
     try:
         outcomes = asyncio.run(
             serve(
@@ -255,8 +257,8 @@ def run_command(once: bool, until_idle: bool, config_file: Path | None, **flags:
                 tool_environment(os.environ),
                 mode,
                 handle_signals=True,
-                systemd=Systemd(_systemd_env()),
-                reload=_reload_source(found, flags),
+                systemd=systemd,
+                reloader=reloader,
             )
         )
     except (

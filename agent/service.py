@@ -51,7 +51,7 @@ from agent.modules.catalog import Catalog, scan
 from agent.protocol.states import AgentStatus
 from agent.push.listener import PushListener
 from agent.registry.client import RegistryClient
-from agent.reload import Reloader, Source
+from agent.reload import Reloader
 from agent.runs.store import RECORDS, RunRecords
 from agent.stopping import Stop, StoppedEarly
 from agent.systemd import Systemd
@@ -73,12 +73,13 @@ async def serve(
     stop: Stop | None = None,
     handle_signals: bool = False,
     systemd: Systemd | None = None,
-    reload: Source | None = None,
+    reloader: Reloader | None = None,
 ) -> list[Outcome]:
     """Run the agent until `mode` says it is done or `stop` is requested; its job outcomes.
 
-    `reload` says how to read the configuration again on SIGHUP (agent/reload.py); without
-    it a reload is answered with an error and changes nothing.
+    `reloader` reloads the configuration when asked (SIGHUP with `handle_signals`, or its
+    `request`; agent/reload.py); without one made from a `Source`, a reload is answered with
+    an error and changes nothing.
 
     Raises StateInUse when another agent runs with the same state path, HostOSError when the
     host OS is unknown, HTTPAccessError when the HTTP listener's token or hosts cannot be
@@ -88,7 +89,7 @@ async def serve(
     with StateLock(settings.state_path):
         try:
             systemd = systemd or Systemd()
-            reloader = Reloader(settings.state_path, reload, systemd)
+            reloader = reloader or Reloader(settings.state_path, systemd=systemd)
             return await _serve(
                 settings, tool_env, mode, stop or Stop(), handle_signals, systemd, reloader
             )
