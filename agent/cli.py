@@ -28,7 +28,7 @@ from agent.pools import PoolError
 from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
-from agent.reload import Reloader, Source
+from agent.reload import Reloader, Source, credential_copy_note
 from agent.service import serve
 from agent.submit import Submission, follow, parse_param, submit
 from agent.systemd import Systemd, SystemdEnv
@@ -221,19 +221,11 @@ def _reload_source(config_file: Path | None, flags: dict[str, Any]) -> Source:
     """How `run` reads its configuration again on SIGHUP: the same file (the one found at
     start, not looked for again), the same flags, and this process's environment."""
     flag = _log_level_flag()
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    note = None
-    if credentials and config_file is not None and config_file.is_relative_to(credentials):
-        note = (
-            f"{config_file} is systemd's copy of the configuration (LoadCredential=), made at "
-            "start: a reload reads the new file only when the unit has "
-            "RefreshOnReload=credentials (systemd 260 and later); otherwise restart"
-        )
     return Source(
         load=lambda: _read(config_file, flags)[0],
         log_level=lambda level: logs.configure(flag or level),
         path=config_file,
-        note=note,
+        note=credential_copy_note(config_file, os.environ.get("CREDENTIALS_DIRECTORY")),
     )
 
 

@@ -73,11 +73,15 @@ def reload_command(state_path: Path, wait: float) -> None:
     the configuration cannot be used (the agent keeps its settings), 3 when no agent runs.
     """
     since = time.time()
-    pid = control.tell_agent(state_path, signal.SIGHUP)
-    if pid is None:
-        click.echo(f"not running (state path {state_path})", err=True)
-        sys.exit(NOT_RUNNING)
-    answer = answer_after(state_path, since, wait)
+    try:
+        pid = control.tell_agent(state_path, signal.SIGHUP)
+        if pid is None:
+            click.echo(f"not running (state path {state_path})", err=True)
+            sys.exit(NOT_RUNNING)
+        answer = answer_after(state_path, since, wait)
+    except PermissionError as e:
+        click.echo(f"error: {e}: run as the agent's user (or root)", err=True)
+        sys.exit(REFUSED)
     if answer is None:
         click.echo(
             f"agent {pid}: asked to reload; no answer within {wait:g} s "

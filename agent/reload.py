@@ -158,6 +158,20 @@ class Source:
     note: str | None = None  # said with every answer (e.g. a systemd credential copy)
 
 
+def credential_copy_note(config_file: Path | None, credentials_dir: str | None) -> str | None:
+    """What to tell people when the file is systemd's credential copy (pure): systemd made it
+    at start and refreshes it on reload only when the unit asks for that."""
+    if not credentials_dir or config_file is None:
+        return None
+    if not config_file.is_relative_to(credentials_dir):
+        return None
+    return (
+        f"{config_file} is systemd's copy of the configuration (LoadCredential=), made at "
+        "start: a reload sees an edited file only when the unit has "
+        "RefreshOnReload=credentials (systemd 260 and later); otherwise restart"
+    )
+
+
 class Reloadable(Protocol):
     """What a reload changes: the daemon (its settings in force, and how it takes new ones)."""
 

@@ -13,7 +13,16 @@ from pydantic import SecretStr
 from agent import control
 from agent.cli_reload import describe
 from agent.config import ConfigError, Settings
-from agent.reload import LIVE, Refused, Reloader, ReloadPlan, Source, diff_reload, why_refused
+from agent.reload import (
+    LIVE,
+    Refused,
+    Reloader,
+    ReloadPlan,
+    Source,
+    credential_copy_note,
+    diff_reload,
+    why_refused,
+)
 from tests.support.logwatch import watch_logs
 
 URL = "http://registry.test:8765"
@@ -232,3 +241,21 @@ def test_the_cli_prints_applied_and_refused_and_exits_by_outcome() -> None:
     assert code == 2
     assert "nothing changed" in lines[0]
     assert lines[0].endswith("config error: x")
+
+
+def test_a_systemd_credential_copy_is_named_with_what_to_do() -> None:
+    note = credential_copy_note(Path("/run/credentials/istari-agent.service/agent.toml"),
+                                "/run/credentials/istari-agent.service")  # fmt: skip
+    assert note is not None
+    assert "RefreshOnReload=credentials" in note
+    assert credential_copy_note(Path("/etc/istari-agent/agent.toml"), "/run/credentials/x") is None
+    assert credential_copy_note(Path("/etc/istari-agent/agent.toml"), None) is None
+
+
+async def test_the_note_goes_with_every_answer(tmp_path: Path) -> None:
+    source = Source(load=lambda: settings(state_path=tmp_path), note="a copy: restart")
+    answer = await Reloader(tmp_path, source).once(Target(settings(state_path=tmp_path)))
+    assert answer["note"] == "a copy: restart"
+    lines, code = describe(7, answer)
+    assert lines == ["agent 7: configuration reloaded: nothing changed", "note: a copy: restart"]
+    assert code == 0
