@@ -155,3 +155,24 @@ async def test_systemd_sees_reloading_then_ready(harness: AgentHarness) -> None:
                 ready = await anext(seen)
                 assert ready["READY"] == "1"
                 assert ready["STATUS"] == "0 of 3 slots busy"
+
+
+async def test_a_running_job_keeps_the_settings_it_started_with(harness: AgentHarness) -> None:
+    """`keep_work_dirs` is read when a job ends: the job running at the reload keeps its work
+    directory (it started with `always`), the next one leaves none (`never`)."""
+    wanted: dict[str, Any] = {"keep_work_dirs": "always"}
+    reloader = reloader_of(harness, wanted)
+    running = await harness.submit("gate", {"code": 0})
+    with watch_logs() as logs:
+        async with serving(harness, reloader=reloader, **wanted):
+            await wait_for_status(harness, running.id, JobStatus.RUNNING)
+            wanted["keep_work_dirs"] = "never"
+            reloader.request()
+            assert (await logs.wait_for("config.reloaded"))["applied"] == ["keep_work_dirs"]
+            release(harness, running.id)
+            await wait_for_status(harness, running.id, JobStatus.COMPLETED)
+            after = await harness.submit("echo", {"label": "after"})
+            await wait_for_status(harness, after.id, JobStatus.COMPLETED)
+            await logs.wait_for("job.finished", job_id=after.id)
+    assert harness.workdir(running).is_dir()
+    assert not harness.workdir(after).exists()
