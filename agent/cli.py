@@ -16,6 +16,7 @@ from agent.auth.keys import AgentKeyError
 from agent.cli_config import CONFIG_ERROR, find_config
 from agent.clilazy import LazyGroup
 from agent.config import ConfigError, Settings, load_config
+from agent.configfile import Notice
 from agent.crashsafe.lock import StateInUse
 from agent.daemon import Mode
 from agent.execution.local import tool_environment
@@ -27,6 +28,7 @@ from agent.pools import PoolError
 from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
+from agent.reload import Reloader, Source, credential_copy_note
 from agent.service import serve
 from agent.submit import Submission, follow, parse_param, submit
 from agent.systemd import Systemd, SystemdEnv
@@ -46,6 +48,7 @@ CRASHED = 70  # EX_SOFTWARE: an internal error; systemd restarts the agent
         "pause": "agent.cli_control.pause_command",
         "resume": "agent.cli_control.resume_command",
         "status": "agent.cli_control.status_command",
+        "reload": "agent.cli_reload.reload_command",
         "init": "agent.cli_config.init_command",
         "modules": "agent.cli_modules.modules",
     },
@@ -182,25 +185,53 @@ HTTP_CREDENTIAL = "http-token"
 
 
 def _settings(config_file: Path | None, flags: dict[str, Any]) -> Settings:
-    config_file, notices = find_config(config_file, os.environ)
-    try:
-        settings, more = load_config(config_file, flags, os.environ)
-    except ConfigError as e:
-        click.echo(str(e), err=True)
-        sys.exit(CONFIG_ERROR)
+    return _settings_from(config_file, flags)[0]
+
+
+def _read(config_file: Path | None, flags: dict[str, Any]) -> tuple[Settings, list[Notice]]:
+    """The settings from `config_file` (the one found), the environment and `flags`; the
+    same at start and at each reload (ConfigError when they cannot be used)."""
+    settings, notices = load_config(config_file, flags, os.environ)
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
     credential = Path(credentials, HTTP_CREDENTIAL) if credentials else None
     if settings.http_token_file is None and credential is not None and credential.is_file():
         settings = settings.model_copy(update={"http_token_file": credential})
-    # `istari-agent --log-level X run` wins over the config's log_level.
-    flag = click.get_current_context().find_root().params.get("log_level")
-    logs.configure(flag or settings.log_level)
+    return settings, notices
+
+
+def _settings_from(config_file: Path | None, flags: dict[str, Any]) -> tuple[Settings, Path | None]:
+    """The settings (exit 2 with one line when they cannot be used), and the file read."""
+    config_file, notices = find_config(config_file, os.environ)
+    try:
+        settings, more = _read(config_file, flags)
+    except ConfigError as e:
+        click.echo(str(e), err=True)
+        sys.exit(CONFIG_ERROR)
+    logs.configure(_log_level_flag() or settings.log_level)
     log = structlog.get_logger(__name__)
     for notice in [*notices, *more]:  # config.legacy_location/legacy_key/unknown_official_key
         log.warning(notice.event, **notice.fields)
     if settings.headless_mode:
         log.debug("config.headless_mode", note="accepted; this agent has no tray UI to turn off")
-    return settings
+    return settings, config_file
+
+
+def _log_level_flag() -> str | None:
+    """`istari-agent --log-level X run`: it wins over the config's log_level."""
+    flag = click.get_current_context().find_root().params.get("log_level")
+    return str(flag) if flag else None
+
+
+def _reload_source(config_file: Path | None, flags: dict[str, Any]) -> Source:
+    """How `run` reads its configuration again on SIGHUP: the same file (the one found at
+    start, not looked for again), the same flags, and this process's environment."""
+    flag = _log_level_flag()
+    return Source(
+        load=lambda: _read(config_file, flags)[0],
+        log_level=lambda level: logs.configure(flag or level),
+        path=config_file,
+        note=credential_copy_note(config_file, os.environ.get("CREDENTIALS_DIRECTORY")),
+    )
 
 
 @main.command("run")
@@ -212,8 +243,10 @@ def run_command(once: bool, until_idle: bool, config_file: Path | None, **flags:
     if once and until_idle:
         msg = "--once and --until-idle cannot be combined"
         raise click.UsageError(msg)
-    settings = _settings(config_file, flags)
+    settings, found = _settings_from(config_file, flags)
     mode = Mode.ONCE if once else Mode.UNTIL_IDLE if until_idle else Mode.SERVE
+    systemd = Systemd(_systemd_env())
+    reloader = Reloader(settings.state_path, _reload_source(found, flags), systemd)
     try:
         outcomes = asyncio.run(
             serve(
@@ -221,7 +254,8 @@ def run_command(once: bool, until_idle: bool, config_file: Path | None, **flags:
                 tool_environment(os.environ),
                 mode,
                 handle_signals=True,
-                systemd=Systemd(_systemd_env()),
+                systemd=systemd,
+                reloader=reloader,
             )
         )
     except (

@@ -11,6 +11,11 @@ The agent writes what it is doing to `<state path>/status.json` (0600, replaced 
 so a reader never sees half of it): `istari-agent status` reads it, and the lock says
 whether the agent that wrote it still runs. `upgrading` marks a stop for an upgrade (SIGUSR2)
 so the next start can say how the upgrade went.
+
+A reload (SIGHUP, `istari-agent reload`; agent/reload.py) is answered in `<state
+path>/reload.json` (0600, replaced atomically): its sequence number, when it started and
+ended, whether the configuration could be read, and which settings were applied or refused.
+`istari-agent reload` notes the time, signals, and takes the first answer started after it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ log = structlog.get_logger(__name__)
 PAUSE_FILE = "paused"
 STATUS_FILE = "status.json"
 UPGRADE_FILE = "upgrading"
+RELOAD_FILE = "reload.json"
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -66,13 +72,30 @@ def paused_since(state_path: Path) -> float | None:
     return 0.0  # a file a person made by hand: paused, since unknown
 
 
-def tell_agent(state_path: Path) -> int | None:
-    """Send SIGUSR1 (read the pause file) to the agent running with `state_path`; its pid."""
+def tell_agent(state_path: Path, sig: signal.Signals = signal.SIGUSR1) -> int | None:
+    """Send `sig` (SIGUSR1: read the pause file) to the agent running with `state_path`;
+    its pid, or None when none runs (or it exited meanwhile: nothing to tell)."""
     pid = holder(state_path)
     if pid is not None:
-        with contextlib.suppress(ProcessLookupError):  # it exited meanwhile: nothing to tell
-            os.kill(pid, signal.SIGUSR1)
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return None
     return pid
+
+
+def write_reload_answer(state_path: Path, answer: dict[str, Any]) -> None:
+    """Replace reload.json with the answer to the last reload."""
+    _write_private(state_path / RELOAD_FILE, json.dumps(answer, indent=1) + "\n")
+
+
+def read_reload_answer(state_path: Path) -> dict[str, Any] | None:
+    """The answer to the last reload, or None when there is none (or it is unreadable)."""
+    try:
+        found = json.loads((state_path / RELOAD_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 class PauseSwitch:

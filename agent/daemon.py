@@ -12,11 +12,14 @@ Jobs an earlier run left unfinished (`resume`) take their slots before anything 
 The order the other tasks start and stop in, and why, is in `_start_services` and `_shut_down`.
 The agent claims nothing while it is held back (agent/holdback.py: paused by a person, short of
 memory or CPU, draining); `status.json` in the state path says what it is doing.
+A reload (SIGHUP; agent/reload.py) swaps in new settings (`apply_reload`): the next look and
+new jobs read them, and each running job keeps the `JobContext` it started with.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import time
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from agent import control
+from agent import control, pools
 from agent.agentstatus import SETTLE
 from agent.holdback import Holdback
 from agent.jobs.context import JobContext
@@ -37,14 +40,17 @@ from agent.jobs.outcome import Outcome, Reason
 from agent.jobs.recovery import Unfinished
 from agent.jobs.runner import JobRunner
 from agent.modules.watch import ModuleWatcher
+from agent.pools import PoolError
 from agent.protocol.states import AGENT_STATUS_FOR_PHASE, PHASES, AgentStatus, JobStatus
 from agent.push.listener import PushListener
 from agent.registry.errors import RegistryError
+from agent.reload import Reloader, ReloadPlan
 from agent.stopping import Stop
 from agent.systemd import Systemd
 from agent.wakeup import Wake, Wakeup
 
 if TYPE_CHECKING:
+    from agent.config import Settings
     from agent.health import HealthServer
     from agent.registry.models import Job
 
@@ -94,6 +100,7 @@ class Daemon:
         systemd: Systemd | None = None,
         http: HealthServer | None = None,
         pause: control.PauseSwitch | None = None,
+        reloader: Reloader | None = None,
     ) -> None:
         self.ctx = ctx
         self.systemd = systemd or Systemd()
@@ -122,6 +129,7 @@ class Daemon:
         self.pause.on_change = self.pause_changed
         self.held = Holdback(ctx.settings, self.pause, ctx.agent_status, self.status_file.changed)
         self.modules = self._module_watcher() if ctx.settings.watch_modules else None
+        self.reloader = reloader or Reloader(ctx.settings.state_path, systemd=self.systemd)
 
     async def run(
         self, mode: Mode = Mode.SERVE, resume: list[Unfinished] | None = None
@@ -145,7 +153,9 @@ class Daemon:
             # crowd out a job an earlier run already holds.
             for r in resume or []:
                 self._start(tg, JobRunner(self.ctx, r.job, r.active))
+            reloads = self._start_reloads(tg)
             await tg.create_task(self._dispatch(tg, mode), name="dispatch")
+            reloads.cancel()  # drained: nothing left that a reload could change
             await self._shut_down(services)
         return list(self.outcomes)
 
@@ -194,6 +204,47 @@ class Daemon:
             self.ctx.agent_status.set(self.ctx.agent_status.rest)
         self.status_file.changed()
         self.wakeup.set(Wake.MODULES)
+
+    def _start_reloads(self, tg: asyncio.TaskGroup) -> asyncio.Task[None]:
+        """The task that reloads the configuration when asked (SIGHUP), until dispatch ends."""
+        return tg.create_task(self.reloader.run(self), name="reload")
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force: what the next look and the next job read."""
+        return self.ctx.settings
+
+    async def apply_reload(self, plan: ReloadPlan, new: Settings) -> ReloadPlan:
+        """Swap in the applied settings of a reload; the plan as applied.
+
+        One new frozen `Settings` in a new `JobContext`: the dispatch loop and each job
+        started from now on read it, while each running job keeps the context it started
+        with (its module configuration, timeouts). Pools are changed in the registry first;
+        a pool that cannot be joined keeps the old `agent_pools` (refused, with the reason).
+        Fewer slots never stop a job: the loop claims again once enough have ended.
+        """
+        if "agent_pools" in plan.applied:
+            plan = await self._change_pools(plan, new)
+        settings = plan.settings(self.ctx.settings, new)
+        self.ctx = dataclasses.replace(self.ctx, settings=settings)
+        self.held.settings = settings
+        self.status_file.changed()
+        self.wakeup.set(Wake.RELOADED)  # more slots or new pools: look now, not next poll
+        return plan
+
+    async def _change_pools(self, plan: ReloadPlan, new: Settings) -> ReloadPlan:
+        """Join and leave pools for a reloaded `agent_pools`; refused if the registry cannot."""
+        ctx = self.ctx
+        old = ctx.settings.agent_pools
+        try:
+            pool_ids = await pools.rejoin(
+                ctx.client, ctx.agent_id, old, new.agent_pools, ctx.settings.retry_budget
+            )
+        except (PoolError, RegistryError) as e:
+            return plan.refuse("agent_pools", f"agent_pools kept as it was: {e}")
+        if self.push is not None:
+            await self.push.set_pools(pool_ids)
+        return plan
 
     async def _shut_down(self, services: _Services) -> None:
         """Stop the services once dispatch has drained, in the order that keeps the last word true.

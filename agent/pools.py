@@ -3,6 +3,10 @@
 The configured pools are joined at start (the registry keeps the membership); pools the
 agent was added to elsewhere (the web UI) are kept, and all of them are listened to. A name
 that matches no pool, or several, stops the start with a message saying what to write instead.
+A reload that changes `agent_pools` (agent/reload.py) joins the pools added to the setting and
+leaves the ones removed from it (`rejoin`): what the registry offers the agent follows the
+setting from the next look on. A pool named only by the old setting that no longer resolves
+(renamed, say) is left alone.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import structlog
 
 from agent.errors import AgentError
 from agent.registry.client import RegistryClient
+from agent.registry.errors import NotFound
 from agent.registry.models import AgentPool
 from agent.registry.retry import with_retries
 
@@ -67,6 +72,45 @@ async def join(
             member_of.append(pool.id)
             log.info("pool.joined", pool_id=pool.id, name=pool.name)
     return member_of
+
+
+async def rejoin(
+    client: RegistryClient,
+    agent_id: str,
+    old: Sequence[str],
+    new: Sequence[str],
+    budget: float,
+) -> list[str]:
+    """Join the pools `new` names, leave those only `old` named; the member pools' ids.
+
+    PoolError (nothing changed) when a pool of `new` cannot be found; each registry call is
+    retried for `budget` seconds.
+    """
+    found = await _all_pools(client, budget)
+    wanted = {p.id for p in resolve(new, found)}  # first: a bad name changes nothing
+    dropped = [p for p in _resolvable(old, found) if p.id not in wanted]
+    for pool in dropped:
+        try:
+            await with_retries(
+                partial(client.remove_pool_agent, pool.id, agent_id),
+                budget=budget,
+                what="leave pool",
+            )
+        except NotFound:
+            continue  # not a member (removed elsewhere): nothing to leave
+        log.info("pool.left", pool_id=pool.id, name=pool.name)
+    return await join(client, agent_id, new, budget)
+
+
+def _resolvable(keys: Sequence[str], pools: Sequence[AgentPool]) -> list[AgentPool]:
+    """The pools among `keys` that still resolve (pure; the others are skipped)."""
+    out: list[AgentPool] = []
+    for key in keys:
+        try:
+            out += resolve([key], pools)
+        except PoolError:
+            continue
+    return out
 
 
 async def _all_pools(client: RegistryClient, budget: float) -> list[AgentPool]:

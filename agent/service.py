@@ -6,6 +6,7 @@ call `serve` with a `Settings` and a tool environment they chose.
 The start goes in this order, for these reasons:
 1. Signal handlers first: registering, joining pools and recovery may each wait out
    `retry_budget` on an unreachable registry, and a stop meanwhile ends the start at once.
+   A reload asked for meanwhile (SIGHUP) is recorded and done once the daemon runs.
 2. `_check_locally`: host OS, HTTP access, modules. What can refuse the start without the
    registry is checked before it is contacted: a listener that cannot be protected never
    gets as far as registering an agent.
@@ -51,6 +52,7 @@ from agent.modules.snapshot import PINNED
 from agent.protocol.states import AgentStatus
 from agent.push.listener import PushListener
 from agent.registry.client import RegistryClient
+from agent.reload import Reloader
 from agent.runs.store import RECORDS, RunRecords
 from agent.stopping import Stop, StoppedEarly
 from agent.systemd import Systemd
@@ -72,8 +74,13 @@ async def serve(
     stop: Stop | None = None,
     handle_signals: bool = False,
     systemd: Systemd | None = None,
+    reloader: Reloader | None = None,
 ) -> list[Outcome]:
     """Run the agent until `mode` says it is done or `stop` is requested; its job outcomes.
+
+    `reloader` reloads the configuration when asked (SIGHUP with `handle_signals`, or its
+    `request`; agent/reload.py); without one made from a `Source`, a reload is answered with
+    an error and changes nothing.
 
     Raises StateInUse when another agent runs with the same state path, HostOSError when the
     host OS is unknown, HTTPAccessError when the HTTP listener's token or hosts cannot be
@@ -82,8 +89,10 @@ async def serve(
     """
     with StateLock(settings.state_path):
         try:
+            systemd = systemd or Systemd()
+            reloader = reloader or Reloader(settings.state_path, systemd=systemd)
             return await _serve(
-                settings, tool_env, mode, stop or Stop(), handle_signals, systemd or Systemd()
+                settings, tool_env, mode, stop or Stop(), handle_signals, systemd, reloader
             )
         except StoppedEarly:
             log.info("agent.stopped_while_starting")
@@ -97,10 +106,12 @@ async def _serve(
     stop: Stop,
     handle_signals: bool,
     systemd: Systemd,
+    reloader: Reloader,
 ) -> list[Outcome]:
     pause = PauseSwitch(settings.state_path)
     if handle_signals:  # first: a stop while the start waits on the registry ends it at once
         _install_signal_handlers(stop, pause)
+        _install_reload_handler(reloader)
     host, access, catalog = _check_locally(settings)
     token = registry_bearer(settings)  # the PAT, or identity-service access tokens
     metrics = Metrics()
@@ -137,7 +148,7 @@ async def _serve(
             resume = await stop.before(unfinished(ctx))
             if not resume:  # no tool of an earlier run may still read an old pinned copy
                 await asyncio.to_thread(catalog.prune)
-            daemon = _daemon(ctx, stop, systemd, pool_ids, access, pause)
+            daemon = _daemon(ctx, stop, systemd, pool_ids, access, pause, reloader)
             systemd.ready(f"agent {agent_id}: {daemon.describe()}, {len(resume)} jobs resumed")
             return await daemon.run(mode, resume)
         finally:
@@ -196,13 +207,17 @@ def _daemon(
     pool_ids: list[str],
     access: Access | None,
     pause: PauseSwitch,
+    reloader: Reloader | None = None,
 ) -> Daemon:
     """The daemon with its push listener and HTTP listener, its gauges read by the metrics."""
     settings = ctx.settings
     wakeup = Wakeup()
     push = _push_listener(settings, ctx.agent_id, pool_ids, wakeup)
     http = _health_server(settings.http_address, ctx.metrics, ctx.client, ctx.records, access)
-    daemon = Daemon(ctx, stop, wakeup=wakeup, push=push, systemd=systemd, http=http, pause=pause)
+    daemon = Daemon(
+        ctx, stop, wakeup=wakeup, push=push, systemd=systemd, http=http, pause=pause,
+        reloader=reloader,
+    )  # fmt: skip
     ctx.metrics.watch(
         running=lambda: daemon.running,
         push_connected=lambda: push is not None and push.healthy,
@@ -230,6 +245,11 @@ def _install_signal_handlers(stop: Stop, pause: PauseSwitch) -> None:
     loop.add_signal_handler(signal.SIGUSR2, stop.detach, signal.SIGUSR2.name)
     # `istari-agent pause`/`resume`: read the pause file in the state path again (agent/control.py).
     loop.add_signal_handler(signal.SIGUSR1, pause.reread)
+
+
+def _install_reload_handler(reloader: Reloader) -> None:
+    """SIGHUP (`istari-agent reload`, `systemctl reload`): read the configuration again."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloader.request)
 
 
 def _health_server(

@@ -1,7 +1,8 @@
 """Telling systemd the truth (sd_notify): ready, stopping, a status line, and a fair watchdog.
 
 `READY=1` goes out once the agent is registered and its unfinished jobs are picked up again,
-`STOPPING=1` when it starts to drain, and `STATUS=` lines say what it is doing. With
+`STOPPING=1` when it starts to drain, `RELOADING=1` then `READY=1` around a configuration
+reload (SIGHUP), and `STATUS=` lines say what it is doing. With
 `WatchdogSec=` set, `WATCHDOG=1` is sent every half period, but only while the registry has
 answered within the period: an agent that cannot reach its registry (or whose event loop is
 stuck) is restarted by systemd, and with `KillMode=process` its tools run on and are
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -71,6 +73,16 @@ class Systemd:
 
     def stopping(self, status: str) -> None:
         self.notify(STOPPING="1", STATUS=status)
+
+    def reloading(self) -> None:
+        """A reload began (systemd shows the unit reloading until `reloaded`). MONOTONIC_USEC
+        is what `Type=notify-reload` asks for; plain `Type=notify` ignores it."""
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self.notify(RELOADING="1", MONOTONIC_USEC=str(usec), STATUS="reloading the configuration")
+
+    def reloaded(self, status: str) -> None:
+        """The reload ended, whatever its outcome: the agent is ready again."""
+        self.notify(READY="1", STATUS=status)
 
     async def watchdog(self, client: RegistryClient, describe: Callable[[], str]) -> None:
         """Beat while the registry answers; never returns (returns at once without a watchdog).

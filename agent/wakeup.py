@@ -23,6 +23,7 @@ class Wake(StrEnum):
     JOB_FINISHED = "job_finished"  # a slot came free
     MODULES = "modules"  # the modules served changed (a function may have been added)
     MORE = "more"  # the last look found work: look again at once
+    RELOADED = "reloaded"  # the configuration was reloaded: slots, pools, intervals may differ
 
 
 class Wakeup:

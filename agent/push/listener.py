@@ -83,6 +83,24 @@ class PushListener:
             log.debug("push.retry", broker=self.broker.url, delay=round(delay, 3))
             await asyncio.sleep(delay)
 
+    async def set_pools(self, pools: Sequence[str]) -> None:
+        """Listen to these pools' notices from now on (a reload changed `agent_pools`).
+
+        A connection lost meanwhile subscribes to the new list when it comes back.
+        """
+        before = set(map(protocol.pool_topic, self.pools))
+        self.pools = tuple(pools)
+        after = set(map(protocol.pool_topic, self.pools))
+        client = self._client
+        if client is None or before == after:
+            return
+        with contextlib.suppress(aiomqtt.MqttError):
+            if after - before:
+                await client.subscribe([(t, protocol.QOS) for t in sorted(after - before)])
+            if before - after:
+                await client.unsubscribe(sorted(before - after))
+        log.info("push.pools_changed", topics=len(self.topics))
+
     async def close(self) -> None:
         """Say offline (retained) while still connected; the will only covers crashes."""
         self._closing = True

@@ -296,6 +296,11 @@ class RegistryClient:
         path = f"/api/v2/agent_pools/{_seg(pool_id)}/agents"
         return await self._model(AgentPool, "PUT", path, json_body={"agent_id": agent_id})
 
+    async def remove_pool_agent(self, pool_id: str, agent_id: str) -> AgentPool:
+        """`DELETE /api/v2/agent_pools/{id}/agents/{agent_id}` (NotFound: not a member)."""
+        path = f"/api/v2/agent_pools/{_seg(pool_id)}/agents/{_seg(agent_id)}"
+        return await self._model(AgentPool, "DELETE", path)
+
     # -- jobs -----------------------------------------------------------------------------
 
     async def get_job(self, job_id: str) -> Job:

@@ -73,6 +73,17 @@ def test_a_configuration_to_fix_is_not_restarted(shipped: Path) -> None:
     assert {CONFIG_ERROR, NO_CONFIG} <= codes
 
 
+@pytest.mark.parametrize("shipped", [SHIPPED, SHIPPED.with_name("istari-agent-user.service")])
+def test_systemctl_reload_signals_the_agent_to_read_its_configuration_again(
+    shipped: Path,
+) -> None:
+    """`systemctl reload` sends SIGHUP (docs/configuration.md, "Reloading without a restart")."""
+    lines = shipped.read_text().splitlines()
+    assert [x for x in lines if x.startswith("ExecReload=")] == [
+        "ExecReload=/bin/kill -HUP $MAINPID"
+    ]
+
+
 def test_install_writes_a_valid_hardened_unit_the_user_and_a_private_config(
     tmp_path: Path,
 ) -> None:

@@ -20,6 +20,7 @@ from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.models import Job, Resource
 from agent.registry.transfer import download_revision
+from agent.reload import Reloader
 from agent.service import serve
 from agent.stopping import Stop
 from agent.submit import Submission, submit
@@ -91,10 +92,12 @@ class AgentHarness:
         mode: Mode = Mode.UNTIL_IDLE,
         stop: Stop | None = None,
         systemd: Systemd | None = None,
+        reloader: Reloader | None = None,
         **overrides: Any,
     ) -> list[Outcome]:
         env = tool_environment(os.environ)
-        return await serve(self.settings(**overrides), env, mode, stop=stop, systemd=systemd)
+        settings = self.settings(**overrides)
+        return await serve(settings, env, mode, stop=stop, systemd=systemd, reloader=reloader)
 
     async def job(self, job_id: str) -> Job:
         return await self.client.get_job(job_id)

@@ -95,10 +95,10 @@ class AgentProcess:
 
 
 @asynccontextmanager
-async def running_agent(env: dict[str, str]) -> AsyncIterator[AgentProcess]:
-    """`istari-agent run` with `env`, killed on leaving if it has not exited."""
+async def running_agent(env: dict[str, str], *args: str) -> AsyncIterator[AgentProcess]:
+    """`istari-agent run ARGS` with `env`, killed on leaving if it has not exited."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agent", "run", env=env, stderr=asyncio.subprocess.PIPE
+        sys.executable, "-m", "agent", "run", *args, env=env, stderr=asyncio.subprocess.PIPE
     )
     try:
         yield AgentProcess(process)

@@ -181,6 +181,15 @@ def dir_output(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     return 0
 
 
+def show_config(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """Copy the module configuration the agent wrote for this job (or `null`) to the output."""
+    config = temp.parent / "module_config.json"
+    copy = temp / "config-copy.json"
+    copy.write_text(config.read_text() if config.exists() else "null")
+    write_outputs(output_file, [{"name": "out", "type": "file", "path": str(copy)}])
+    return 0
+
+
 BEHAVIOURS = {
     **hostile.BEHAVIOURS,
     "echo": echo,
@@ -198,6 +207,7 @@ BEHAVIOURS = {
     "missing_output": missing_output,
     "outside_output": outside_output,
     "dir_output": dir_output,
+    "show_config": show_config,
 }
 
 

@@ -45,6 +45,7 @@ FUNCTIONS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     "missing_output": ({}, _OUT),
     "outside_output": ({"target": _param("@string")}, _OUT),
     "dir_output": ({}, _DIR),
+    "show_config": ({}, _OUT),
     # hostile.py: tools that try to make the agent do harm
     "link_farm": (
         {"target": _param("@string")},
