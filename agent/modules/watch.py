@@ -7,10 +7,10 @@ status in the registry reads `UpdatingModule` and then `SuccessfulModuleUpdate` 
 `FailedModuleUpdate`, the module set is reported (and published, with `publish_modules`), and
 the dispatch loop is woken so that a job waiting for the new function is claimed at once.
 
-Files arrive one by one when a module is copied in, so a directory that is still changing is
-not judged: a copy that changed while it was being pinned, or a load that fails within
-`QUIET` seconds of the directory's last change, is looked at again on the watcher's next tick
-(`TICK`) instead of being reported as a failed update. A failure that stands once the
+Files arrive one by one when a module is copied in, so a directory is only loaded once it has
+been quiet (no event) for `QUIET` seconds; the watcher looks at directories waiting for that
+every `TICK_MS`. A copy whose files still changed while it was being pinned (a pause longer
+than `QUIET` in the middle of a copy) is waited for again. A failure that stands once the
 directory is quiet is reported once; the version served before keeps serving.
 """
 
@@ -36,8 +36,8 @@ from agent.registry.retry import with_retries
 log = structlog.get_logger(__name__)
 
 STEP_MS = 50  # a batch of file events ends after this long without another
-TICK_MS = 1000  # the watcher looks again at directories still settling this often
-QUIET = 1.0  # seconds a directory must be unchanged before a failed load is reported
+TICK_MS = 150  # the watcher looks at directories waiting to be quiet this often
+QUIET = 0.3  # seconds without an event before a changed directory is loaded
 
 
 class ModuleWatcher:
@@ -101,23 +101,24 @@ class ModuleWatcher:
         return names
 
     async def changed(self, names: set[str]) -> list[Change]:
-        """Load `names` (and those still settling) again and serve what changed."""
+        """Load again the directories that changed and have been quiet since; serve what
+        changed. (`names` without an event time, as at the first look, are due at once.)"""
         now = time.monotonic()
-        due = {n for n in self._settling if now - self._last_event.get(n, 0.0) >= QUIET / 2}
-        todo = names | due
-        if not todo:
-            if self._report_owed:
+        self._settling |= names
+        due = {n for n in self._settling if now - self._last_event.get(n, 0.0) >= QUIET}
+        if not due:
+            if self._report_owed and not self._settling:
                 await self._report()
             return []
-        loaded = await asyncio.to_thread(self.live.prepare, todo)
+        loaded = await asyncio.to_thread(self.live.prepare, due)
         ready: list[Loaded] = []
         for item in loaded:
-            recent = now - self._last_event.get(item.name, 0.0) < QUIET
-            if item.unsettled or (item.error is not None and recent):
-                self._settling.add(item.name)
+            if item.unsettled:  # changed while it was copied: wait for it to be quiet again
+                self._last_event[item.name] = time.monotonic()
                 continue
             self._settling.discard(item.name)
             ready.append(item)
+        self._settling -= due - {item.name for item in loaded}  # hidden names: never modules
         changes = [c for c in self.live.commit(ready) if c.kind is not Kind.UNCHANGED]
         if changes:
             await self._serve(changes)
@@ -126,13 +127,17 @@ class ModuleWatcher:
         return changes
 
     async def _serve(self, changes: list[Change]) -> None:
+        """Report the changes: UpdatingModule and how it ended, for each in turn (the first
+        UpdatingModule covers telling the registry)."""
+        self._set_status(AgentStatus.UPDATING_MODULE)
         for change in changes:
-            self._set_status(AgentStatus.UPDATING_MODULE)
             _log_change(change)
         self._report_owed = True
         new = [c.module for c in changes if c.module is not None]
         await self._report(new if self._publish else [])
-        for change in changes:
+        for i, change in enumerate(changes):
+            if i:
+                self._set_status(AgentStatus.UPDATING_MODULE)
             failed = change.kind is Kind.FAILED
             self._set_status(
                 AgentStatus.FAILED_MODULE_UPDATE if failed else AgentStatus.SUCCESSFUL_MODULE_UPDATE

@@ -1,9 +1,9 @@
 """The @test:chaos tool: notes its start in a ledger, works as its model says, writes a receipt.
 
-argv: chaos.py <input file> <output file> <temp dir>. The model is a text file holding the
-seconds to work. The job id (the work dir's name) is appended to `ledger.txt` beside this
-script, in one O_APPEND write, before the work starts: a line per run, so the chaos test sees
-that no job's tool ran twice.
+argv: chaos.py <input file> <output file> <temp dir> [<records dir>]. The model is a text file
+holding the seconds to work. The job id (the work dir's name) is appended to `ledger.txt` in
+the records dir (default: beside this script), in one O_APPEND write, before the work starts:
+a line per run, so the chaos test sees that no job's tool ran twice.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ def main() -> int:
     job = temp.parent.name
     inputs = json.loads(Path(input_file).read_text())
     seconds = float(Path(inputs["part"]["value"]).read_text())
-    ledger = os.open(Path(__file__).parent / "ledger.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    records = Path(sys.argv[4]) if len(sys.argv) > 4 else Path(__file__).parent  # the test's
+    ledger = os.open(records / "ledger.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     os.write(ledger, f"{job}\n".encode())
     os.close(ledger)
     time.sleep(seconds)

@@ -23,10 +23,14 @@ class ShellModule:
     def function(self) -> str:
         return f"@test:{self.name}"
 
-    def manifest(self) -> dict[str, Any]:
-        """The module manifest."""
+    def manifest(self, records: Path | None = None) -> dict[str, Any]:
+        """The module manifest; with `records`, the directory the tool writes its records to
+        (its 4th argument: the agent runs the tool from a pinned copy of the module, so the
+        copy's directory is not where a test looks)."""
         part = {"type": "user_model", "validation_types": ["@extension:txt"]}
         run = f"{self.shell} {{entrypoint}} {{input_file}} {{output_file}} {{temp_dir}}"
+        if records is not None:
+            run += f" {records}"
         return {
             "module_key": self.function,
             "module_version": "1.0.0",
@@ -48,9 +52,11 @@ class ShellModule:
         }
 
     def install(self, modules_path: Path) -> Path:
-        """Install under `modules_path`; returns the module's directory (the tool writes there)."""
-        target = modules_path / self.name
+        """Install under `modules_path`; returns the module's directory (the tool writes its
+        records there)."""
+        target = (modules_path / self.name).resolve()
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy(self.script, target / self.script.name)
-        (target / "module_manifest.json").write_text(json.dumps(self.manifest(), indent=2))
+        manifest = self.manifest(records=target)
+        (target / "module_manifest.json").write_text(json.dumps(manifest, indent=2))
         return target
