@@ -6,19 +6,26 @@ output must be present, and each path must exist inside the job's work directory
 symlink is resolved, so a tool cannot make the agent upload files it was not given, and be a
 regular file or a directory (whose links are stored as links: pack.py).
 Relative paths are relative to the tool's working directory (`{temp_dir}`).
+
+An output with `version_of: <input>` becomes a new revision of the model or artifact that
+filled that input (our reading, inferred: docs/agent.md); which resource filled which input
+is handed in (`resource_inputs`), and a `version_of` that names no such input is refused
+before anything is uploaded, saying why.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent import jsontext
-from agent.jobs.errors import ToolFailed
+from agent.jobs.errors import ModuleUnavailable, ToolFailed, UploadFailed
+from agent.jobs.inputs import _model_input as model_input
 from agent.jobs.workdir import WorkDir
-from agent.protocol.manifest import FunctionSchema, OutputSchema
+from agent.protocol.manifest import FunctionSchema, InputType, OutputSchema
 from agent.safeopen import open_regular
 
 MAX_OUTPUT_DOCUMENT_BYTES = 16 * 1024 * 1024
@@ -31,17 +38,63 @@ class ProducedOutput:
     name: str
     path: Path  # resolved, inside the work directory
     schema: OutputSchema
+    revises: str | None = None  # version_of: the model or artifact it is a new revision of
 
     @property
     def is_dir(self) -> bool:
         return self.path.is_dir()
 
 
-def read_outputs(schema: FunctionSchema, workdir: WorkDir) -> list[ProducedOutput]:
-    """The outputs listed in the tool's output file; ToolFailed says what is wrong with it."""
+# The input types a registry resource fills (a model or an artifact; a link by resource id).
+RESOURCE_INPUTS = frozenset({InputType.USER_MODEL, InputType.USER_LINK})
+_RESOURCE_INPUTS_HINT = "it must name a user_model or user_link input"
+
+
+def resource_inputs(schema: FunctionSchema, job_resource: str | None) -> dict[str, str]:
+    """Input name -> id of the model or artifact that fills it in this job.
+
+    Today that is the job's own resource (`Job.model_id`), in the `user_model` input the
+    input document gives it to (inputs.py); inputs filled by other resources join here.
+    """
+    target = model_input(schema) if job_resource is not None else None
+    return {target: job_resource} if target is not None and job_resource is not None else {}
+
+
+def version_targets(schema: FunctionSchema, resources: Mapping[str, str]) -> dict[str, str]:
+    """Output name -> id of the resource each `version_of` output is a new revision of.
+
+    A `version_of` naming no input, or an input no resource fills (a parameter, a
+    credential), is the function's mistake (ModuleUnavailable: `manifest_error`); one naming
+    a resource input this job left empty cannot be uploaded (UploadFailed).
+    """
+    targets: dict[str, str] = {}
+    for out in schema.outputs:
+        if out.version_of is None:
+            continue
+        spec = schema.inputs.get(out.version_of)
+        where = f"output {out.name} is declared a new revision of input {out.version_of!r}"
+        if spec is None or spec.type not in RESOURCE_INPUTS:
+            what = "no input of the function" if spec is None else f"an input of type {spec.type}"
+            msg = f"{where} (version_of), but that is {what}; {_RESOURCE_INPUTS_HINT}"
+            raise ModuleUnavailable(msg)
+        if out.version_of not in resources:
+            msg = f"{where} (version_of), but no model or artifact filled it in this job"
+            raise UploadFailed(msg)
+        targets[out.name] = resources[out.version_of]
+    return targets
+
+
+def read_outputs(
+    schema: FunctionSchema, workdir: WorkDir, resources: Mapping[str, str] | None = None
+) -> list[ProducedOutput]:
+    """The outputs listed in the tool's output file; ToolFailed says what is wrong with it.
+
+    `resources` (input name -> resource id, `resource_inputs`) resolves `version_of`.
+    """
+    revises = version_targets(schema, resources or {})
     entries = _load(workdir.output_file)
     declared = {o.name: o for o in schema.outputs}
-    produced = [_entry(i, e, declared, workdir) for i, e in enumerate(entries)]
+    produced = [_entry(i, e, declared, workdir, revises) for i, e in enumerate(entries)]
     missing = [n for n, o in declared.items() if o.required and n not in {p.name for p in produced}]
     if missing:
         msg = f"the tool did not produce required output(s): {', '.join(missing)}"
@@ -76,7 +129,11 @@ def _load(path: Path) -> list[Any]:
 
 
 def _entry(
-    index: int, entry: Any, declared: dict[str, OutputSchema], workdir: WorkDir
+    index: int,
+    entry: Any,
+    declared: dict[str, OutputSchema],
+    workdir: WorkDir,
+    revises: Mapping[str, str],
 ) -> ProducedOutput:
     where = f"output file entry {index}"
     if not isinstance(entry, dict):
@@ -105,4 +162,4 @@ def _entry(
     if not (resolved.is_dir() or resolved.is_file()):  # a FIFO would block its reader forever
         msg = f"output {name} is not a regular file or a directory ({raw}); it was not uploaded"
         raise ToolFailed(msg)
-    return ProducedOutput(str(name), resolved, declared[str(name)])
+    return ProducedOutput(str(name), resolved, declared[str(name)], revises.get(str(name)))

@@ -35,7 +35,7 @@ from agent.jobs.ending import WORK_DIR_FULL, Ending, is_bug, settle
 from agent.jobs.execute import ExecutionResult, execution_result, launch
 from agent.jobs.monitor import ToolMonitor
 from agent.jobs.outcome import Outcome, Reason
-from agent.jobs.outputs import ProducedOutput, read_outputs
+from agent.jobs.outputs import ProducedOutput, read_outputs, resource_inputs
 from agent.jobs.phases import PhaseReports
 from agent.jobs.recovery import ResumedJob, resume_point
 from agent.jobs.upload import UploadedOutputs, upload, upload_log
@@ -121,7 +121,9 @@ class JobRunner:
             executed = self.ending.tool = await self._execute(prepared)
             if not executed.succeeded:
                 return  # what its end means is settled with the rest (ending.py)
-        outputs = read_outputs(prepared.resolved.variant.function_schema, prepared.workdir)
+        schema = prepared.resolved.variant.function_schema
+        resources = resource_inputs(schema, self.job.model_id)  # what version_of may name
+        outputs = read_outputs(schema, prepared.workdir, resources)
         await self.phases.move(JobStatus.UPLOADING)
         self.ending.uploaded = await self._upload(prepared.workdir, outputs)
 

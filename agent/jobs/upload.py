@@ -1,14 +1,19 @@
-"""The Uploading phase: each output becomes an artifact (or a model), and the job log does.
+"""The Uploading phase: each output becomes an artifact, a model or a new revision, and the
+job log an artifact.
 
-`list[ProducedOutput] → UploadedOutputs`. Artifacts are created under the job's model with
-`source_job_id`, so the registry links them to the job. A directory output is zipped first and
-uploaded as `<name>.zip`, its links stored as links, never followed (pack.py). Every registry
-call is retried within the job's retry budget (and `upload_retry_limit` attempts); a
-registry still unreachable after that raises the RegistryError (the runner waits and tries
-again; the outputs stay on disk). Each output's revision is journaled before its create is
-sent and its resource id after, so a create that may have succeeded before its answer was
-lost, or before the agent was killed, is looked up before it is repeated: neither a flaky
-connection nor a restart leaves duplicate artifacts.
+`list[ProducedOutput] → UploadedOutputs`. Every upload carries `source_job_id`, so the
+registry links it to the job (and refuses it with 409 once the job is canceled): artifacts
+are created under the job's resource, `upload_as: model` outputs as models of their own, and
+`version_of` outputs as a new revision of the model or artifact that filled the input they
+name (`PUT /api/v2/models/{id}` or `/api/v2/artifacts/{id}`). A directory output is zipped
+first and uploaded as `<name>.zip`, its links stored as links, never followed (pack.py).
+Every registry call is retried within the job's retry budget (and `upload_retry_limit`
+attempts); a registry still unreachable after that raises the RegistryError (the runner
+waits and tries again; the outputs stay on disk). Each output's revision is journaled before
+its create is sent and its resource id after, so a create that may have succeeded before its
+answer was lost, or before the agent was killed, is looked up before it is repeated (under
+the job's resource, by `source_job_id` for models, among the revised resource's revisions):
+neither a flaky connection nor a restart leaves a duplicate.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from agent.jobs.pack import Packed, zip_directory
 from agent.jobs.workdir import WorkDir, safe_name
 from agent.logtail import copy_capped
 from agent.protocol.states import JobStatus
-from agent.registry.errors import Conflict, RegistryError
+from agent.registry.errors import Conflict, NotFound, RegistryError
 from agent.registry.models import Job, NewRevision, Resource
 from agent.registry.transfer import upload_revision
 from agent.safeopen import create_new
@@ -40,7 +45,7 @@ class Uploaded:
     """One output as the registry now holds it."""
 
     name: str
-    kind: str  # "artifact" or "model"
+    kind: str  # "artifact", "model", or "revision" (version_of: a new revision of resource_id)
     resource_id: str
     file_name: str
 
@@ -75,9 +80,14 @@ async def upload_outputs(
 
 async def _upload_one(ctx: JobContext, job: Job, workdir: WorkDir, out: ProducedOutput) -> Uploaded:
     path = await _packed(out, workdir)
-    kind = out.schema.upload_as or "artifact"
+    kind: str = out.schema.upload_as or "artifact"
+    if kind == "artifact" and job.model_id is None:
+        kind = "model"  # no resource to put it under: it becomes a model of its own
     try:
-        resource_id = await _create(ctx, job, path, kind, out.schema.display_name)
+        revising = None if out.revises is None else await _revising(ctx, out.revises)
+        if revising is not None:
+            kind = "revision"
+        resource_id = await _create(ctx, job, path, kind, out.schema.display_name, revising)
     except Conflict as e:
         if (await ctx.client.get_job(job.id)).status is JobStatus.CANCELED:
             msg = "canceled by a user (the registry refused its outputs)"
@@ -142,10 +152,42 @@ def _zip_into(source: Path, archive: Path) -> Packed:
         return zip_directory(source, f)
 
 
+@dataclass(frozen=True)
+class Revising:
+    """The model or artifact a `version_of` output becomes a new revision of."""
+
+    kind: str  # "model" or "artifact"
+    id: str
+
+
+async def _revising(ctx: JobContext, resource_id: str) -> Revising:
+    """What kind of resource `resource_id` is: a model, else an artifact (as validate reads
+    the job's resource). Read before the PUT because a registry may answer a route of the
+    wrong kind with a misleading 403 (registry spec 3.5)."""
+    try:
+        await ctx.retrying(lambda: ctx.client.get_model(resource_id), what="read model")
+    except NotFound:
+        pass
+    else:
+        return Revising("model", resource_id)
+    try:
+        await ctx.retrying(lambda: ctx.client.get_artifact(resource_id), what="read artifact")
+    except NotFound:
+        msg = f"the resource {resource_id} to add a revision to is no longer in the registry"
+        raise UploadFailed(msg) from None
+    return Revising("artifact", resource_id)
+
+
 async def _create(
-    ctx: JobContext, job: Job, path: Path, kind: str, display_name: str | None
+    ctx: JobContext,
+    job: Job,
+    path: Path,
+    kind: str,
+    display_name: str | None,
+    revising: Revising | None = None,
 ) -> str:
-    """Create the resource for `path` once, whatever happened before; its id."""
+    """Create the resource for `path` (or its new revision of `revising`) once, whatever
+    happened before; the resource's id."""
     earlier = ctx.journal.upload(job.id, path.name)
     if earlier is not None and earlier.resource_id is not None:
         log.info("job.output_already_uploaded", file=path.name, id=earlier.resource_id)
@@ -164,13 +206,12 @@ async def _create(
     async def create_once() -> Resource:
         nonlocal attempts
         attempts += 1
-        if attempts > 1:
-            existing = await _already_created(ctx, job, revision, kind)
+        if attempts > 1:  # the last one may have been carried out, its answer lost
+            existing = await _already_created(ctx, job, revision, kind, revising)
             if existing is not None:
+                log.info("job.output_found", file=path.name, kind=kind, id=existing.id)
                 return existing
-        if kind == "model" or job.model_id is None:
-            return await ctx.client.create_model(revision)
-        return await ctx.client.create_artifact(job.model_id, revision, source_job_id=job.id)
+        return await _send(ctx, job, revision, kind, revising)
 
     resource = await ctx.retrying(
         create_once, what="create", retries=ctx.settings.upload_retry_limit
@@ -179,21 +220,44 @@ async def _create(
     return resource.id
 
 
+async def _send(
+    ctx: JobContext, job: Job, revision: NewRevision, kind: str, revising: Revising | None
+) -> Resource:
+    """One create (or new revision), linked to the job by `source_job_id`."""
+    client = ctx.client
+    if revising is not None and revising.kind == "model":
+        return await client.update_model(revising.id, revision, source_job_id=job.id)
+    if revising is not None:
+        return await client.update_artifact(revising.id, revision, source_job_id=job.id)
+    if kind == "model" or job.model_id is None:
+        return await client.create_model(revision, source_job_id=job.id)
+    return await client.create_artifact(job.model_id, revision, source_job_id=job.id)
+
+
 async def _already_created(
-    ctx: JobContext, job: Job, revision: NewRevision, kind: str
+    ctx: JobContext, job: Job, revision: NewRevision, kind: str, revising: Revising | None
 ) -> Resource | None:
-    """The artifact an earlier attempt created, if its answer was lost (or the agent killed).
+    """The resource an earlier attempt created (or revised), if its answer was lost or the
+    agent was killed before the journal heard of it.
 
     Each upload hashes under a fresh salt, so a content sha names this upload alone: a match
-    is our own earlier create, never another job's identical file.
+    is our own earlier create, never another job's identical file. A new revision is looked
+    for among the revised resource's revisions; a model among the models the job uploaded
+    (`GET /api/v2/models?source_job_id=`); an artifact among those of the job's resource.
     """
-    if kind == "model" or job.model_id is None:
-        return None  # models cannot be listed by job; a rare duplicate model is the cost
-    page = await ctx.client.list_artifacts(job.model_id, size=100)
-    for resource in page.items:
-        current = resource.file.current
-        if current.content_token.sha == revision.content_token.sha and current.name == (
-            revision.name
-        ):
-            return resource
-    return None
+    if revising is not None:
+        read = ctx.client.get_model if revising.kind == "model" else ctx.client.get_artifact
+        found = [await read(revising.id)]
+    elif kind == "model" or job.model_id is None:
+        found = (await ctx.client.list_models(source_job_id=job.id, size=100)).items
+    else:
+        found = (await ctx.client.list_artifacts(job.model_id, size=100)).items
+    return next((r for r in found if _holds(r, revision)), None)
+
+
+def _holds(resource: Resource, revision: NewRevision) -> bool:
+    """Whether one of `resource`'s revisions is `revision` (same content sha and name)."""
+    sha = revision.content_token.sha
+    return any(
+        r.content_token.sha == sha and r.name == revision.name for r in resource.file.revisions
+    )

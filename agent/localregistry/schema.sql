@@ -22,11 +22,13 @@ CREATE TABLE files (
     id TEXT PRIMARY KEY, created TEXT NOT NULL, resource_id TEXT, resource_type TEXT,
     created_by_id TEXT
 );
+-- source_job_id: the job that uploaded the revision as its output (migration 0004).
 CREATE TABLE revisions (
     id TEXT PRIMARY KEY, file_id TEXT NOT NULL REFERENCES files(id), seq INTEGER NOT NULL,
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL, source_job_id TEXT
 );
 CREATE INDEX revisions_file ON revisions(file_id, seq);
+CREATE INDEX revisions_source_job ON revisions(source_job_id) WHERE source_job_id IS NOT NULL;
 CREATE TABLE resources (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, created TEXT NOT NULL,
     file_id TEXT NOT NULL REFERENCES files(id), parent_id TEXT, source_job_id TEXT,

@@ -343,10 +343,47 @@ class RegistryClient:
 
     # -- models, artifacts, modules -------------------------------------------------------
 
-    async def create_model(self, revision: NewRevision) -> Resource:
-        """`POST /api/v2/models`."""
+    async def create_model(
+        self, revision: NewRevision, source_job_id: str | None = None
+    ) -> Resource:
+        """`POST /api/v2/models?source_job_id=` (409 = the job was canceled)."""
         return await self._model(
-            Resource, "POST", "/api/v2/models", json_body=revision.model_dump()
+            Resource,
+            "POST",
+            "/api/v2/models",
+            params={"source_job_id": source_job_id},
+            json_body=revision.model_dump(),
+        )
+
+    async def list_models(
+        self, *, source_job_id: str | None = None, page: int = 1, size: int = 100
+    ) -> Page[Resource]:
+        """`GET /api/v2/models`; `source_job_id` (inferred, docs/local-registry.md): only the
+        models that job uploaded. A registry that ignores the filter lists every model."""
+        params = {"source_job_id": source_job_id, "page": page, "size": size}
+        return await self._model(Page[Resource], "GET", "/api/v2/models", params=params)
+
+    async def update_model(
+        self, model_id: str, revision: NewRevision, source_job_id: str | None
+    ) -> Resource:
+        """`PUT /api/v2/models/{id}?source_job_id=`: a new revision (409 = job canceled)."""
+        return await self._new_revision("models", model_id, revision, source_job_id)
+
+    async def update_artifact(
+        self, artifact_id: str, revision: NewRevision, source_job_id: str | None
+    ) -> Resource:
+        """`PUT /api/v2/artifacts/{id}?source_job_id=`: a new revision (409 = job canceled)."""
+        return await self._new_revision("artifacts", artifact_id, revision, source_job_id)
+
+    async def _new_revision(
+        self, kind: str, rid: str, revision: NewRevision, source_job_id: str | None
+    ) -> Resource:
+        return await self._model(
+            Resource,
+            "PUT",
+            f"/api/v2/{kind}/{_seg(rid)}",
+            params={"source_job_id": source_job_id},
+            json_body=revision.model_dump(),
         )
 
     async def get_model(self, model_id: str) -> Resource:

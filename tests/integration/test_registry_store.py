@@ -121,6 +121,18 @@ async def test_a_data_dir_of_the_previous_release_opens_with_its_data(tmp_path: 
     assert recorded_version(data / "registry.sqlite3") == SCHEMA_VERSION
 
 
+async def test_an_output_an_older_release_linked_to_its_job_is_found_by_it(tmp_path: Path) -> None:
+    """Migration 0004: a resource's first revision takes the job that created it."""
+    data = v1_data_dir(tmp_path)
+    with closing(sqlite3.connect(data / "registry.sqlite3")) as db, db:
+        job_id, model_id = db.execute("SELECT id, model_id FROM jobs LIMIT 1").fetchone()
+        db.execute("UPDATE resources SET source_job_id = ? WHERE id = ?", (job_id, model_id))
+    async with serving(data) as (_, get):
+        found = await get(f"/api/v2/models?source_job_id={job_id}")
+        assert [m["id"] for m in found["items"]] == [model_id]
+        assert len((await get("/api/v2/models?size=100"))["items"]) == 5
+
+
 @pytest.mark.parametrize("drop", [(), V1_TABLES_ADDED_LATE], ids=["last-v1", "early-v1"])
 def test_a_migrated_database_has_the_schema_of_a_new_one(
     tmp_path: Path, drop: tuple[str, ...]

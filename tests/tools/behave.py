@@ -190,6 +190,26 @@ def show_config(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     return 0
 
 
+def derive(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """A new model (`derived.txt`) and the next revision of the job's model (`next-<name>`),
+    both made from the model's bytes."""
+    model = Path(inputs["part"]["value"])
+    (temp / "derived.txt").write_bytes(b"derived from " + model.read_bytes())
+    (temp / f"next-{model.name}").write_bytes(b"next: " + model.read_bytes())
+    write_outputs(output_file, [
+        {"name": "derived", "type": "file", "path": "derived.txt"},
+        {"name": "next", "type": "file", "path": f"next-{model.name}"},
+    ])  # fmt: skip
+    return 0
+
+
+def revise(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """One output, `next.txt` (a new revision of whatever the function says)."""
+    (temp / "next.txt").write_text("the next revision")
+    write_outputs(output_file, [{"name": "next", "type": "file", "path": "next.txt"}])
+    return 0
+
+
 BEHAVIOURS = {
     **hostile.BEHAVIOURS,
     "echo": echo,
@@ -208,6 +228,9 @@ BEHAVIOURS = {
     "outside_output": outside_output,
     "dir_output": dir_output,
     "show_config": show_config,
+    "derive": derive,
+    "revise": revise,
+    "revise_label": revise,
 }
 
 

@@ -46,6 +46,19 @@ FUNCTIONS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     "outside_output": ({"target": _param("@string")}, _OUT),
     "dir_output": ({}, _DIR),
     "show_config": ({}, _OUT),
+    # outputs.py/upload.py: a new model, and a new revision of the job's model (version_of)
+    "derive": (
+        {},
+        [
+            {"name": "derived", "type": "file", "required": True, "upload_as": "model"},
+            {"name": "next", "type": "file", "required": True, "version_of": "part"},
+        ],
+    ),
+    "revise": ({}, [{"name": "next", "type": "file", "required": True, "version_of": "part"}]),
+    "revise_label": (
+        {"label": _param("@string")},
+        [{"name": "next", "type": "file", "required": True, "version_of": "label"}],
+    ),
     # hostile.py: tools that try to make the agent do harm
     "link_farm": (
         {"target": _param("@string")},

@@ -1,4 +1,9 @@
-"""Models and artifacts: `/api/v2/models`, `/api/v2/artifacts`, `/api/v2/files`."""
+"""Models and artifacts: `/api/v2/models`, `/api/v2/artifacts`, `/api/v2/files`.
+
+An upload with `source_job_id` (a new model or artifact, or a new revision of one) is linked
+to that job, refused with 409 once the job is canceled or over, and found again by it: the
+listings take `source_job_id` too (inferred: docs/local-registry.md).
+"""
 
 from __future__ import annotations
 
@@ -66,7 +71,7 @@ async def _create_resource(request: web.Request, kind: str, parent_id: str | Non
     with transaction(reg.conn) as c:
         # Re-checked inside the transaction: the job may have been canceled meanwhile.
         check_source_job(jobs.status_of(c, job_id) if job_id else None, job_id)
-        files.insert(c, doc, by, (rid, kind))
+        files.insert(c, doc, by, (rid, kind), job_id)
         resources.insert(c, rid, kind, doc["file_id"], parent_id, job_id, by, now())
     return rid
 
@@ -104,7 +109,7 @@ async def _new_revision(request: web.Request, key: str, kind: str) -> web.Respon
     doc = await build_revision(reg.blobs, rev, row["file_id"], principal(request).id)
     with transaction(reg.conn) as c:
         check_source_job(jobs.status_of(c, job_id) if job_id else None, job_id)
-        files.add_revision(c, row["file_id"], doc)
+        files.add_revision(c, row["file_id"], doc, job_id)  # the same one again: a no-op
     return _reply_resource(request, row["id"])
 
 
@@ -136,6 +141,10 @@ async def get_file(request: web.Request) -> web.Response:
 
 
 def _list(request: web.Request, kind: str, parent_id: str | None) -> web.Response:
+    """A page of models or artifacts; `source_job_id`: only those that job uploaded (a
+    revision of, whether it created them or added the revision later)."""
     page_no, size = paging(request)
-    total, found = resources.listing(registry(request).conn, kind, parent_id, page_no, size)
+    job_id = query_uuid(request, "source_job_id")
+    conn = registry(request).conn
+    total, found = resources.listing(conn, kind, parent_id, page_no, size, job_id)
     return reply(page([wire(r) for r in found], total, page_no, size))

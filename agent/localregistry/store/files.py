@@ -26,26 +26,47 @@ class File:
 
 
 def insert(
-    conn: sqlite3.Connection, doc: dict[str, Any], by: str, resource: tuple[str, str] | None
+    conn: sqlite3.Connection,
+    doc: dict[str, Any],
+    by: str,
+    resource: tuple[str, str] | None,
+    job_id: str | None = None,
 ) -> str:
-    """Store a new file whose first revision is `doc`; returns the file's id."""
+    """Store a new file whose first revision is `doc` (uploaded by job `job_id`, if any);
+    returns the file's id."""
     file_id: str = doc["file_id"]
     rid, rtype = resource if resource else (None, None)
     file = {"id": file_id, "created": doc["created"], "resource_id": rid}
     base.insert(conn, "files", {**file, "resource_type": rtype, "created_by_id": by})
-    base.insert(
-        conn, "revisions", {"id": doc["id"], "file_id": file_id, "seq": 0, "doc": dumps(doc)}
-    )
+    revision = {"id": doc["id"], "file_id": file_id, "seq": 0, "doc": dumps(doc)}
+    base.insert(conn, "revisions", {**revision, "source_job_id": job_id})
     return file_id
 
 
-def add_revision(conn: sqlite3.Connection, file_id: str, doc: dict[str, Any]) -> None:
-    """Append a revision to an existing file."""
+def add_revision(
+    conn: sqlite3.Connection, file_id: str, doc: dict[str, Any], job_id: str | None = None
+) -> bool:
+    """Append a revision to an existing file (uploaded by job `job_id`, if any); False, and
+    nothing added, when it names the same blobs as the file's current revision.
+
+    A PUT is idempotent: the same revision sent twice (a client resends a PUT whose answer
+    was lost: aiohttp once on a dropped connection, the SDK's urllib3 on a read error) must
+    not make two. Each upload hashes under its own salt, so equal shas are that resend, or
+    (with the legacy client's reused salt) the very content the file holds already.
+    """
     row = conn.execute(
-        "SELECT COALESCE(MAX(seq), -1) + 1 AS next FROM revisions WHERE file_id = ?", (file_id,)
+        "SELECT seq, doc FROM revisions WHERE file_id = ? ORDER BY seq DESC LIMIT 1", (file_id,)
     ).fetchone()
-    revision = {"id": doc["id"], "file_id": file_id, "seq": row["next"], "doc": dumps(doc)}
-    base.insert(conn, "revisions", revision)
+    if row is not None and _same_blobs(loads(row["doc"]), doc):
+        return False
+    seq = 0 if row is None else row["seq"] + 1
+    revision = {"id": doc["id"], "file_id": file_id, "seq": seq, "doc": dumps(doc)}
+    base.insert(conn, "revisions", {**revision, "source_job_id": job_id})
+    return True
+
+
+def _same_blobs(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(a[t]["sha"] == b[t]["sha"] for t in ("content_token", "properties_token"))
 
 
 def read_many(conn: sqlite3.Connection, file_ids: Iterable[str]) -> dict[str, File]:

@@ -62,12 +62,22 @@ def read(conn: sqlite3.Connection, rid: str, kind: str | None = None) -> Resourc
 
 
 def listing(
-    conn: sqlite3.Connection, kind: str, parent_id: str | None, page_no: int, size: int
+    conn: sqlite3.Connection,
+    kind: str,
+    parent_id: str | None,
+    page_no: int,
+    size: int,
+    source_job_id: str | None = None,
 ) -> tuple[int, list[Resource]]:
-    """One page of unarchived models or artifacts (of `parent_id`), oldest first."""
+    """One page of unarchived models or artifacts (of `parent_id`), oldest first; with
+    `source_job_id`, only those that job uploaded a revision of (created, or revised)."""
     where = Where("kind = ?", "archived = 0", args=[kind])
-    if parent_id is not None:
-        where.add("parent_id = ?", parent_id)
+    where.add_if("parent_id = ?", parent_id)
+    where.add_if(
+        "EXISTS (SELECT 1 FROM revisions v WHERE v.source_job_id = ? "
+        "AND v.file_id = resources.file_id)",
+        source_job_id,
+    )
     total, rows = page(conn, "resources", where, "created", page_no, size)
     return total, read_many(conn, rows)
 
