@@ -85,20 +85,57 @@ def _credentials(ctx: JobContext, job: Job, workdir: WorkDir) -> dict[str, Path]
 
 
 def resolve(ctx: JobContext, job: Job) -> Resolved:
-    """The installed variant that runs `job` on this host."""
+    """The installed variant that runs `job` on this host, for the module version and tool
+    version the job names; ModuleUnavailable says which versions are installed."""
     fn = job.function
     hint = FunctionVariantHint(fn.entrypoint, fn.run_command)
     try:
         resolved = ctx.catalog.resolve(fn.name, fn.module_name, ctx.host_os, hint)
     except NotInstalled as e:
         raise ModuleUnavailable(str(e)) from None
-    if resolved.module.version != fn.module_version:
-        log.warning(
-            "job.module_version_differs",
-            published=fn.module_version,
-            installed=resolved.module.version,
-        )
+    _check_module_version(ctx, job, resolved)
+    _check_tool_version(job, resolved)
     return resolved
+
+
+def _check_module_version(ctx: JobContext, job: Job, resolved: Resolved) -> None:
+    """Refuse a job published for another version of the module than the one installed,
+    unless the setting allows it (then only warn)."""
+    published, installed = job.function.module_version, resolved.module.version
+    if published.removeprefix("v") == installed.removeprefix("v"):
+        return
+    if ctx.settings.allow_module_version_mismatch:
+        log.warning("job.module_version_differs", published=published, installed=installed)
+        return
+    msg = (
+        f"the job runs {job.function.name} of {resolved.module.key} {published}, but this agent "
+        f"has {resolved.module.key} {installed} installed: install {published}, or set "
+        "allow_module_version_mismatch = true to run it with the installed version"
+    )
+    raise ModuleUnavailable(msg)
+
+
+def _check_tool_version(job: Job, resolved: Resolved) -> None:
+    """Refuse a job for a tool version the installed variant does not list: the version the
+    job was submitted for when the registry says it, else every version its function was
+    published with. A variant (and module) that lists no tool versions is not checked."""
+    available = resolved.module.manifest.variant_tools(resolved.variant)
+    if not available:
+        return
+    if job.tool_version is not None:
+        if job.tool_version in available:
+            return
+        wanted = f"tool version {job.tool_version}"
+    else:
+        published = [t.tool_version for t in job.function.tool_versions or []]
+        if not published or set(published) & set(available):
+            return
+        wanted = f"tool versions {', '.join(published)}"
+    msg = (
+        f"the job asks for {wanted} of {job.function.name}; the installed "
+        f"{resolved.module.key} {resolved.module.version} has {', '.join(available)}"
+    )
+    raise ModuleUnavailable(msg)
 
 
 def _write_module_config(ctx: JobContext, resolved: Resolved, workdir: WorkDir) -> Path | None:
