@@ -44,7 +44,7 @@ class Finding:
 async def check(settings: Settings) -> list[Finding]:
     """Every finding, good and bad, in the order the daemon meets them."""
     findings = [_host_os(settings)]
-    findings += _modules(settings)
+    findings += module_findings(settings)
     findings += [_writable("output_path", settings.output_path)]
     findings += [_writable("state_path", settings.state_path)]
     findings += [await _registry(settings)]
@@ -65,7 +65,9 @@ def _host_os(settings: Settings) -> Finding:
     return Finding(True, "host OS", f"reported as {host.name}{note}")
 
 
-def _modules(settings: Settings) -> list[Finding]:
+def module_findings(settings: Settings) -> list[Finding]:
+    """The installed modules, what `check` says of each (type, internal, authors) and of each
+    runtime dependency, and the manifests refused."""
     catalog = scan(settings.modules_path, settings.agent_version)
     findings = []
     for m in catalog.modules:
