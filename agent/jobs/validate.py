@@ -84,17 +84,21 @@ def _credentials(ctx: JobContext, job: Job, workdir: WorkDir) -> dict[str, Path]
     return write_credentials(workdir, opened)
 
 
-def resolve(ctx: JobContext, job: Job) -> Resolved:
+def resolve(ctx: JobContext, job: Job, *, check_versions: bool = True) -> Resolved:
     """The installed variant that runs `job` on this host, for the module version and tool
-    version the job names; ModuleUnavailable says which versions are installed."""
+    version the job names; ModuleUnavailable says which versions are installed.
+
+    `check_versions=False` is for a job resumed after a restart: it passed them when it was
+    validated, and its tool may have run already; refusing it now would waste that run."""
     fn = job.function
     hint = FunctionVariantHint(fn.entrypoint, fn.run_command)
     try:
         resolved = ctx.catalog.resolve(fn.name, fn.module_name, ctx.host_os, hint)
     except NotInstalled as e:
         raise ModuleUnavailable(str(e)) from None
-    _check_module_version(ctx, job, resolved)
-    _check_tool_version(job, resolved)
+    if check_versions:
+        _check_module_version(ctx, job, resolved)
+        _check_tool_version(job, resolved)
     return resolved
 
 
