@@ -77,7 +77,9 @@ def lint(directory: Path, agent_version: str, host_os: str | None) -> list[Probl
     try:
         manifest = Manifest.model_validate(raw, context=DEFER_CONSISTENCY)
     except ValidationError as e:
-        problems += [_schema_problem(shown, err) for err in e.errors()]
+        said = {p.field for p in problems}  # a schema file not inlined: said once, not twice
+        schema = [_schema_problem(shown, err) for err in e.errors()]
+        problems += [p for p in schema if not any(p.field.startswith(f) for f in said)]
         return problems + _raw_checks(raw, directory, shown, agent_version)
     problems += _manifest_checks(manifest, raw, directory, shown, agent_version, host_os)
     return problems
@@ -112,9 +114,9 @@ def _raw_checks(
     for name, variants in (functions if isinstance(functions, dict) else {}).items():
         for i, v in enumerate(variants if isinstance(variants, list) else []):
             entry = v.get("entrypoint") if isinstance(v, dict) else None
-            if isinstance(entry, str) and entry and not (directory / entry).is_file():
+            if _inside(entry) and not (path := directory / str(entry)).is_file():
                 field = f"functions.{name}.{i}.entrypoint"
-                problems.append(_missing_entrypoint(shown, field, directory / entry))
+                problems.append(_missing_entrypoint(shown, field, path))
     scripts = raw.get("scripts")
     for i, script in enumerate(scripts if isinstance(scripts, list) else []):
         if isinstance(script, dict):
@@ -129,6 +131,14 @@ def _raw_checks(
     if isinstance(wanted, str):
         problems += _agent_range(shown, wanted, agent_version)
     return problems
+
+
+def _inside(entry: object) -> bool:
+    """A non-empty relative path without '..' (the schema error covers the others)."""
+    if not isinstance(entry, str) or not entry:
+        return False
+    p = PurePosixPath(entry.replace("\\", "/"))
+    return not p.is_absolute() and ".." not in p.parts
 
 
 def _manifest_checks(

@@ -169,13 +169,21 @@ def test_schema_files_are_inlined_and_their_problems_reported(tmp_path: Path) ->
     doc = clean_doc()
     doc["functions"]["@acme:mesh"][0]["function_schema"] = "schemas/mesh.json"
     d = install(tmp_path, doc)
-    assert fields(lint(d, REPORTED_AGENT_VERSION, HOST)) == [
-        ("functions.@acme:mesh.0.function_schema", "error"),  # cannot load it
-        ("functions.@acme:mesh.0.function_schema", "error"),  # so the schema is a string
-    ]
+    (problem,) = lint(d, REPORTED_AGENT_VERSION, HOST)  # said once, not again by the schema
+    assert problem.field == "functions.@acme:mesh.0.function_schema"
+    assert problem.problem.startswith("cannot load schemas/mesh.json")
     (d / "schemas").mkdir()
     (d / "schemas" / "mesh.json").write_text('{"inputs": {}}')
     assert lint(d, REPORTED_AGENT_VERSION, HOST) == []
+
+
+def test_an_entrypoint_outside_the_module_is_one_problem(tmp_path: Path) -> None:
+    doc = clean_doc()
+    doc["functions"]["@acme:mesh"][0]["entrypoint"] = "../mesh.py"
+    (problem,) = lint(install(tmp_path, doc), REPORTED_AGENT_VERSION, HOST)
+    assert problem.field == "functions.@acme:mesh.0.entrypoint"
+    assert "inside the module" in problem.problem
+    assert problem.fix == "the executable's path relative to the module's root (no '..')"
 
 
 def shipped_modules(tmp_path: Path) -> list[Path]:
