@@ -97,49 +97,60 @@ def resolve(ctx: JobContext, job: Job, *, check_versions: bool = True) -> Resolv
     except NotInstalled as e:
         raise ModuleUnavailable(str(e)) from None
     if check_versions:
-        _check_module_version(ctx, job, resolved)
-        _check_tool_version(job, resolved)
+        _check_versions(ctx, job, resolved)
     return resolved
 
 
-def _check_module_version(ctx: JobContext, job: Job, resolved: Resolved) -> None:
-    """Refuse a job published for another version of the module than the one installed,
-    unless the setting allows it (then only warn)."""
+def _check_versions(ctx: JobContext, job: Job, resolved: Resolved) -> None:
+    """ModuleUnavailable for another module version (unless the setting allows it: then a
+    warning) or a tool version the installed variant lacks."""
+    refusal = module_version_refusal(job, resolved)
+    if refusal is not None and ctx.settings.allow_module_version_mismatch:
+        log.warning(
+            "job.module_version_differs",
+            published=job.function.module_version,
+            installed=resolved.module.version,
+        )
+        refusal = None
+    refusal = refusal or tool_version_refusal(job, resolved)
+    if refusal is not None:
+        raise ModuleUnavailable(refusal)
+
+
+def module_version_refusal(job: Job, resolved: Resolved) -> str | None:
+    """Why a job published for another version of the module than the one installed cannot
+    run (the setting `allow_module_version_mismatch` overrides it), or None."""
     published, installed = job.function.module_version, resolved.module.version
     if published.removeprefix("v") == installed.removeprefix("v"):
-        return
-    if ctx.settings.allow_module_version_mismatch:
-        log.warning("job.module_version_differs", published=published, installed=installed)
-        return
-    msg = (
-        f"the job runs {job.function.name} of {resolved.module.key} {published}, but this agent "
-        f"has {resolved.module.key} {installed} installed: install {published}, or set "
+        return None
+    key = resolved.module.key
+    return (
+        f"the job runs {job.function.name} of {key} {published}, but this agent has "
+        f"{key} {installed} installed: install {published}, or set "
         "allow_module_version_mismatch = true to run it with the installed version"
     )
-    raise ModuleUnavailable(msg)
 
 
-def _check_tool_version(job: Job, resolved: Resolved) -> None:
-    """Refuse a job for a tool version the installed variant does not list: the version the
-    job was submitted for when the registry says it, else every version its function was
-    published with. A variant (and module) that lists no tool versions is not checked."""
+def tool_version_refusal(job: Job, resolved: Resolved) -> str | None:
+    """Why a job for a tool version the installed variant does not list cannot run, or None:
+    the version the job was submitted for when the registry says it, else every version its
+    function was published with. A variant (and module) that lists none is not checked."""
     available = resolved.module.manifest.variant_tools(resolved.variant)
     if not available:
-        return
+        return None
     if job.tool_version is not None:
         if job.tool_version in available:
-            return
+            return None
         wanted = f"tool version {job.tool_version}"
     else:
         published = [t.tool_version for t in job.function.tool_versions or []]
         if not published or set(published) & set(available):
-            return
+            return None
         wanted = f"tool versions {', '.join(published)}"
-    msg = (
+    return (
         f"the job asks for {wanted} of {job.function.name}; the installed "
         f"{resolved.module.key} {resolved.module.version} has {', '.join(available)}"
     )
-    raise ModuleUnavailable(msg)
 
 
 def _write_module_config(ctx: JobContext, resolved: Resolved, workdir: WorkDir) -> Path | None:
