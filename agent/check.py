@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +19,12 @@ import aiomqtt
 from agent.auth.identity import registry_bearer
 from agent.config import Settings
 from agent.hostos import HostOSError, detect
-from agent.modules.catalog import scan
+from agent.modules.catalog import Catalog, InstalledModule, scan
 from agent.pools import PoolError, resolve
 from agent.protocol import compat
+from agent.protocol.manifest import Dependency
 from agent.protocol.push import State
+from agent.protocol.versions import RangeError, parse_range, parse_version
 from agent.push.listener import describe_failure, registry_presence
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError, Unauthorized
@@ -35,12 +38,13 @@ class Finding:
     ok: bool
     topic: str
     detail: str
+    warning: bool = False  # ok, but worth a look (a missing runtime dependency)
 
 
 async def check(settings: Settings) -> list[Finding]:
     """Every finding, good and bad, in the order the daemon meets them."""
     findings = [_host_os(settings)]
-    findings += _modules(settings)
+    findings += module_findings(settings)
     findings += [_writable("output_path", settings.output_path)]
     findings += [_writable("state_path", settings.state_path)]
     findings += [await _registry(settings)]
@@ -61,17 +65,70 @@ def _host_os(settings: Settings) -> Finding:
     return Finding(True, "host OS", f"reported as {host.name}{note}")
 
 
-def _modules(settings: Settings) -> list[Finding]:
+def module_findings(settings: Settings) -> list[Finding]:
+    """The installed modules, what `check` says of each (type, internal, authors) and of each
+    runtime dependency, and the manifests refused."""
     catalog = scan(settings.modules_path, settings.agent_version)
-    findings = [
-        Finding(True, "module", f"{m.key} {m.version}: {', '.join(m.manifest.functions)}")
-        for m in catalog.modules
-    ]
+    findings = []
+    for m in catalog.modules:
+        findings += [Finding(True, "module", _describe(m)), *_dependencies(m, catalog)]
     findings += [Finding(False, "module", f"{e} (the module is skipped)") for e in catalog.errors]
     if not catalog.modules and not catalog.errors:
         detail = f"no modules in {settings.modules_path}; install one (see examples/modules)"
         findings.append(Finding(False, "module", detail))
     return findings
+
+
+def _describe(m: InstalledModule) -> str:
+    """One line: key, version, type, `internal`, authors (names only) and functions."""
+    manifest = m.manifest
+    notes = [manifest.module_type] + (["internal"] if manifest.internal else [])
+    authors = [a.name for a in manifest.authors]
+    if authors:
+        notes.append("by " + ", ".join(authors[:2]) + (" et al." if len(authors) > 2 else ""))
+    return f"{m.key} {m.version} ({'; '.join(notes)}): {', '.join(manifest.functions)}"
+
+
+def _dependencies(m: InstalledModule, catalog: Catalog) -> list[Finding]:
+    """Each runtime dependency, checked as far as is safe: an auxiliary tool is looked up on
+    PATH (its `command` is never run), an Istari module in this agent's catalog with its
+    version range; `auth` ones are reported. A missing one is a warning, never a failure:
+    the module may not need it on every path, and only the tool run can tell."""
+    findings = [_dependency(m, d, catalog) for d in m.manifest.dependencies or []]
+    dev = m.manifest.dev_dependencies or []
+    if dev:
+        names = ", ".join(f"{d.name} {d.version}" for d in dev)
+        findings.append(Finding(True, "dependency", f"{m.key}: build-time, not checked: {names}"))
+    return findings
+
+
+def _dependency(m: InstalledModule, d: Dependency, catalog: Catalog) -> Finding:
+    what = f"{m.key} needs {d.name} {d.version} ({d.tool_type})"
+    if d.tool_type == "auxiliary_tool":
+        found = shutil.which(d.name)
+        if found is None:
+            detail = f"{what}: not found on PATH; install it for the agent's user"
+            return Finding(True, "dependency", detail, warning=True)
+        return Finding(True, "dependency", f"{what}: {found} (its version is not checked)")
+    if d.tool_type == "istari_module":
+        return _module_dependency(what, d, catalog)
+    return Finding(True, "dependency", f"{what}: reported (credentials come with each job)")
+
+
+def _module_dependency(what: str, d: Dependency, catalog: Catalog) -> Finding:
+    installed = next((m for m in catalog.modules if m.key == d.name), None)
+    if installed is None:
+        detail = f"{what}: not installed here; install it under modules_path"
+        return Finding(True, "dependency", detail, warning=True)
+    try:
+        fits = parse_range(d.version).includes(parse_version(installed.version))
+    except RangeError:
+        detail = f"{what}: {d.version!r} is not a version range (`istari-agent modules lint`)"
+        return Finding(True, "dependency", detail, warning=True)
+    if not fits:
+        detail = f"{what}: {installed.version} is installed; install a version in range"
+        return Finding(True, "dependency", detail, warning=True)
+    return Finding(True, "dependency", f"{what}: {installed.version} is installed")
 
 
 def _writable(topic: str, path: Path) -> Finding:

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     publish_modules: bool = False
     # Ours: follow modules_path while running (docs/modules.md, "Modules while the agent runs").
     watch_modules: bool = True
+    # Ours: run a job whose function was published with another module version than the one
+    # installed (a warning, `job.module_version_differs`); by default such a job is refused.
+    allow_module_version_mismatch: bool = False
     retry_budget: float = Field(default=60.0, gt=0)  # per registry call during a job
     status_retry_budget: float = Field(default=300.0, gt=0)  # for the final status report
     # Official keys: attempts after the first, next to the time budgets above (whichever runs

@@ -143,7 +143,7 @@ async def resume_point(ctx: JobContext, job: Job, r: Active) -> ResumedJob | Non
     if workdir is None:
         msg = "the agent restarted and the job's work directory is gone; submit the job again"
         raise JobError(msg)
-    resolved = resolve(ctx, job)
+    resolved = resolve(ctx, job, check_versions=False)  # checked when it was validated
     if r.phase is JobStatus.UPLOADING:
         return ResumedJob(job, resolved, workdir, JobStatus.UPLOADING)
     if ctx.executor(resolved.module.key) == "slurm":

@@ -84,21 +84,73 @@ def _credentials(ctx: JobContext, job: Job, workdir: WorkDir) -> dict[str, Path]
     return write_credentials(workdir, opened)
 
 
-def resolve(ctx: JobContext, job: Job) -> Resolved:
-    """The installed variant that runs `job` on this host."""
+def resolve(ctx: JobContext, job: Job, *, check_versions: bool = True) -> Resolved:
+    """The installed variant that runs `job` on this host, for the module version and tool
+    version the job names; ModuleUnavailable says which versions are installed.
+
+    `check_versions=False` is for a job resumed after a restart: it passed them when it was
+    validated, and its tool may have run already; refusing it now would waste that run."""
     fn = job.function
     hint = FunctionVariantHint(fn.entrypoint, fn.run_command)
     try:
         resolved = ctx.catalog.resolve(fn.name, fn.module_name, ctx.host_os, hint)
     except NotInstalled as e:
         raise ModuleUnavailable(str(e)) from None
-    if resolved.module.version != fn.module_version:
+    if check_versions:
+        _check_versions(ctx, job, resolved)
+    return resolved
+
+
+def _check_versions(ctx: JobContext, job: Job, resolved: Resolved) -> None:
+    """ModuleUnavailable for another module version (unless the setting allows it: then a
+    warning) or a tool version the installed variant lacks."""
+    refusal = module_version_refusal(job, resolved)
+    if refusal is not None and ctx.settings.allow_module_version_mismatch:
         log.warning(
             "job.module_version_differs",
-            published=fn.module_version,
+            published=job.function.module_version,
             installed=resolved.module.version,
         )
-    return resolved
+        refusal = None
+    refusal = refusal or tool_version_refusal(job, resolved)
+    if refusal is not None:
+        raise ModuleUnavailable(refusal)
+
+
+def module_version_refusal(job: Job, resolved: Resolved) -> str | None:
+    """Why a job published for another version of the module than the one installed cannot
+    run (the setting `allow_module_version_mismatch` overrides it), or None."""
+    published, installed = job.function.module_version, resolved.module.version
+    if published.removeprefix("v") == installed.removeprefix("v"):
+        return None
+    key = resolved.module.key
+    return (
+        f"the job runs {job.function.name} of {key} {published}, but this agent has "
+        f"{key} {installed} installed: install {published}, or set "
+        "allow_module_version_mismatch = true to run it with the installed version"
+    )
+
+
+def tool_version_refusal(job: Job, resolved: Resolved) -> str | None:
+    """Why a job for a tool version the installed variant does not list cannot run, or None:
+    the version the job was submitted for when the registry says it, else every version its
+    function was published with. A variant (and module) that lists none is not checked."""
+    available = resolved.module.manifest.variant_tools(resolved.variant)
+    if not available:
+        return None
+    if job.tool_version is not None:
+        if job.tool_version in available:
+            return None
+        wanted = f"tool version {job.tool_version}"
+    else:
+        published = [t.tool_version for t in job.function.tool_versions or []]
+        if not published or set(published) & set(available):
+            return None
+        wanted = f"tool versions {', '.join(published)}"
+    return (
+        f"the job asks for {wanted} of {job.function.name}; the installed "
+        f"{resolved.module.key} {resolved.module.version} has {', '.join(available)}"
+    )
 
 
 def _write_module_config(ctx: JobContext, resolved: Resolved, workdir: WorkDir) -> Path | None:

@@ -3,7 +3,8 @@
 Each directory under the modules path that holds a `module_manifest.json` is one module. A
 manifest that cannot be used is reported (file, field, problem) and skipped; the rest are
 served. A module whose `agent_version` range leaves out the version this agent reports is
-refused the same way (it is not served, nor reported to the registry). `resolve` picks the
+refused the same way (it is not served, nor reported to the registry), and so is one whose
+`module_checksum` is set and no longer matches its files (checksum.py). `resolve` picks the
 variant of a function that runs on this host.
 """
 
@@ -15,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from agent import jsontext
 from agent.identity import REPORTED_AGENT_VERSION
+from agent.modules.checksum import MANIFEST_FILE as MANIFEST_FILE  # where it is defined
+from agent.modules.checksum import module_checksum
 from agent.protocol.manifest import FunctionVariant, Manifest, ManifestError, parse_manifest
 from agent.protocol.versions import parse_version
 
 if TYPE_CHECKING:
     from agent.protocol.push import Offer
-
-MANIFEST_FILE = "module_manifest.json"
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,22 @@ def _check_agent_version(module: InstalledModule, agent_version: str) -> None:
 
 
 def load_module(directory: Path) -> InstalledModule:
-    """Read, inline and validate one module's manifest; check its entrypoints exist."""
+    """Read, inline and validate one module's manifest; check its entrypoints exist and, when
+    it has a `module_checksum`, that its files still match it."""
+    shown = str(directory / MANIFEST_FILE)
+    raw = read_manifest(directory)
+    for error in inline_schemas(raw, directory, shown):
+        raise error
+    manifest = parse_manifest(raw, shown)
+    for error in missing_entrypoints(manifest, directory, shown):
+        raise error
+    if manifest.module_checksum:
+        check_checksum(manifest.module_checksum, directory, shown)
+    return InstalledModule(directory.resolve(), manifest, raw)
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The decoded `module_manifest.json` of `directory` (a JSON object), or ManifestError."""
     path = directory / MANIFEST_FILE
     shown = str(path)
     try:
@@ -200,22 +216,45 @@ def load_module(directory: Path) -> InstalledModule:
         raise ManifestError(shown, "(file)", f"not valid JSON: {e}") from None
     if not isinstance(raw, dict):
         raise ManifestError(shown, "(top level)", "must be a JSON object")
-    _inline_schemas(raw, directory, shown)
-    manifest = parse_manifest(raw, shown)
+    return raw
+
+
+def missing_entrypoints(manifest: Manifest, directory: Path, shown: str) -> list[ManifestError]:
+    """One error per variant whose entrypoint is not a file in the module."""
+    errors = []
     for name, variants in manifest.functions.items():
         for i, v in enumerate(variants):
             entry = directory / v.entrypoint
             if not entry.is_file():
                 field_name = f"functions.{name}.{i}.entrypoint"
-                raise ManifestError(shown, field_name, f"file not found: {entry}")
-    return InstalledModule(directory.resolve(), manifest, raw)
+                errors.append(ManifestError(shown, field_name, f"file not found: {entry}"))
+    return errors
 
 
-def _inline_schemas(raw: dict[str, Any], directory: Path, shown: str) -> None:
-    """Replace `function_schema` strings (paths to JSON files in the module) by their content."""
+def check_checksum(expected: str, directory: Path, shown: str) -> None:
+    """Refuse a module whose files changed since its `module_checksum` was computed."""
+    try:
+        actual = module_checksum(directory)
+    except OSError as e:
+        problem = f"cannot read the module's files to check it ({e.filename}: {e.strerror})"
+        raise ManifestError(shown, "module_checksum", problem) from None
+    if actual != expected.lower():
+        problem = (
+            f"the module's files changed since the checksum was computed (manifest: "
+            f"{expected.lower()}, files: {actual}): reinstall the module as released, or, if "
+            f"the change is yours, recompute it with `istari-agent modules checksum "
+            f'{directory}` and write that in module_checksum (or set it to "" not to check)'
+        )
+        raise ManifestError(shown, "module_checksum", problem)
+
+
+def inline_schemas(raw: dict[str, Any], directory: Path, shown: str) -> list[ManifestError]:
+    """Replace `function_schema` strings (paths to JSON files in the module) by their content;
+    one error for each that cannot be (it is left as it was)."""
     functions = raw.get("functions")
     if not isinstance(functions, dict):
-        return
+        return []
+    errors = []
     for name, variants in functions.items():
         for i, v in enumerate(variants if isinstance(variants, list) else []):
             ref = v.get("function_schema") if isinstance(v, dict) else None
@@ -224,8 +263,12 @@ def _inline_schemas(raw: dict[str, Any], directory: Path, shown: str) -> None:
             field_name = f"functions.{name}.{i}.function_schema"
             target = (directory / ref).resolve()
             if not target.is_relative_to(directory.resolve()):
-                raise ManifestError(shown, field_name, "schema file must be inside the module")
+                errors.append(
+                    ManifestError(shown, field_name, "schema file must be inside the module")
+                )
+                continue
             try:
                 v["function_schema"] = jsontext.loads(target.read_text(encoding="utf-8"))
             except (OSError, ValueError) as e:
-                raise ManifestError(shown, field_name, f"cannot load {ref}: {e}") from None
+                errors.append(ManifestError(shown, field_name, f"cannot load {ref}: {e}"))
+    return errors

@@ -55,6 +55,10 @@ class JobStatusEntry(Wire):
     created: str | None = None
 
 
+class ToolVersionRef(Wire):
+    tool_version: str
+
+
 class FunctionVersion(Wire):
     id: str
     name: str
@@ -65,6 +69,7 @@ class FunctionVersion(Wire):
     run_command: str
     function_schema: str | None = None
     tool_name: str | None = None
+    tool_versions: list[ToolVersionRef] | None = None
 
 
 class Job(Wire):
@@ -77,6 +82,10 @@ class Job(Wire):
     assigned_agent_pool_id: str | None = None
     status_history: list[JobStatusEntry] = Field(default_factory=list)
     auth_deliveries: list[dict[str, Any]] | None = None
+    # The tool version the job was submitted for (the submit query's `tool_version`). Ours:
+    # the official Job has no such field (only its function's `tool_versions`); the local
+    # registry sends it so the agent can refuse a version its installed module lacks.
+    tool_version: str | None = None
 
     @property
     def status(self) -> JobStatus:

@@ -17,9 +17,10 @@ def manifest_doc() -> dict[str, Any]:
     return {
         "module_key": "@acme:cad",
         "module_version": "1.2.3",
-        "operating_systems": ["Ubuntu 22.04"],
+        "operating_systems": ["Ubuntu 22.04", "RHEL 9"],
         "tool_versions": ["7"],
-        "authors": [{"name": "someone"}],  # unknown keys are ignored
+        "authors": [{"name": "someone", "email": "someone@example.com"}],
+        "unknown_key": {"any": "thing"},  # unknown keys are ignored
         "functions": {
             "@acme:mesh": [
                 {
@@ -70,7 +71,7 @@ def test_a_good_manifest_parses() -> None:
     assert first.function_schema.inputs["model"].type is InputType.USER_MODEL
     assert first.function_schema.outputs[0].name == "mesh"
     assert m.variant_oses(first) == ["RHEL 9"]  # its own list
-    assert m.variant_oses(second) == ["Ubuntu 22.04"]  # the module's
+    assert m.variant_oses(second) == ["Ubuntu 22.04", "RHEL 9"]  # the module's
     assert m.variant_tools(second) == ["7"]
 
 

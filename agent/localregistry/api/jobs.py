@@ -60,6 +60,7 @@ def wire(job: jobs.Job) -> dict[str, Any]:
         "model_id": row["model_id"],
         "status_history": [{k: s[k] for k in _STATUS_FIELDS} for s in job.statuses],
         "auth_deliveries": [],
+        "tool_version": row["tool_version"],  # ours: what the submitter asked for (or None)
     }
 
 
