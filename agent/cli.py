@@ -301,6 +301,8 @@ def check_command(config_file: Path | None, **flags: Any) -> None:
     findings = asyncio.run(check(settings))
     for f in findings:
         mark = click.style("ok  ", fg="green") if f.ok else click.style("FAIL", fg="red")
+        if f.ok and f.warning:
+            mark = click.style("warn", fg="yellow")
         click.echo(f"{mark} {f.topic:12} {f.detail}")
     bad = sum(not f.ok for f in findings)
     click.echo("ready to run jobs" if not bad else f"{bad} problem(s); fix them and run again")

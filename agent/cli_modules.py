@@ -29,7 +29,9 @@ from agent.config import DEFAULT_MODULES_PATH, load_config
 from agent.configfile import ConfigError
 from agent.identity import REPORTED_AGENT_VERSION
 from agent.modules.catalog import MANIFEST_FILE, InstalledModule, load_module, scan
+from agent.modules.checksum import module_checksum
 from agent.modules.install import InstallError, install, remove
+from agent.modules.lint import errors_only, lint
 from agent.protocol.manifest import ManifestError
 from agent.registry.client import RegistryClient
 from agent.registry.errors import RegistryError
@@ -86,6 +88,36 @@ def list_command(config_file: Path | None, modules_path: Path | None) -> None:
         click.echo(f"refused: {e}", err=True)
     if catalog.errors:
         sys.exit(1)
+
+
+@modules.command("lint")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--host-os", default=None, help='Also check a variant runs here, e.g. "RHEL 9".')
+@_path_options
+def lint_command(
+    path: Path, host_os: str | None, config_file: Path | None, modules_path: Path | None
+) -> None:
+    """Every problem of the module at PATH (its directory or manifest) in one pass, each with
+    its file, field and fix; exit 1 when any is an error (warnings alone exit 0)."""
+    directory = path.parent if path.is_file() else path
+    _, agent_version = _settings_for(config_file, modules_path)
+    problems = lint(directory, agent_version, host_os)
+    for p in problems:
+        mark = click.style("error", fg="red") if p.severity == "error" else "warning"
+        click.echo(f"{mark}: {p.path}: {p.field}: {p.problem}\n  fix: {p.fix}")
+    errors = len(errors_only(problems))
+    warnings = len(problems) - errors
+    verdict = "ok" if not errors else "refused"
+    click.echo(f"{directory}: {verdict} ({errors} error(s), {warnings} warning(s))")
+    sys.exit(1 if errors else 0)
+
+
+@modules.command("checksum")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def checksum_command(path: Path) -> None:
+    """Print the module_checksum of the module directory PATH (docs/modules.md says how it is
+    made): write it into the manifest, and the agent refuses the module if its files change."""
+    click.echo(module_checksum(path))
 
 
 @modules.command("install")

@@ -56,6 +56,7 @@ LIVE: dict[str, str] = {
     "download_retry_limit": "read by each new job",
     "upload_retry_limit": "read by each new job",
     "headless_mode": "accepted, no effect",
+    "allow_module_version_mismatch": "read when each new job is validated",
 }
 
 # Why the others cannot change while the agent runs (the default: read once at start).
@@ -71,7 +72,8 @@ _WHY: dict[str, str] = {
     "registry_tls_verify": "the registry's TLS is set up at start",
     "state_path": "it holds the running agent's lock, journal and identity",
     "output_path": "running and unfinished jobs' work directories are found under it",
-    "modules_path": "the modules are scanned from it at start",
+    "modules_path": "the modules are loaded, pinned and watched from it since the start",
+    "watch_modules": "the module watcher is started (or not) at start",
     "agent_version": "it is reported to the registry at registration",
     "host_os": "it is reported to the registry at registration",
     "display_name": "it is reported to the registry at registration",

@@ -81,3 +81,33 @@ def test_install_list_and_remove_from_an_archive(tmp_path: Path) -> None:
     assert not (modules / "pinned").exists()
     again = agent(env, "modules", "remove", pinned.MODULE, *where)
     assert again.returncode == 2 and "is not installed" in again.stderr
+
+
+def test_lint_gives_every_problem_with_its_fix_and_checksum_pins_the_files(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISTARI_")}
+    env["HOME"] = str(tmp_path / "home")
+    source = pinned.build(tmp_path / "pinned", "1.0.0", "v1")
+    manifest = json.loads((source / "module_manifest.json").read_text())
+    broken = {**manifest, "module_version": "one", "tool_key": "Bad Key"}
+    (source / "module_manifest.json").write_text(json.dumps(broken))
+    (source / "tool.py").unlink()
+
+    linted = agent(env, "modules", "lint", str(source))
+    assert linted.returncode == 1
+    for field in ("module_version", "tool_key", "entrypoint"):
+        assert f": {field}" in linted.stdout or f".{field}:" in linted.stdout, linted.stdout
+    assert linted.stdout.count("fix: ") == linted.stdout.count("error: ") >= 3
+
+    pinned.build(source, "1.0.0", "v1")  # repaired, then pinned by its checksum
+    digest = agent(env, "modules", "checksum", str(source)).stdout.strip()
+    manifest["module_checksum"] = digest
+    (source / "module_manifest.json").write_text(json.dumps(manifest))
+    assert agent(env, "modules", "lint", str(source)).returncode == 0
+    where = ["--modules-path", str(tmp_path / "modules")]
+    (tmp_path / "modules").mkdir()
+    assert agent(env, "modules", "install", str(source), *where).returncode == 0
+    (tmp_path / "modules" / "pinned" / "data.txt").write_text("changed after the checksum")
+    listed = agent(env, "modules", "list", *where)
+    assert listed.returncode == 1 and "module_checksum" in listed.stderr, listed.stderr

@@ -53,6 +53,7 @@ LIVE_CHANGES: dict[str, Any] = {
     "download_retry_limit": 1,
     "upload_retry_limit": 1,
     "headless_mode": True,
+    "allow_module_version_mismatch": True,
 }
 
 # A new value for settings a reload refuses, with a word its reason must hold.
@@ -64,7 +65,8 @@ REFUSED_CHANGES: dict[str, tuple[Any, str]] = {
     "registry_tls_verify": (False, "TLS"),
     "state_path": (Path("/srv/state"), "lock"),
     "output_path": (Path("/srv/work"), "work directories"),
-    "modules_path": (Path("/srv/modules"), "scanned"),
+    "modules_path": (Path("/srv/modules"), "watched"),
+    "watch_modules": (False, "watcher"),
     "host_os": ("RHEL 9", "registration"),
     "agent_version": ("9.9.9", "registration"),
     "display_name": ("renamed", "registration"),
