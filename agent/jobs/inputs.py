@@ -13,13 +13,15 @@ input, the file and what was expected. See docs/agent.md, "Inputs and validators
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent.jobs.errors import InvalidJob
-from agent.jobs.validators import FileFacts, check_auth, check_file, check_parameter
+from agent.jobs.validators import FileFacts, check_auth, check_file, check_parameter, json_type
+from agent.jobs.workdir import safe_name
 from agent.protocol.manifest import FunctionSchema, InputSchema, InputType
 
 InputDocument = dict[str, dict[str, Any]]
@@ -45,19 +47,49 @@ class Files:
 
 
 def link_ids(schema: FunctionSchema, parameters: Mapping[str, Any]) -> dict[str, str]:
-    """The `user_link` inputs the parameters name, each with the resource id it gives."""
+    """The `user_link` inputs the parameters name, each with the resource id (a UUID) it gives."""
     ids: dict[str, str] = {}
     for name, spec in schema.inputs.items():
         if spec.type is InputType.USER_LINK and name in parameters:
             value = parameters[name]
-            if not isinstance(value, str) or not value.strip():
+            if not isinstance(value, str) or not _is_uuid(value.strip()):
+                shown = repr(value) if isinstance(value, str) else f"a JSON {json_type(value)}"
                 msg = (
                     f"input {name} is a user_link: the parameters give it by the id of a model "
-                    f'or an artifact ("{name}": "<id>"), not a {type(value).__name__}'
+                    f'or an artifact ("{name}": "<uuid>"), not {shown}'
                 )
                 raise InvalidJob(msg)
             ids[name] = value.strip()
     return ids
+
+
+def _is_uuid(text: str) -> bool:
+    """Registry ids are UUIDs (registry spec §1); anything else is refused before any request."""
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def wants_resource(schema: FunctionSchema, given: set[str]) -> bool:
+    """Whether a file input is left for the job's resource once the links `given` by id are in."""
+    return any(s.type in _FILE_TYPES and n not in given for n, s in schema.inputs.items())
+
+
+def places(resource: str | None, links: Mapping[str, str]) -> tuple[Path | None, dict[str, Path]]:
+    """Where each file goes under `in/`, from its (safe) file name: the resource's, each link's.
+
+    Every file keeps its own name, as the platform does (`in/<original name>`); a name already
+    taken (two resources with one file name) goes to `in/<input name>/<name>` instead.
+    """
+    taken = {resource} if resource is not None else set()
+    spots: dict[str, Path] = {}
+    for input_name, name in links.items():
+        folder = safe_name(input_name, fallback="link")
+        spots[input_name] = Path(folder, name) if name in taken else Path(name)
+        taken.add(name)
+    return (Path(resource) if resource is not None else None), spots
 
 
 def build_inputs(

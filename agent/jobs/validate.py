@@ -22,11 +22,12 @@ from agent.concurrently import all_of, both
 from agent.jobs.context import JobContext
 from agent.jobs.credentials import open_deliveries, write_credentials
 from agent.jobs.errors import InvalidJob, ModuleUnavailable
-from agent.jobs.inputs import Delivered, Files, build_inputs, link_ids
+from agent.jobs.inputs import Delivered, Files, build_inputs, link_ids, places, wants_resource
 from agent.jobs.sniff import HEAD_BYTES
 from agent.jobs.validators import FileFacts
 from agent.jobs.workdir import WorkDir, safe_name
 from agent.modules.catalog import FunctionVariantHint, NotInstalled, Resolved
+from agent.protocol.manifest import FunctionSchema
 from agent.protocol.placeholders import PlaceholderError, build_argv
 from agent.registry.errors import IntegrityError, NotFound
 from agent.registry.models import FileRevision, Job, Resource
@@ -56,7 +57,8 @@ async def validate(ctx: JobContext, job: Job, workdir: WorkDir) -> ValidatedJob:
     schema = resolved.variant.function_schema
     parameters, resource = await both(_fetch_parameters(ctx, job, workdir), _job_resource(ctx, job))
     tool_key = resolved.module.manifest.tool_key
-    files = await _fetch_files(ctx, workdir, resource, link_ids(schema, parameters), tool_key)
+    links = link_ids(schema, parameters)
+    files = await _fetch_files(ctx, workdir, schema, resource, links, tool_key)
     credentials = _credentials(ctx, job, workdir)
     inputs = build_inputs(schema, parameters, files, credentials)
     workdir.input_file.write_text(json.dumps(inputs, indent=2))
@@ -168,48 +170,47 @@ async def _job_resource(ctx: JobContext, job: Job) -> Resource | None:
 async def _fetch_files(
     ctx: JobContext,
     workdir: WorkDir,
+    schema: FunctionSchema,
     resource: Resource | None,
     links: dict[str, str],
     tool_key: str | None,
 ) -> Files:
     """Download the job's resource and each linked resource (current revisions) into `in/`.
 
-    Every resource is read first, so the destinations are chosen before any download starts:
-    each file keeps its own name in `in/`, and a name already taken there (two resources
-    with one file name) goes to `in/<input name>/` instead.
+    Every resource is read first, so each destination is chosen before any download starts.
+    The job's resource is not downloaded when every file input is given by id.
     """
     linked = await all_of(
         _read_resource(ctx, rid, f"the resource {rid} named for input {name}")
         for name, rid in links.items()
     )
-    taken: set[str] = set()
+    if resource is not None and not wants_resource(schema, set(links)):
+        resource = None
+    spot, spots = places(
+        _file_name(resource) if resource is not None else None,
+        {name: _file_name(found) for name, found in zip(links, linked, strict=True)},
+    )
     jobs: list[tuple[FileRevision, Path, str]] = []
-    if resource is not None:
-        jobs.append((resource.file.current, _destination(workdir, resource, "", taken), "model"))
+    if resource is not None and spot is not None:
+        jobs.append((resource.file.current, spot, "model"))
     for name, found in zip(links, linked, strict=True):
-        dest = _destination(workdir, found, name, taken)
-        jobs.append((found.file.current, dest, f"linked resource for input {name}"))
-    facts = await all_of(_download_facts(ctx, rev, dest, what) for rev, dest, what in jobs)
-    if resource is not None:
-        first, rest = facts[0], facts[1:]
-        return Files(first, dict(zip(links, rest, strict=True)), tool_key)
-    return Files(None, dict(zip(links, facts, strict=True)), tool_key)
+        jobs.append((found.file.current, spots[name], f"linked resource for input {name}"))
+    facts = await all_of(
+        _download_facts(ctx, rev, workdir.inputs / where, what) for rev, where, what in jobs
+    )
+    first = facts.pop(0) if resource is not None else None
+    return Files(first, dict(zip(links, facts, strict=True)), tool_key)
 
 
-def _destination(workdir: WorkDir, resource: Resource, input_name: str, taken: set[str]) -> Path:
-    name = safe_name(resource.file.current.name or "model", fallback="model")
-    if name in taken:
-        folder = workdir.inputs / safe_name(input_name, fallback="link")
-        folder.mkdir(exist_ok=True)
-        return folder / name
-    taken.add(name)
-    return workdir.inputs / name
+def _file_name(resource: Resource) -> str:
+    return safe_name(resource.file.current.name or "model", fallback="model")
 
 
 async def _download_facts(
     ctx: JobContext, revision: FileRevision, dest: Path, what: str
 ) -> FileFacts:
     """Download `revision` to `dest`, verified; what the file validators look at."""
+    dest.parent.mkdir(exist_ok=True)
     await _download(ctx, revision, dest, what)
     with dest.open("rb") as f:
         head = f.read(HEAD_BYTES)

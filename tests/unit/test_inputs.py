@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 
 from agent.jobs.errors import InvalidJob
-from agent.jobs.inputs import Delivered, Files, build_inputs, link_ids
+from agent.jobs.inputs import Delivered, Files, build_inputs, link_ids, places, wants_resource
 from agent.jobs.outcome import Reason
 from agent.jobs.validators import FileFacts, check_parameter
 from agent.protocol.manifest import FunctionSchema
 
 MODEL = Path("/w/in/bracket.STL")
 LINK = "@extension:istari_{tool_key}_metadata"
+ID = "3f0c2a4e-8d1b-4c55-9a0e-6b7f1d2c3e4a"
 
 
 def facts(path: Path | str, content: bytes = b"") -> FileFacts:
@@ -245,19 +246,29 @@ def test_the_resource_is_not_passed_when_every_file_input_is_given_by_id() -> No
     assert doc == {"sheet": {"type": "user_link", "value": str(DECK)}}
 
 
-@pytest.mark.parametrize("value", [3, None, "", "  ", ["id"]])
-def test_a_link_id_must_be_a_string(value: object) -> None:
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (3, "a JSON number"),
+        (None, "a JSON null"),
+        ("", "''"),
+        ("deck-7", "'deck-7'"),
+        (["id"], "a JSON array"),
+    ],
+)
+def test_a_link_id_must_be_a_uuid(value: object, shown: str) -> None:
     with pytest.raises(InvalidJob) as info:
         link_ids(SLIDES, {"sheet": value})
-    assert str(info.value).startswith(
+    assert str(info.value) == (
         "input sheet is a user_link: the parameters give it by the id of a model or an "
-        'artifact ("sheet": "<id>")'
+        f'artifact ("sheet": "<uuid>"), not {shown}'
     )
 
 
 def test_link_ids_are_the_user_link_inputs_the_parameters_name() -> None:
     s = schema(sheet=user_link(LINK), other=user_link(LINK, optional=True), size=param("@number"))
-    assert link_ids(s, {"sheet": " m-1 ", "size": 3}) == {"sheet": "m-1"}
+    given = {"sheet": f" {ID} ", "size": 3}
+    assert link_ids(s, given) == {"sheet": ID}
 
 
 def test_links_are_listed_among_what_the_function_accepts() -> None:
@@ -266,3 +277,23 @@ def test_links_are_listed_among_what_the_function_accepts() -> None:
         "unknown parameter(s): shet (this function accepts: sheet (a model or artifact id, "
         "user_link))"
     )
+
+
+def test_the_resource_is_wanted_while_a_file_input_is_left_for_it() -> None:
+    assert wants_resource(SLIDES, set())
+    assert wants_resource(SLIDES, {"sheet"})  # the optional model input is still open
+    assert not wants_resource(schema(sheet=user_link(LINK)), {"sheet"})
+    assert not wants_resource(schema(size=param("@number")), set())
+
+
+def test_each_file_keeps_its_name_and_a_taken_name_moves_to_the_input_folder() -> None:
+    assert places("part.txt", {"sheet": "a.istari_x_metadata_s"}) == (
+        Path("part.txt"),
+        {"sheet": Path("a.istari_x_metadata_s")},
+    )
+    same = "deck.istari_x_metadata_p"
+    assert places(same, {"sheet": same, "../other": same}) == (
+        Path(same),
+        {"sheet": Path("sheet", same), "../other": Path("other", same)},
+    )
+    assert places(None, {"a": "x", "b": "x"}) == (None, {"a": Path("x"), "b": Path("b", "x")})
