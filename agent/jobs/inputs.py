@@ -172,9 +172,7 @@ def _resource_input(schema: FunctionSchema, files: Files, given: set[str]) -> st
     ]
     if not open_inputs:
         return None
-    ordered = [p for p in open_inputs if not p[1].optional] + [
-        p for p in open_inputs if p[1].optional
-    ]
+    ordered = sorted(open_inputs, key=lambda p: bool(p[1].optional))  # stable: required first
     for name, spec in ordered:
         if check_file(resource, spec.validation_types, files.tool_key) is None:
             return name
@@ -188,7 +186,7 @@ def _unbound(name: str, spec: InputSchema, resource: FileFacts | None, target: s
     if spec.type is InputType.USER_LINK:
         return (
             f"Function inputs ['{name}'] not provided: give the id of a model or an artifact "
-            f'for it in the parameters ("{name}": "<id>"), or run the job on its metadata file'
+            f'for it in the parameters ("{name}": "<uuid>"), or run the job on its metadata file'
         )
     if resource is None or target is None:
         return f"input {name} needs a model, and the job has none"

@@ -66,7 +66,8 @@ async def test_a_job_on_a_metadata_file_gives_it_to_the_user_link_input(
 async def test_a_user_link_given_by_id_in_the_parameters_is_downloaded(
     harness: AgentHarness, kind: str
 ) -> None:
-    linked = await _resource(harness, "budget.istari_behaviours_metadata_sheet", METADATA, kind)
+    sheet = "budget.istari_behaviours_metadata_sheet"
+    linked = await _resource(harness, sheet, METADATA, kind)
     job = await harness.submit("link", {"sheet": linked.id}, content=b"the part")
 
     assert [o.reason for o in await harness.run()] == [Reason.COMPLETED]
@@ -76,7 +77,7 @@ async def test_a_user_link_given_by_id_in_the_parameters_is_downloaded(
     inbox = harness.workdir(job) / "in"
     assert inputs == {
         "part": {"type": "user_model", "value": str(inbox / "part.txt")},  # the job's resource
-        "sheet": {"type": "user_link", "value": str(inbox / linked.file.current.name)},
+        "sheet": {"type": "user_link", "value": str(inbox / sheet)},
     }
     assert (inbox / "part.txt").read_bytes() == b"the part"
 

@@ -211,7 +211,7 @@ def test_the_resource_goes_to_the_first_required_input_it_fits_model_or_link() -
     # A model file fills the model input; the link needs an id in the parameters.
     assert refusal(s, {}, MODEL).startswith(
         "Function inputs ['sheet'] not provided: give the id of a model or an artifact for it "
-        'in the parameters ("sheet": "<id>")'
+        'in the parameters ("sheet": "<uuid>")'
     )
 
 
