@@ -23,7 +23,6 @@ from typing import Any
 
 from agent import jsontext
 from agent.jobs.errors import ModuleUnavailable, ToolFailed, UploadFailed
-from agent.jobs.inputs import _model_input as model_input
 from agent.jobs.workdir import WorkDir
 from agent.protocol.manifest import FunctionSchema, InputType, OutputSchema
 from agent.safeopen import open_regular
@@ -50,14 +49,19 @@ RESOURCE_INPUTS = frozenset({InputType.USER_MODEL, InputType.USER_LINK})
 _RESOURCE_INPUTS_HINT = "it must name a user_model or user_link input"
 
 
-def resource_inputs(schema: FunctionSchema, job_resource: str | None) -> dict[str, str]:
-    """Input name -> id of the model or artifact that fills it in this job.
+def resource_inputs(workdir: WorkDir) -> dict[str, str]:
+    """Input name -> id of the model or artifact that filled it in this job, as Validating
+    recorded it (`inputs.filled_by`): the job's resource, and each `user_link` given by id.
 
-    Today that is the job's own resource (`Job.model_id`), in the `user_model` input the
-    input document gives it to (inputs.py); inputs filled by other resources join here.
+    A work directory without the record (made by an older release) gives none.
     """
-    target = model_input(schema) if job_resource is not None else None
-    return {target: job_resource} if target is not None and job_resource is not None else {}
+    try:
+        recorded = jsontext.loads(workdir.resources_file.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(recorded, dict):
+        return {}
+    return {k: v for k, v in recorded.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def version_targets(schema: FunctionSchema, resources: Mapping[str, str]) -> dict[str, str]:

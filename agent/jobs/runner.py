@@ -122,7 +122,7 @@ class JobRunner:
             if not executed.succeeded:
                 return  # what its end means is settled with the rest (ending.py)
         schema = prepared.resolved.variant.function_schema
-        resources = resource_inputs(schema, self.job.model_id)  # what version_of may name
+        resources = resource_inputs(prepared.workdir)  # what version_of may name
         outputs = read_outputs(schema, prepared.workdir, resources)
         await self.phases.move(JobStatus.UPLOADING)
         self.ending.uploaded = await self._upload(prepared.workdir, outputs)

@@ -2,8 +2,9 @@
 
 `Job → ValidatedJob`. Everything a tool needs is checked and on disk before it starts: the
 installed variant for this host, the module's configuration when it needs one, the parameters
-file (a JSON object) and the model, both verified against their sha, the input document, and
-the argv (split before substitution; no shell ever sees a parameter).
+file (a JSON object), the job's resource and each `user_link` the parameters name by id, all
+verified against their sha, the input document (agent/jobs/inputs.py), and the argv (split
+before substitution; no shell ever sees a parameter).
 """
 
 from __future__ import annotations
@@ -17,13 +18,24 @@ from typing import Any
 import structlog
 
 from agent import jsontext
-from agent.concurrently import both
+from agent.concurrently import all_of, both
 from agent.jobs.context import JobContext
 from agent.jobs.credentials import open_deliveries, write_credentials
 from agent.jobs.errors import InvalidJob, ModuleUnavailable
-from agent.jobs.inputs import build_inputs
+from agent.jobs.inputs import (
+    Delivered,
+    Files,
+    build_inputs,
+    filled_by,
+    link_ids,
+    places,
+    wants_resource,
+)
+from agent.jobs.sniff import HEAD_BYTES
+from agent.jobs.validators import FileFacts
 from agent.jobs.workdir import WorkDir, safe_name
 from agent.modules.catalog import FunctionVariantHint, NotInstalled, Resolved
+from agent.protocol.manifest import FunctionSchema
 from agent.protocol.placeholders import PlaceholderError, build_argv
 from agent.registry.errors import IntegrityError, NotFound
 from agent.registry.models import FileRevision, Job, Resource
@@ -50,12 +62,16 @@ async def validate(ctx: JobContext, job: Job, workdir: WorkDir) -> ValidatedJob:
     """Check and prepare `job`; InvalidJob or ModuleUnavailable say what is wrong."""
     resolved = resolve(ctx, job)
     config_path = _write_module_config(ctx, resolved, workdir)
-    parameters, model = await both(
-        _fetch_parameters(ctx, job, workdir), _fetch_model(ctx, job, workdir)
-    )
+    schema = resolved.variant.function_schema
+    parameters, resource = await both(_fetch_parameters(ctx, job, workdir), _job_resource(ctx, job))
+    tool_key = resolved.module.manifest.tool_key
+    links = link_ids(schema, parameters)
+    files = await _fetch_files(ctx, workdir, schema, resource, links, tool_key)
     credentials = _credentials(ctx, job, workdir)
-    inputs = build_inputs(resolved.variant.function_schema, parameters, model, credentials)
+    inputs = build_inputs(schema, parameters, files, credentials)
     workdir.input_file.write_text(json.dumps(inputs, indent=2))
+    resources = filled_by(inputs, files, job.model_id, links)  # for `version_of` outputs
+    workdir.resources_file.write_text(json.dumps(resources))
     values = {
         "entrypoint": str(resolved.entrypoint),
         "function_name": resolved.function,
@@ -73,7 +89,7 @@ async def validate(ctx: JobContext, job: Job, workdir: WorkDir) -> ValidatedJob:
     return ValidatedJob(job, resolved, workdir, argv)
 
 
-def _credentials(ctx: JobContext, job: Job, workdir: WorkDir) -> dict[str, Path]:
+def _credentials(ctx: JobContext, job: Job, workdir: WorkDir) -> dict[str, Delivered]:
     """Open the credentials delivered with the claim and write them for the tool (0600)."""
     if not job.auth_deliveries:
         return {}
@@ -81,7 +97,11 @@ def _credentials(ctx: JobContext, job: Job, workdir: WorkDir) -> dict[str, Path]
         msg = "the job carries credentials, but this agent has no key to open them"
         raise InvalidJob(msg)
     opened = open_deliveries(job.auth_deliveries, ctx.agent_key, datetime.now(UTC))
-    return write_credentials(workdir, opened)
+    types = {d.get("input_name"): d.get("function_auth_type") for d in job.auth_deliveries}
+    return {
+        name: Delivered(path, t if isinstance(t := types.get(name), str) else None)
+        for name, path in write_credentials(workdir, opened).items()
+    }
 
 
 def resolve(ctx: JobContext, job: Job, *, check_versions: bool = True) -> Resolved:
@@ -203,19 +223,65 @@ async def _fetch_parameters(ctx: JobContext, job: Job, workdir: WorkDir) -> dict
     return parameters
 
 
-async def _fetch_model(ctx: JobContext, job: Job, workdir: WorkDir) -> Path | None:
-    """Download the current revision of the job's resource, a model or an artifact."""
+async def _job_resource(ctx: JobContext, job: Job) -> Resource | None:
     if job.model_id is None:
         return None
-    resource = await _read_resource(ctx, job.model_id)
-    revision = resource.file.current
-    dest = workdir.inputs / safe_name(revision.name or "model", fallback="model")
-    await _download(ctx, revision, dest, "model")
-    return dest
+    return await _read_resource(ctx, job.model_id, f"the job's resource {job.model_id}")
 
 
-async def _read_resource(ctx: JobContext, resource_id: str) -> Resource:
-    """The job's resource: `Job.model_id` names a model or an artifact (the registry spec, 3.5).
+async def _fetch_files(
+    ctx: JobContext,
+    workdir: WorkDir,
+    schema: FunctionSchema,
+    resource: Resource | None,
+    links: dict[str, str],
+    tool_key: str | None,
+) -> Files:
+    """Download the job's resource and each linked resource (current revisions) into `in/`.
+
+    Every resource is read first, so each destination is chosen before any download starts.
+    The job's resource is not downloaded when every file input is given by id.
+    """
+    linked = await all_of(
+        _read_resource(ctx, rid, f"the resource {rid} named for input {name}")
+        for name, rid in links.items()
+    )
+    if resource is not None and not wants_resource(schema, set(links)):
+        resource = None
+    spot, spots = places(
+        _file_name(resource) if resource is not None else None,
+        {name: _file_name(found) for name, found in zip(links, linked, strict=True)},
+    )
+    jobs: list[tuple[FileRevision, Path, str]] = []
+    if resource is not None and spot is not None:
+        jobs.append((resource.file.current, spot, "model"))
+    for name, found in zip(links, linked, strict=True):
+        jobs.append((found.file.current, spots[name], f"linked resource for input {name}"))
+    facts = await all_of(
+        _download_facts(ctx, rev, workdir.inputs / where, what) for rev, where, what in jobs
+    )
+    first = facts.pop(0) if resource is not None else None
+    return Files(first, dict(zip(links, facts, strict=True)), tool_key)
+
+
+def _file_name(resource: Resource) -> str:
+    return safe_name(resource.file.current.name or "model", fallback="model")
+
+
+async def _download_facts(
+    ctx: JobContext, revision: FileRevision, dest: Path, what: str
+) -> FileFacts:
+    """Download `revision` to `dest`, verified; what the file validators look at."""
+    dest.parent.mkdir(exist_ok=True)
+    await _download(ctx, revision, dest, what)
+    with dest.open("rb") as f:
+        head = f.read(HEAD_BYTES)
+    return FileFacts(dest, head, dest.stat().st_size)
+
+
+async def _read_resource(ctx: JobContext, resource_id: str, what: str) -> Resource:
+    """A model or an artifact: `Job.model_id` names either (the registry spec, 3.5), and so
+    may a `user_link` given by id in the parameters.
 
     Read as a model first (the common case), then as an artifact; neither is an InvalidJob.
     """
@@ -228,5 +294,5 @@ async def _read_resource(ctx: JobContext, resource_id: str) -> Resource:
             lambda: ctx.client.get_artifact(resource_id), what="read artifact"
         )
     except NotFound:
-        msg = f"the job's resource {resource_id} is neither a model nor an artifact in the registry"
+        msg = f"{what} is neither a model nor an artifact in the registry"
         raise InvalidJob(msg) from None

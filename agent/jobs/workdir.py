@@ -56,6 +56,11 @@ class WorkDir:
         return self.root / "upload"
 
     @property
+    def resources_file(self) -> Path:
+        """Input name -> the model or artifact id that filled it (written at Validating)."""
+        return self.root / "resources.json"
+
+    @property
     def input_file(self) -> Path:
         return self.root / "input.json"
 

@@ -63,11 +63,37 @@ class _Doc(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, str_max_length=MAX_STRING)
 
 
+# A first validator to suggest, per input type, when an input declares none.
+_EXAMPLE_VALIDATOR = {
+    InputType.PARAMETER: "@string",
+    InputType.USER_MODEL: "@extension:stl",
+    InputType.AUTH_INFO: "@token:<service>",
+    InputType.USER_LINK: "@extension:istari_{tool_key}_metadata",
+}
+
+
 class InputSchema(_Doc):
+    """One declared input: its type and the validators its value must fit (at least one)."""
+
     type: InputType
-    validation_types: list[str] = Field(default_factory=list)
+    # Validated when absent too, so a missing list and an empty one get the same answer.
+    validation_types: list[str] = Field(default_factory=list, validate_default=True)
     display_name: str | None = None
     optional: bool | None = False
+
+    @field_validator("validation_types")
+    @classmethod
+    def _at_least_one(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if v:
+            return v
+        kind = info.data.get("type")
+        example = _EXAMPLE_VALIDATOR.get(kind, "@string") if kind else "@string"
+        shown = f" for a {kind.value} input" if isinstance(kind, InputType) else ""
+        msg = (
+            "must name at least one validator (the platform requires one); "
+            f'add one, e.g. ["{example}"]{shown} (see docs/agent.md, "Inputs and validators")'
+        )
+        raise ValueError(msg)
 
 
 class OutputSchema(_Doc):

@@ -94,3 +94,20 @@ async def test_a_job_without_its_credential_fails_saying_how_to_bind_one(
     assert [o.reason for o in outcomes] == [Reason.INVALID_JOB]
     assert "Function inputs ['api_auth'] not provided" in outcomes[0].message
     assert "auth_bindings" in outcomes[0].message
+
+
+async def test_a_credential_of_another_auth_type_fails_the_job_saying_both(
+    harness: AgentHarness,
+) -> None:
+    """`@token:service` takes a token; a basic credential bound to it is refused by the agent."""
+    credential = await store(harness, function_auth_type="basic")
+    bad = await harness.submit("secret", credentials={"api_auth": credential})
+    good = await harness.submit("secret", credentials={"api_auth": await store(harness)})
+    outcomes = await harness.run()
+    assert [o.reason for o in outcomes] == [Reason.INVALID_JOB, Reason.COMPLETED]
+    failed = await harness.job(bad.id)
+    assert failed.status_history[-1].message == (
+        "input api_auth: a basic credential was delivered; this input takes token"
+    )
+    assert (await harness.job(good.id)).status is JobStatus.COMPLETED
+    assert not (harness.workdir(bad) / "tmp" / "out.txt").exists()  # the tool never ran

@@ -160,7 +160,7 @@ async def test_bad_job_fails_clearly_and_the_next_runs(
 async def test_wrong_model_extension_is_refused(harness: AgentHarness) -> None:
     bad = await harness.submit("echo", GOOD, model_name="part.stl")
     failed = await run_bad_then_good(harness, bad)
-    assert "input part: model 'part.stl' is not a .txt file" in last_message(failed)
+    assert "input part: 'part.stl' is not a .txt file (the job's resource)" in last_message(failed)
 
 
 @pytest.mark.parametrize(

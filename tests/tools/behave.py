@@ -43,6 +43,18 @@ def echo(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     return 0
 
 
+def link(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """Copy the user_link's file to an output, and record the inputs as a second output."""
+    sheet = Path(inputs["sheet"]["value"])
+    (temp / "seen.bin").write_bytes(sheet.read_bytes())
+    (temp / "record.json").write_text(json.dumps({"inputs": inputs}))
+    write_outputs(output_file, [
+        {"name": "seen", "type": "file", "path": str(temp / "seen.bin")},
+        {"name": "record", "type": "file", "path": str(temp / "record.json")},
+    ])  # fmt: skip
+    return 0
+
+
 def exit_with(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     print("about to fail on purpose", file=sys.stderr)
     return int(inputs["code"]["value"])
@@ -219,6 +231,7 @@ BEHAVIOURS = {
     "spam": spam,
     "gate": gate,
     "secret": secret,
+    "link": link,
     "report": report,
     "burn": burn,
     "big_output": big_output,

@@ -9,6 +9,7 @@ from typing import Any
 
 MODULE = "@test:behaviours"
 VERSION = "1.0.0"
+TOOL_KEY = "behaviours"  # a user_link's file is <name>.istari_behaviours_metadata_<kind>
 HOST_OS = "Ubuntu 22.04"
 TOOL = Path(__file__).with_name("behave.py")
 
@@ -40,6 +41,20 @@ FUNCTIONS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     "burn": ({"megabytes": _param("@number"), "seconds": _param("@number")}, _OUT),
     "big_output": ({"megabytes": _param("@number")}, _OUT),
     "secret": ({"api_auth": {"type": "auth_info", "validation_types": ["@token:service"]}}, _OUT),
+    # the job's resource or a resource id in the parameters fills `sheet`; `part` is optional
+    "link": (
+        {
+            "part": {**_PART, "optional": True},
+            "sheet": {
+                "type": "user_link",
+                "validation_types": ["@extension:istari_{tool_key}_metadata"],
+            },
+        },
+        [
+            {"name": "seen", "type": "file", "required": True},
+            {"name": "record", "type": "file", "required": True},
+        ],
+    ),
     "no_output": ({}, _OUT),
     "bad_output": ({}, _OUT),
     "missing_output": ({}, _OUT),
@@ -89,6 +104,7 @@ def manifest(run_command: str | None = None) -> dict[str, Any]:
         "module_key": MODULE,
         "module_version": VERSION,
         "module_type": "function",
+        "tool_key": TOOL_KEY,
         "tool_versions": ["1"],
         "operating_systems": [HOST_OS],
         "functions": {

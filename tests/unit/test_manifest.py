@@ -188,3 +188,57 @@ def test_parsing_does_not_change_the_document() -> None:
     before = copy.deepcopy(doc)
     parse_manifest(doc, PATH)
     assert doc == before
+
+
+@pytest.mark.parametrize("absent", [True, False])
+@pytest.mark.parametrize(
+    ("name", "kind", "example"),
+    [
+        ("size", "parameter", '["@string"] for a parameter input'),
+        ("model", "user_model", '["@extension:stl"] for a user_model input'),
+    ],
+)
+def test_an_input_needs_at_least_one_validator(
+    absent: bool, name: str, kind: str, example: str
+) -> None:
+    def empty(d: dict[str, Any]) -> None:
+        spec = variant(d)["function_schema"]["inputs"][name]
+        if absent:
+            del spec["validation_types"]
+        else:
+            spec["validation_types"] = []
+
+    error = refused(empty)
+    assert error.field == f"functions.@acme:mesh.0.function_schema.inputs.{name}.validation_types"
+    assert error.problem == (
+        "must name at least one validator (the platform requires one); "
+        f'add one, e.g. {example} (see docs/agent.md, "Inputs and validators")'
+    )
+    assert kind in error.problem
+
+
+@pytest.mark.parametrize(
+    ("kind", "example"),
+    [("auth_info", "@token:<service>"), ("user_link", "@extension:istari_{tool_key}_metadata")],
+)
+def test_the_suggested_validator_fits_the_input_type(kind: str, example: str) -> None:
+    def add(d: dict[str, Any]) -> None:
+        variant(d)["function_schema"]["inputs"]["extra"] = {"type": kind}
+
+    error = refused(add)
+    assert error.field.endswith(".inputs.extra.validation_types")
+    assert f'e.g. ["{example}"] for a {kind} input' in error.problem
+
+
+def test_an_input_of_an_unknown_type_is_refused_for_its_type_first() -> None:
+    def bad(d: dict[str, Any]) -> None:
+        variant(d)["function_schema"]["inputs"]["extra"] = {"type": "number"}
+
+    assert refused(bad).field.endswith(".inputs.extra.type")
+
+
+def test_any_validator_string_satisfies_the_rule() -> None:
+    doc = manifest_doc()
+    variant(doc)["function_schema"]["inputs"]["size"]["validation_types"] = ["@something:new"]
+    inputs = parse_manifest(doc, PATH).functions["@acme:mesh"][0].function_schema.inputs
+    assert inputs["size"].validation_types == ["@something:new"]
