@@ -129,3 +129,20 @@ async def test_a_linked_file_that_does_not_match_its_sha_is_refused(harness: Age
 
     says = "the linked resource for input sheet downloaded does not match its sha"
     assert says in last_message(failed)
+
+
+async def test_a_version_of_output_revises_the_resource_a_link_named_by_id(
+    harness: AgentHarness,
+) -> None:
+    """`version_of` names a `user_link` given by id: that resource gets the new revision, not
+    the job's own resource (Validating records which resource filled which input)."""
+    linked = await _resource(harness, DECK, METADATA, "model")
+    job = await harness.submit("revise_link", {"sheet": linked.id})
+
+    assert [o.reason for o in await harness.run()] == [Reason.COMPLETED]
+
+    revised = await harness.client.get_model(linked.id)
+    assert len(revised.file.revisions) == 2
+    assert job.model_id is not None
+    own = await harness.client.get_model(job.model_id)
+    assert len(own.file.revisions) == 1  # the job's resource is left alone

@@ -244,6 +244,7 @@ BEHAVIOURS = {
     "derive": derive,
     "revise": revise,
     "revise_label": revise,
+    "revise_link": revise,
 }
 
 

@@ -70,6 +70,15 @@ FUNCTIONS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
         ],
     ),
     "revise": ({}, [{"name": "next", "type": "file", "required": True, "version_of": "part"}]),
+    "revise_link": (
+        {
+            "sheet": {
+                "type": "user_link",
+                "validation_types": ["@extension:istari_{tool_key}_metadata"],
+            },
+        },
+        [{"name": "next", "type": "file", "required": True, "version_of": "sheet"}],
+    ),
     "revise_label": (
         {"label": _param("@string")},
         [{"name": "next", "type": "file", "required": True, "version_of": "label"}],
