@@ -49,6 +49,7 @@ from agent.jobs.recovery import unfinished
 from agent.metrics import Metrics
 from agent.modules.live import LiveCatalog
 from agent.modules.snapshot import PINNED
+from agent.modules.watch import warn_shared
 from agent.protocol.states import AgentStatus
 from agent.push.listener import PushListener
 from agent.registry.client import RegistryClient
@@ -168,6 +169,7 @@ def _check_locally(settings: Settings) -> tuple[HostOS, Access | None, LiveCatal
     pinned = settings.state_path / PINNED
     catalog = LiveCatalog(settings.modules_path, pinned, settings.agent_version)
     catalog.load()
+    warn_shared(catalog)
     if not settings.registry_tls_verify:
         log.error(
             "registry.tls_unverified",

@@ -210,6 +210,16 @@ class LiveCatalog:
                 return ManifestError(path, "module_key", problem)
         return None
 
+    def shared_functions(self) -> dict[str, list[str]]:
+        """Function keys served by more than one module: {function: [module keys, in the
+        order a job that names no module picks them]}. The platform allows it (a job's
+        `module_name` tells them apart), so it is a warning, never a refusal."""
+        owners: dict[str, list[str]] = {}
+        for module in self.modules:
+            for function in module.manifest.functions:
+                owners.setdefault(function, []).append(module.key)
+        return {f: keys for f, keys in sorted(owners.items()) if len(keys) > 1}
+
     def prune(self) -> list[Path]:
         """Remove pinned copies nothing serves; call only while no job runs."""
         if self.store is None:

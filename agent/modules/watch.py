@@ -142,6 +142,7 @@ class ModuleWatcher:
             self._set_status(
                 AgentStatus.FAILED_MODULE_UPDATE if failed else AgentStatus.SUCCESSFUL_MODULE_UPDATE
             )
+        warn_shared(self.live)
         self.updates += len(changes)
         self._after_update()
         if self._idle():
@@ -177,6 +178,17 @@ class ModuleWatcher:
             return
         self._report_owed = False
         log.info("modules.reported", modules=[f"{r.module_name}@{r.module_version}" for r in refs])
+
+
+def warn_shared(live: LiveCatalog) -> None:
+    """One warning for each function key that more than one installed module serves."""
+    for function, keys in live.shared_functions().items():
+        log.warning(
+            "module.function_shared",
+            function=function,
+            modules=keys,
+            hint=f"jobs that name no module run {keys[0]}'s; jobs that name one run that one",
+        )
 
 
 def _log_change(change: Change) -> None:

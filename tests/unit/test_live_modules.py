@@ -117,3 +117,14 @@ def test_a_link_loop_in_the_modules_path_is_one_clear_error(live: LiveCatalog) -
     assert refresh(live, "loop") == [Kind.FAILED]
     (error,) = live.errors
     assert "loop" in error.problem
+
+
+def test_a_function_key_in_two_modules_is_named_and_both_serve(live: LiveCatalog) -> None:
+    pinned.build(live.modules_path / "a", "1.0.0", "a")
+    other = pinned.build(live.modules_path / "b", "1.0.0", "b")
+    manifest = json.loads((other / "module_manifest.json").read_text())
+    (other / "module_manifest.json").write_text(json.dumps({**manifest, "module_key": "@test:b"}))
+    live.load()
+    assert live.shared_functions() == {pinned.FUNCTION: ["@test:pinned", "@test:b"]}
+    picked = live.resolve(pinned.FUNCTION, "@test:b", pinned.HOST_OS, HINT)
+    assert (picked.module.directory / "data.txt").read_text() == "b"
