@@ -8,10 +8,11 @@ status in the registry reads `UpdatingModule` and then `SuccessfulModuleUpdate` 
 the dispatch loop is woken so that a job waiting for the new function is claimed at once.
 
 Files arrive one by one when a module is copied in, so a directory is only loaded once it has
-been quiet (no event) for `QUIET` seconds; the watcher looks at directories waiting for that
-every `TICK_MS`. A copy whose files still changed while it was being pinned (a pause longer
-than `QUIET` in the middle of a copy) is waited for again. A failure that stands once the
-directory is quiet is reported once; the version served before keeps serving.
+been quiet (no event) for `QUIET` seconds (a timer wakes the watcher when the first one is
+due; with nothing waiting, only file events wake it). A copy whose files still changed while it
+was being pinned (a pause longer than `QUIET` in the middle of a copy) is waited for again. A
+failure that stands once the directory is quiet is reported once; the version served before
+keeps serving.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import structlog
 from watchfiles import awatch
+from watchfiles.main import FileChange
 
 from agent.modules.catalog import InstalledModule
 from agent.modules.live import Change, Kind, LiveCatalog, Loaded
@@ -36,8 +38,9 @@ from agent.registry.retry import with_retries
 log = structlog.get_logger(__name__)
 
 STEP_MS = 50  # a batch of file events ends after this long without another
-TICK_MS = 150  # the watcher looks at directories waiting to be quiet this often
 QUIET = 0.3  # seconds without an event before a changed directory is loaded
+TICK = 0.02  # seconds past a directory's quiet time before it is looked at
+REPORT_RETRY = 5.0  # seconds between tries to report the module set to an absent registry
 
 
 class ModuleWatcher:
@@ -69,21 +72,38 @@ class ModuleWatcher:
         self.updates = 0  # module changes applied (for tests and `status`)
 
     async def run(self) -> None:
-        """Watch until cancelled. A modules path that does not exist is logged, not watched."""
+        """Watch until cancelled. A modules path that does not exist is logged, not watched.
+
+        The watcher costs nothing while nothing changes: it wakes for file events, and on a
+        timer only while a directory is waiting to be quiet (or the registry is owed the
+        module set).
+        """
         path = self.live.modules_path
         if not path.is_dir():
             log.warning("modules.not_watched", path=str(path), why="not a directory")
             return
-        first = True
-        async for batch in awatch(
-            path, step=STEP_MS, rust_timeout=TICK_MS, yield_on_timeout=True, recursive=True
-        ):
-            names = self._names(batch, path)
-            if first:  # watching now: catch what changed between the start's load and here
-                log.info("modules.watching", path=str(path))
-                names |= set(self.live.names())
-                first = False
-            await self.changed(names)
+        batches: asyncio.Queue[set[FileChange]] = asyncio.Queue()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(_feed(path, batches), name="module events")
+            # The feeder's first step set the inotify watches (watchfiles does so before it
+            # first waits): what changed between the start's load and now is caught here.
+            await asyncio.sleep(0)
+            log.info("modules.watching", path=str(path))
+            await self.changed(set(self.live.names()))
+            while True:
+                try:
+                    batch = await asyncio.wait_for(batches.get(), self._next_due())
+                except TimeoutError:
+                    batch = set()
+                await self.changed(self._names(batch, path))
+
+    def _next_due(self) -> float | None:
+        """Seconds until a directory waiting to be quiet is due (None: nothing waits)."""
+        now = time.monotonic()
+        due = [self._last_event.get(n, 0.0) + QUIET - now for n in self._settling]
+        if self._report_owed:
+            due.append(REPORT_RETRY)
+        return max(0.0, min(due)) + TICK if due else None
 
     def _names(self, batch: Iterable[tuple[object, str]], root: Path) -> set[str]:
         """The module directories (names directly under `root`) the events touched."""
@@ -178,6 +198,12 @@ class ModuleWatcher:
             return
         self._report_owed = False
         log.info("modules.reported", modules=[f"{r.module_name}@{r.module_version}" for r in refs])
+
+
+async def _feed(path: Path, batches: asyncio.Queue[set[FileChange]]) -> None:
+    """Put each batch of file events under `path` on `batches` (watchfiles, inotify)."""
+    async for batch in awatch(path, step=STEP_MS, recursive=True):
+        batches.put_nowait(batch)
 
 
 def warn_shared(live: LiveCatalog) -> None:
