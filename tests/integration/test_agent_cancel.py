@@ -13,8 +13,6 @@ from typing import Any
 
 from agent.daemon import Mode
 from agent.jobs.outcome import Reason
-from agent.localregistry.db import transaction
-from agent.localregistry.store.jobs import move
 from agent.protocol.states import JobStatus
 from tests.support.agent_harness import AgentHarness, serving, wait_for_status
 from tests.support.logwatch import eventually, watch_logs
@@ -66,16 +64,7 @@ async def test_a_cancel_during_uploading_stops_the_upload_and_reports_nothing(
     harness: AgentHarness,
 ) -> None:
     job = await harness.submit("echo", {"label": "canceled while uploading"})
-    conn = harness.registry.registry.conn
-
-    def cancel_when_uploading(event: str, details: dict[str, Any]) -> None:
-        # Inside the registry, before it answers the Uploading report: every artifact the
-        # agent then creates is refused with 409, the way a cancel racing the upload is.
-        if event == "job.status" and details["status"] == JobStatus.UPLOADING:
-            with transaction(conn) as c:
-                move(c, job.id, JobStatus.CANCELED, None, "canceled by a user", "test")
-
-    harness.registry.registry.listeners.append(cancel_when_uploading)
+    harness.cancel_when_uploading(job.id)  # every artifact the agent then creates: 409
     outcomes = await harness.run(Mode.UNTIL_IDLE)
 
     assert [o.reason for o in outcomes] == [Reason.CANCELED_BY_USER]

@@ -16,8 +16,6 @@ import pytest
 
 from agent.daemon import Mode
 from agent.jobs.outcome import Reason
-from agent.localregistry.db import transaction
-from agent.localregistry.store.jobs import move
 from agent.protocol.states import JobStatus
 from agent.registry.models import Job, Resource
 from agent.stopping import Stop
@@ -94,16 +92,7 @@ async def test_a_job_canceled_while_uploading_has_its_model_and_revision_refused
 ) -> None:
     job = await harness.submit(function)
     assert job.model_id is not None
-    conn = harness.registry.registry.conn
-
-    def cancel_when_uploading(event: str, details: dict[str, Any]) -> None:
-        # Inside the registry, before it answers the Uploading report: the model create
-        # (derive) or the new revision (revise) is refused with 409, as a racing cancel's.
-        if event == "job.status" and details["status"] == JobStatus.UPLOADING:
-            with transaction(conn) as c:
-                move(c, job.id, JobStatus.CANCELED, None, "canceled by a user", "test")
-
-    harness.registry.registry.listeners.append(cancel_when_uploading)
+    harness.cancel_when_uploading(job.id)  # the model create or new revision: refused 409
     outcomes = await harness.run(upload_pool_size=1)  # derive: the model first
     assert [o.reason for o in outcomes] == [Reason.CANCELED_BY_USER]
     assert "the registry refused its outputs" in outcomes[0].message  # the 409 said so

@@ -15,7 +15,9 @@ from agent.config import KeepWorkDirs, Settings
 from agent.daemon import Mode
 from agent.execution.local import tool_environment
 from agent.jobs.outcome import Outcome
+from agent.localregistry.db import transaction
 from agent.localregistry.server import RunningRegistry
+from agent.localregistry.store.jobs import move
 from agent.protocol.states import JobStatus
 from agent.registry.client import RegistryClient
 from agent.registry.models import Job, Resource
@@ -113,6 +115,18 @@ class AgentHarness:
         dest.parent.mkdir(parents=True, exist_ok=True)
         await download_revision(self.client, resource.file.current, dest)
         return dest.read_bytes()
+
+    def cancel_when_uploading(self, job_id: str) -> None:
+        """Cancel the job inside the registry, before it answers the job's Uploading report:
+        every output the agent then sends is refused with 409, as with a cancel racing it."""
+        conn = self.registry.registry.conn
+
+        def listen(event: str, details: dict[str, Any]) -> None:
+            if event == "job.status" and details["status"] == JobStatus.UPLOADING:
+                with transaction(conn) as c:
+                    move(c, job_id, JobStatus.CANCELED, None, "canceled by a user", "test")
+
+        self.registry.registry.listeners.append(listen)
 
     def workdir(self, job: Job) -> Path:
         return self.output_path / job.id
