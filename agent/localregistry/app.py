@@ -26,6 +26,7 @@ from agent.localregistry.api import (
     identity,
     jobs,
     models,
+    multipart,
     pools,
     storage,
     systems,
@@ -39,6 +40,7 @@ from agent.localregistry.db import connect
 from agent.localregistry.errors import HTTPProblem, Unauthorized
 from agent.localregistry.http import reply
 from agent.localregistry.identity import AccessTokens
+from agent.localregistry.multipart import MultipartUploads
 from agent.localregistry.state import MAX_JSON_KEY, PRINCIPAL_KEY, REGISTRY_KEY, Registry
 from agent.protocol import compat
 from agent.push.broker import Broker
@@ -62,6 +64,7 @@ class RegistrySettings:
     max_json_body: int = 16 * 1024 * 1024
     max_blob_size: int = 64 * GiB
     url_ttl: int = 900
+    multipart_ttl: float = 86400.0  # seconds a multipart upload may sit idle before it is swept
     public_url: str | None = None
     mqtt: Broker | None = None  # where to publish push notices; None publishes nothing
     tls: ssl.SSLContext | None = None  # serve HTTPS with this (tls.server_context)
@@ -149,6 +152,7 @@ def build_registry(settings: RegistrySettings) -> tuple[Registry, str]:
     return Registry(
         conn=conn,
         blobs=blobs,
+        multipart=MultipartUploads(blobs, conn, ttl=settings.multipart_ttl),
         tokens=tokens,
         identity=access,
         base_url=settings.public_url or "",
@@ -164,7 +168,18 @@ def create_app(reg: Registry, settings: RegistrySettings) -> web.Application:
     )
     app[REGISTRY_KEY] = reg
     app[MAX_JSON_KEY] = settings.max_json_body
-    modules = (health, storage, models, catalog, agents, pools, jobs, credentials, systems)
+    modules = (
+        health,
+        storage,
+        multipart,
+        models,
+        catalog,
+        agents,
+        pools,
+        jobs,
+        credentials,
+        systems,
+    )
     for module in (*modules, workflows, workflow_list, identity):
         app.router.add_routes(module.routes)
 

@@ -134,16 +134,15 @@ class BlobStore:
 
     # -- presigned URLs -------------------------------------------------------------------
 
-    def _signature(self, op: str, sha: str, expires: int) -> str:
+    def sign(self, op: str, sha: str, expires: int) -> str:
+        """The HMAC signature allowing `op` on `sha` until `expires` (a Unix time)."""
         message = f"{op}\n{sha}\n{expires}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
     def presign(self, base_url: str, op: str, sha: str) -> tuple[str, str]:
         """A URL allowing `op` ("get" or "put") on `sha`, and its expiry as ISO-8601."""
         expires = int(time.time()) + self.url_ttl
-        query = urlencode(
-            {"op": op, "expires": expires, "signature": self._signature(op, sha, expires)}
-        )
+        query = urlencode({"op": op, "expires": expires, "signature": self.sign(op, sha, expires)})
         expiry = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(expires))
         return f"{base_url}/blobs/{sha}?{query}", expiry
 
@@ -154,7 +153,7 @@ class BlobStore:
         except ValueError:
             msg = "the presigned URL is malformed; ask for a new one"
             raise Forbidden(msg) from None
-        expected = self._signature(op, sha, expires_at)
+        expected = self.sign(op, sha, expires_at)
         if not hmac.compare_digest(expected, signature):
             msg = "the presigned URL's signature is invalid; ask for a new one"
             raise Forbidden(msg)
@@ -164,7 +163,8 @@ class BlobStore:
 
     # -- upload -----------------------------------------------------------------------------
 
-    def _refuse_if_verified(self, sha: str) -> None:
+    def refuse_if_verified(self, sha: str) -> None:
+        """Raise Conflict when a verified blob holds `sha` or too many candidates wait."""
         if self.exists(sha):
             msg = f"sha {sha} already exists"
             raise Conflict(msg)
@@ -181,7 +181,7 @@ class BlobStore:
 
         Raises Conflict when a verified blob holds the sha and PayloadTooLarge past the limit.
         """
-        self._refuse_if_verified(sha)
+        self.refuse_if_verified(sha)
         if declared is not None and declared > self.max_blob_size:
             msg = f"upload of {declared} bytes exceeds the limit of {self.max_blob_size} bytes"
             raise PayloadTooLarge(msg)
@@ -199,15 +199,15 @@ class BlobStore:
             if declared is not None and size != declared:
                 msg = "upload ended before Content-Length bytes arrived"
                 raise PayloadTooLarge(msg)
-            self._add_candidate(sha, tmp, size, hasher)
+            self.add_candidate(sha, tmp, size, hasher)
         finally:
             tmp.unlink(missing_ok=True)
         return size
 
-    def _add_candidate(self, sha: str, tmp: Path, size: int, hasher: Any) -> None:
+    def add_candidate(self, sha: str, tmp: Path, size: int, hasher: Any) -> None:
         """File the upload in `tmp` as a candidate. Synchronous from the check to the commit,
         so no promotion (which runs on this same event loop) can slip in between."""
-        self._refuse_if_verified(sha)  # a revision may have verified the address meanwhile
+        self.refuse_if_verified(sha)  # a revision may have verified the address meanwhile
         digest = hasher.copy().hexdigest()  # of the bytes alone: the same upload sent again
         if index.has_candidate(self._conn, sha, digest):
             return  # a retried upload: one candidate is enough

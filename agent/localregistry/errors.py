@@ -70,3 +70,9 @@ class Unprocessable(HTTPProblem):
 def validation_error(loc: list[str | int], msg: str, kind: str = "value_error") -> Unprocessable:
     """A 422 in FastAPI's `HTTPValidationError` shape, as the SDK expects."""
     return Unprocessable([{"loc": loc, "msg": msg, "type": kind}])
+
+
+class LengthRequired(HTTPProblem):
+    """The upload must say its length (Content-Length)."""
+
+    status = 411

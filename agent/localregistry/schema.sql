@@ -18,6 +18,17 @@ CREATE TABLE blob_candidates (
     created TEXT NOT NULL
 );
 CREATE INDEX blob_candidates_sha ON blob_candidates(sha, created);
+-- Multipart uploads in progress and their acknowledged parts (migration 0005, multipart.py).
+CREATE TABLE multipart_uploads (
+    id TEXT PRIMARY KEY, sha TEXT NOT NULL, num_parts INTEGER NOT NULL, part_size INTEGER,
+    created TEXT NOT NULL, touched TEXT NOT NULL
+);
+CREATE INDEX multipart_uploads_sha ON multipart_uploads(sha);
+CREATE TABLE multipart_parts (
+    upload_id TEXT NOT NULL REFERENCES multipart_uploads(id) ON DELETE CASCADE,
+    part_number INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+);
 CREATE TABLE files (
     id TEXT PRIMARY KEY, created TEXT NOT NULL, resource_id TEXT, resource_type TEXT,
     created_by_id TEXT

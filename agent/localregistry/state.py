@@ -12,6 +12,7 @@ from aiohttp import web
 from agent.localregistry.auth import Principal, TokenStore
 from agent.localregistry.blobs import BlobStore
 from agent.localregistry.identity import AccessTokens
+from agent.localregistry.multipart import MultipartUploads
 
 # Called after a change that may interest agents was committed: (event, details). The MQTT
 # notifier (notify.py) is one; it maps job.available, job.status, pool.restored and
@@ -29,6 +30,7 @@ class Registry:
 
     conn: sqlite3.Connection
     blobs: BlobStore
+    multipart: MultipartUploads
     tokens: TokenStore
     identity: AccessTokens  # identity-service mode: agent keys and access tokens
     base_url: str = ""

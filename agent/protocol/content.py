@@ -11,14 +11,16 @@ import asyncio
 import hashlib
 import json
 import mimetypes
+import os
 import re
 import uuid
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 CHUNK_SIZE = 1024 * 1024
+READ_SIZE = 4 * 1024 * 1024  # one read of a file being hashed or sent
 SHA_RE = re.compile(r"^[0-9a-f]{96}$")
 SALT_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -63,15 +65,46 @@ class Digest:
 
 
 def digest_file(path: Path, salt: str | None = None) -> Digest:
-    """Hash a file in chunks under `salt` (a fresh one if not given)."""
+    """Hash a file under `salt` (a fresh one if not given), reading into one buffer."""
     salt = salt or new_salt()
     h = hashlib.sha384()
     size = 0
-    for chunk in iter_file(path):
-        h.update(chunk)
-        size += len(chunk)
+    buf = memoryview(bytearray(READ_SIZE))
+    with path.open("rb", buffering=0) as f:
+        while got := f.readinto(buf):
+            h.update(buf[:got])
+            size += got
     h.update(salt.encode("utf-8"))
     return Digest(h.hexdigest(), salt, size)
+
+
+async def file_slice(path: Path, offset: int, size: int) -> AsyncIterator[bytes]:
+    """`size` bytes of a file from `offset`, in READ_SIZE reads done by a worker thread (the
+    next read runs while the last is sent), so memory stays flat whatever the size."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        end = offset + size
+
+        def read(at: int) -> bytes:
+            return os.pread(fd, min(READ_SIZE, end - at), at)
+
+        at = offset
+        ahead = asyncio.ensure_future(asyncio.to_thread(read, at)) if at < end else None
+        while ahead is not None:
+            chunk = await ahead
+            if not chunk:
+                msg = f"{path.name} ended {end - at} bytes early"
+                raise OSError(msg)
+            at += len(chunk)
+            ahead = asyncio.ensure_future(asyncio.to_thread(read, at)) if at < end else None
+            try:
+                yield chunk
+            except BaseException:
+                if ahead is not None:
+                    await asyncio.shield(ahead)
+                raise
+    finally:
+        os.close(fd)
 
 
 def extension_of(name: str) -> str | None:

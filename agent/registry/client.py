@@ -26,13 +26,16 @@ from pydantic import BaseModel, ValidationError
 
 from agent import __version__, jsontext
 from agent.protocol import compat
-from agent.protocol.content import write_hashed
+from agent.protocol.content import file_slice, write_hashed
 from agent.protocol.states import AgentStatus, JobStatus
 from agent.registry.errors import (
     Conflict,
     IntegrityError,
+    PartNotAcknowledged,
     RegistryError,
+    RegistryRejected,
     RegistryUnavailable,
+    URLExpired,
     rejected,
 )
 from agent.registry.models import (
@@ -41,6 +44,7 @@ from agent.registry.models import (
     AgentPool,
     Job,
     ModuleVersionRef,
+    MultipartUpload,
     NewAgent,
     NewAgentKey,
     NewRevision,
@@ -48,6 +52,7 @@ from agent.registry.models import (
     Resource,
     TemporaryURL,
 )
+from agent.registry.parts import etag_of
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -429,6 +434,70 @@ class RegistryClient:
     async def download_url(self, sha: str) -> TemporaryURL:
         """`GET /api/v2/tokens/{sha}/download-url`."""
         return await self._model(TemporaryURL, "GET", f"/api/v2/tokens/{_seg(sha)}/download-url")
+
+    async def begin_multipart(
+        self, sha: str, num_parts: int, model_id: str | None = None
+    ) -> MultipartUpload | None:
+        """`POST /api/v2/tokens/multipart-upload`; None when the sha is already stored (the
+        registry's error says "Sha already exists", which is what the SDK looks for)."""
+        body = {"sha": sha, "num_parts": num_parts, "model_id": model_id}
+        try:
+            return await self._model(
+                MultipartUpload, "POST", "/api/v2/tokens/multipart-upload", json_body=body
+            )
+        except RegistryRejected as e:
+            if "sha already exists" in e.detail.lower():
+                return None
+            raise
+
+    async def complete_multipart(
+        self, sha: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> None:
+        """`PUT /api/v2/tokens/multipart-upload` `{action: complete}` with (number, ETag)s."""
+        completed = [{"ETag": etag, "PartNumber": n} for n, etag in parts]
+        body = {"action": "complete", "sha": sha, "upload_id": upload_id}
+        await self._call(
+            "PUT",
+            "/api/v2/tokens/multipart-upload",
+            json_body={**body, "completed_parts": completed},
+        )
+
+    async def cancel_multipart(self, sha: str, upload_id: str) -> None:
+        """`PUT /api/v2/tokens/multipart-upload` `{action: cancel}`."""
+        body = {"action": "cancel", "sha": sha, "upload_id": upload_id, "completed_parts": None}
+        await self._call("PUT", "/api/v2/tokens/multipart-upload", json_body=body)
+
+    async def put_part(self, url: str, path: Path, offset: int, size: int) -> str:
+        """Stream `size` bytes of `path` from `offset` to a presigned part URL; returns the
+        ETag recorded for it (parts.py). A 403 is URLExpired; an answer that does not
+        acknowledge the part is PartNotAcknowledged (retryable)."""
+        shown = _redact_url(url)
+        azure = _is_azure(url)
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        if azure:
+            headers["x-ms-blob-type"] = "BlockBlob"
+        try:
+            async with self.session.put(
+                url,
+                data=file_slice(path, offset, size),
+                headers=headers,
+                timeout=_BLOB_TIMEOUT,
+                ssl=self._ssl,
+            ) as resp:
+                if resp.status == 403:
+                    method, detail = "PUT", _detail(await resp.text())
+                    raise URLExpired(method, shown, 403, detail)
+                if resp.status >= 300:
+                    error = rejected("PUT", shown, resp.status, _detail(await resp.text()))
+                    raise error
+                etag = etag_of(resp.status, resp.headers.get("ETag"), azure=azure)
+                if etag is None:
+                    msg = f"PUT {shown} -> {resp.status} without an ETag: part not acknowledged"
+                    raise PartNotAcknowledged(msg)
+                return etag
+        except (aiohttp.ClientError, TimeoutError) as e:
+            msg = f"PUT {shown} failed: {type(e).__name__}"
+            raise RegistryUnavailable(msg) from None
 
     async def put_blob(self, url: str, content: Path | bytes) -> None:
         """Stream a file (or send a few bytes) to a presigned URL (no Authorization; 409 =

@@ -77,3 +77,13 @@ def rejected(
         429: Throttled,
     }.get(status, RegistryRejected)
     return kind(method, path, status, detail, resent=resent)
+
+
+class URLExpired(Unauthorized):
+    """A presigned URL was refused (403: expired, or its signature no longer holds)."""
+
+
+class PartNotAcknowledged(RegistryError):
+    """A store answered a part PUT without acknowledging it (a 200 without an ETag)."""
+
+    retryable = True

@@ -131,6 +131,13 @@ class TemporaryURL(Wire):
     expires: str | None = None
 
 
+class MultipartUpload(Wire):
+    """`POST /api/v2/tokens/multipart-upload`'s answer: the upload and a URL per part."""
+
+    upload_id: str
+    upload_urls: dict[str, TemporaryURL]
+
+
 class Page(Wire, Generic[T]):
     items: list[T]
     total: int | None = None

@@ -2,7 +2,10 @@
 
 Hashing streams in chunks and uploads stream from disk, so memory stays flat whatever the
 file's size. An upload is: hash under a fresh salt, ask for an upload URL (409 = already
-stored, skip), PUT; once for the properties blob and once for the content (spec §5.5).
+stored, skip), PUT; once for the properties blob and once for the content (spec §5.5). A file
+above `multipart_threshold` goes in parts instead (multipart.py), resumed after a restart
+when a ledger kept its parts (under its salt, the file unchanged: not hashed again).
+`progress` hears of the bytes sent as they are acknowledged (each part, or the whole).
 """
 
 from __future__ import annotations
@@ -21,12 +24,51 @@ from agent.protocol.content import (
 )
 from agent.registry.client import RegistryClient
 from agent.registry.models import FileRevision, NewRevision, Token
+from agent.registry.multipart import (
+    FORGETFUL,
+    Ledger,
+    MultipartSettings,
+    Progress,
+    resumable,
+    upload_multipart,
+)
 
 
-async def upload_blob(client: RegistryClient, path: Path) -> Token:
-    """Upload a file's bytes as a blob; returns its token (sha and salt)."""
-    digest = await asyncio.to_thread(digest_file, path)
-    return await _store(client, Token(sha=digest.sha, salt=digest.salt), path)
+async def upload_blob(
+    client: RegistryClient,
+    path: Path,
+    *,
+    multipart: MultipartSettings | None = None,
+    ledger: Ledger = FORGETFUL,
+    progress: Progress | None = None,
+) -> Token:
+    """Upload a file's bytes as a blob, in parts above the threshold; returns its token."""
+    settings = multipart or MultipartSettings()
+    stat = path.stat()
+    if stat.st_size <= settings.threshold:
+        digest = await asyncio.to_thread(digest_file, path)
+        token = await _store(client, Token(sha=digest.sha, salt=digest.salt), path)
+        if progress is not None:
+            progress(stat.st_size)
+        return token
+    earlier = resumable(ledger, path, stat.st_size, stat.st_mtime_ns)
+    if earlier is not None:
+        token = Token(sha=earlier.sha, salt=earlier.salt)
+    else:
+        digest = await asyncio.to_thread(digest_file, path)
+        token = Token(sha=digest.sha, salt=digest.salt)
+    await upload_multipart(
+        client,
+        path,
+        token,
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        settings=settings,
+        ledger=ledger,
+        earlier=earlier,
+        progress=progress,
+    )
+    return token
 
 
 async def upload_bytes(client: RegistryClient, content: bytes) -> Token:
@@ -50,6 +92,9 @@ async def upload_revision(
     name: str | None = None,
     description: str | None = None,
     display_name: str | None = None,
+    multipart: MultipartSettings | None = None,
+    ledger: Ledger = FORGETFUL,
+    progress: Progress | None = None,
 ) -> NewRevision:
     """Upload a file (properties blob and content) and return the revision to create."""
     name = name or path.name
@@ -57,7 +102,8 @@ async def upload_revision(
     props = properties_document(name, size, description=description, display_name=display_name)
     # Side by side: two small round trips become one for a typical output.
     properties_token, content_token = await both(
-        upload_bytes(client, props), upload_blob(client, path)
+        upload_bytes(client, props),
+        upload_blob(client, path, multipart=multipart, ledger=ledger, progress=progress),
     )
     return NewRevision(
         content_token=content_token,
