@@ -111,7 +111,12 @@ class Settings(BaseSettings):
     status_update_retry_limit: int = Field(default=5, ge=0)
     download_retry_limit: int = Field(default=5, ge=0)
     upload_retry_limit: int = Field(default=5, ge=0)
-    upload_pool_size: int = Field(default=4, ge=1, le=64)  # outputs uploaded at once
+    upload_pool_size: int = Field(default=4, ge=1, le=64)  # outputs (and parts) at once
+    # Ours, named and defaulting as the SDK's configuration (ISTARI_CLIENT_MULTIPART_*): an
+    # output above the threshold (bytes) is uploaded in parts of chunksize bytes, each part
+    # `upload_pool_size` at once (docs/agent.md, "Large outputs: multipart uploads").
+    multipart_threshold: int = Field(default=2 * 2**30, ge=0)
+    multipart_chunksize: int = Field(default=128 * 2**20, ge=1)
     headless_mode: bool = False  # official key; accepted, no effect: this agent has no tray
 
     # Concurrency and pools.

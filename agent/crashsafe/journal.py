@@ -4,7 +4,10 @@ Each job this agent holds is recorded from just before its claim is sent to its 
 phase and its tool's process identity, so a restarted agent knows what an earlier run left
 unfinished and can pick it up again. Each output's revision is recorded before the registry
 is asked to create it, and its resource id once created, so an upload resumed after a restart
-never registers an artifact twice.
+never registers an artifact twice. A multipart upload of an output is recorded once begun
+(salt, sha, upload id, part size, and its presigned part URLs, which are secrets: kept only
+while this file is private) and each part once acknowledged, with its ETag, so a restarted
+agent sends only the parts missing.
 
 A job's final status is written here (and fsync'd) before the registry is told, and removed
 once it has been told. What the registry could not take (an outage longer than the retry
@@ -21,6 +24,7 @@ reported again, an output's create looked up). That saves 9 of the 14 flushes of
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -63,7 +67,35 @@ CREATE TABLE IF NOT EXISTS uploads (
     PRIMARY KEY (job_id, file_name)
 )
 """
-VERSION = 3  # PRAGMA user_version: journals of an older layout are started afresh
+
+_MULTIPART = """
+CREATE TABLE IF NOT EXISTS multipart (
+    job_id      TEXT NOT NULL,
+    file_name   TEXT NOT NULL,
+    sha         TEXT NOT NULL,
+    salt        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    upload_id   TEXT NOT NULL,
+    part_size   INTEGER NOT NULL,
+    urls        TEXT NOT NULL,
+    PRIMARY KEY (job_id, file_name)
+)
+"""
+
+_MULTIPART_PARTS = """
+CREATE TABLE IF NOT EXISTS multipart_parts (
+    job_id      TEXT NOT NULL,
+    file_name   TEXT NOT NULL,
+    part_number INTEGER NOT NULL,
+    etag        TEXT NOT NULL,
+    PRIMARY KEY (job_id, file_name, part_number)
+)
+"""
+# PRAGMA user_version. Version 4 added the multipart tables to version 3's (a version 3
+# journal is kept, the tables added); journals of any other layout are started afresh.
+VERSION = 4
+_ADDITIVE_FROM = 3
 
 
 @dataclass(frozen=True)
@@ -87,6 +119,20 @@ class Upload:
 
 
 @dataclass(frozen=True)
+class Multipart:
+    """A multipart upload of an output, as far as it went (registry/multipart.py)."""
+
+    sha: str
+    salt: str
+    size: int
+    mtime_ns: int
+    upload_id: str
+    part_size: int
+    urls: dict[int, str]  # presigned part URLs: secrets (empty when not kept)
+    etags: dict[int, str]  # the parts acknowledged
+
+
+@dataclass(frozen=True)
 class Active:
     """A job this agent was working on, as far as the journal knows."""
 
@@ -103,17 +149,22 @@ class Journal:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)  # presigned part URLs are kept here (secrets): the owner's alone
         self.path = path
+        # Whether the file is private (SQLite gives its -wal and -shm files its mode): if it
+        # is not (another owner's file), part URLs are not kept and an upload is not resumed.
+        self.private = path.stat().st_mode & 0o077 == 0
         self._conn = sqlite3.connect(path, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")  # FULL for the durable notes
         (version,) = self._conn.execute("PRAGMA user_version").fetchone()
-        if version != VERSION:
-            for table in ("owed", "active", "uploads"):
+        if version not in (VERSION, _ADDITIVE_FROM):
+            for table in ("owed", "active", "uploads", "multipart", "multipart_parts"):
                 self._conn.execute(f"DROP TABLE IF EXISTS {table}")
-            self._conn.execute(f"PRAGMA user_version = {VERSION}")
-        for schema in (_SCHEMA, _ACTIVE, _UPLOADS):
+        for schema in (_SCHEMA, _ACTIVE, _UPLOADS, _MULTIPART, _MULTIPART_PARTS):
             self._conn.execute(schema)
+        if version != VERSION:
+            self._conn.execute(f"PRAGMA user_version = {VERSION}")
 
     # -- jobs in progress ---------------------------------------------------------------
 
@@ -145,6 +196,8 @@ class Journal:
         """The job is over for this agent (its final status, if any, is owed or delivered)."""
         self._note("DELETE FROM active WHERE job_id = ?", (job_id,))
         self._note("DELETE FROM uploads WHERE job_id = ?", (job_id,))
+        self._note("DELETE FROM multipart WHERE job_id = ?", (job_id,))
+        self._note("DELETE FROM multipart_parts WHERE job_id = ?", (job_id,))
 
     def _note(self, sql: str, args: tuple[object, ...], durable: bool = False) -> None:
         """Write what recovery would want; a full disk is logged, never the job's end."""
@@ -202,6 +255,51 @@ class Journal:
             "UPDATE uploads SET resource_id = ? WHERE job_id = ? AND file_name = ?",
             (resource_id, job_id, file_name),
         )
+
+    # -- multipart uploads in progress --------------------------------------------------
+
+    def multipart(self, job_id: str, file_name: str) -> Multipart | None:
+        """The multipart upload begun for this output file, with its acknowledged parts."""
+        row = self._conn.execute(
+            "SELECT sha, salt, size, mtime_ns, upload_id, part_size, urls FROM multipart"
+            " WHERE job_id = ? AND file_name = ?",
+            (job_id, file_name),
+        ).fetchone()
+        if row is None:
+            return None
+        parts = self._conn.execute(
+            "SELECT part_number, etag FROM multipart_parts WHERE job_id = ? AND file_name = ?",
+            (job_id, file_name),
+        ).fetchall()
+        urls = {int(n): str(u) for n, u in json.loads(row[6]).items()}
+        sha, salt, size, mtime_ns, upload_id, part_size = row[:6]
+        etags = {int(n): str(e) for n, e in parts}
+        return Multipart(sha, salt, size, mtime_ns, upload_id, part_size, urls, etags)
+
+    def multipart_begun(self, job_id: str, file_name: str, upload: Multipart) -> None:
+        """A multipart upload was begun for this output file (replacing an earlier one). Its
+        part URLs are kept only in a private journal."""
+        urls = json.dumps({str(n): u for n, u in upload.urls.items()} if self.private else {})
+        key = (job_id, file_name)
+        self._note("DELETE FROM multipart_parts WHERE job_id = ? AND file_name = ?", key)
+        self._note(
+            "INSERT OR REPLACE INTO multipart VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*key, upload.sha, upload.salt, upload.size, upload.mtime_ns, upload.upload_id,
+             upload.part_size, urls),
+        )  # fmt: skip
+
+    def part_acknowledged(self, job_id: str, file_name: str, number: int, etag: str) -> None:
+        """Part `number` of the output file's multipart upload was acknowledged."""
+        self._note(
+            "INSERT OR REPLACE INTO multipart_parts VALUES (?, ?, ?, ?)",
+            (job_id, file_name, number, etag),
+        )
+
+    def multipart_finished(self, job_id: str, file_name: str) -> None:
+        """The output file's multipart upload was completed or given up."""
+        key = (job_id, file_name)
+        self._note("DELETE FROM multipart WHERE job_id = ? AND file_name = ?", key)
+        self._note("DELETE FROM multipart_parts WHERE job_id = ? AND file_name = ?", key)
 
     # -- owed final statuses ------------------------------------------------------------
 

@@ -7,12 +7,14 @@ are created under the job's resource, `upload_as: model` outputs as models of th
 `version_of` outputs as a new revision of the model or artifact that filled the input they
 name (`PUT /api/v2/models/{id}` or `/api/v2/artifacts/{id}`). A directory output is zipped
 first and uploaded as `<name>.zip`, its links stored as links, never followed (pack.py).
-Every registry call is retried within the job's retry budget (and `upload_retry_limit`
-attempts); a registry still unreachable after that raises the RegistryError (the runner
-waits and tries again; the outputs stay on disk). Each output's revision is journaled before
-its create is sent and its resource id after, so a create that may have succeeded before its
-answer was lost, or before the agent was killed, is looked up before it is repeated (under
-the job's resource, by `source_job_id` for models, among the revised resource's revisions):
+An output above `multipart_threshold` goes in parts, journaled as they are acknowledged, so
+a restarted agent sends only those missing (registry/multipart.py). Every registry call is
+retried within the job's retry budget (and `upload_retry_limit` attempts); a registry still
+unreachable after that raises the RegistryError (the runner waits and tries again; the
+outputs stay on disk). Each output's revision is journaled before its create is sent and its
+resource id after, so a create that may have succeeded before its answer was lost, or before
+the agent was killed, is looked up before it is repeated (under the job's resource, by
+`source_job_id` for models, among the revised resource's revisions):
 neither a flaky connection nor a restart leaves a duplicate.
 """
 
@@ -25,6 +27,8 @@ from pathlib import Path
 import structlog
 
 from agent.concurrently import all_of, both
+from agent.config import Settings
+from agent.crashsafe.journal import Journal, Multipart
 from agent.jobs.context import JobContext
 from agent.jobs.errors import JobCanceled, UploadFailed
 from agent.jobs.outputs import ProducedOutput
@@ -34,6 +38,7 @@ from agent.logtail import copy_capped
 from agent.protocol.states import JobStatus
 from agent.registry.errors import Conflict, NotFound, RegistryError
 from agent.registry.models import Job, NewRevision, Resource
+from agent.registry.multipart import MultipartSettings, Session
 from agent.registry.transfer import upload_revision
 from agent.safeopen import create_new
 
@@ -152,6 +157,60 @@ def _zip_into(source: Path, archive: Path) -> Packed:
         return zip_directory(source, f)
 
 
+def multipart_settings(settings: Settings) -> MultipartSettings:
+    """How outputs above `multipart_threshold` are split and retried."""
+    return MultipartSettings(
+        threshold=settings.multipart_threshold,
+        chunksize=settings.multipart_chunksize,
+        pool=settings.upload_pool_size,
+        retries=settings.upload_retry_limit,
+        budget=settings.retry_budget,
+    )
+
+
+@dataclass(frozen=True)
+class JournaledParts:
+    """The multipart ledger of one job's outputs, kept in the journal (by file name)."""
+
+    journal: Journal
+    job_id: str
+
+    def recall(self, path: Path) -> Session | None:
+        """The upload begun for this output, if its part URLs were kept."""
+        found = self.journal.multipart(self.job_id, path.name)
+        if found is None or not found.urls:
+            return None
+        return Session(
+            found.sha,
+            found.salt,
+            found.size,
+            found.mtime_ns,
+            found.upload_id,
+            found.part_size,
+            dict(found.urls),
+            dict(found.etags),
+        )
+
+    def begun(self, path: Path, session: Session) -> None:
+        upload = Multipart(
+            session.sha,
+            session.salt,
+            session.size,
+            session.mtime_ns,
+            session.upload_id,
+            session.part_size,
+            session.urls,
+            {},
+        )
+        self.journal.multipart_begun(self.job_id, path.name, upload)
+
+    def acknowledged(self, path: Path, number: int, etag: str) -> None:
+        self.journal.part_acknowledged(self.job_id, path.name, number, etag)
+
+    def finished(self, path: Path) -> None:
+        self.journal.multipart_finished(self.job_id, path.name)
+
+
 @dataclass(frozen=True)
 class Revising:
     """The model or artifact a `version_of` output becomes a new revision of."""
@@ -196,7 +255,13 @@ async def _create(
         revision = NewRevision.model_validate_json(earlier.revision)
     else:
         revision = await ctx.retrying(
-            lambda: upload_revision(ctx.client, path, display_name=display_name),
+            lambda: upload_revision(
+                ctx.client,
+                path,
+                display_name=display_name,
+                multipart=multipart_settings(ctx.settings),
+                ledger=JournaledParts(ctx.journal, job.id),
+            ),
             what=f"upload {path.name}",
             retries=ctx.settings.upload_retry_limit,
         )

@@ -6,7 +6,8 @@ A file above `multipart_threshold` is sent as parts of `multipart_chunksize` byt
 `complete` with every part's ETag. A part that fails is retried alone (within the retry
 budget and `upload_retry_limit`); a part URL refused with 403 (expired) means asking for a
 new upload, under the same sha, and sending every part again: an upload id's URLs cannot be
-renewed, and parts do not carry over to another upload id (docs/registry-transfers.md).
+renewed, and parts do not carry over to another upload id (docs/agent.md, "Large outputs:
+multipart uploads").
 A failure that will not heal cancels the upload.
 
 A `Ledger` (the agent's journal) hears of the upload once begun and of each part once

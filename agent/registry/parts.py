@@ -24,7 +24,7 @@ def part_size(size: int, chunksize: int) -> int:
     than MAX_PARTS parts, the smallest whole number of MiB that fits in MAX_PARTS.
 
     The SDK keeps `chunksize` whatever the size and is refused past 10,000 parts; growing the
-    part is what boto3 does (inferred, docs/registry-transfers.md).
+    part is what boto3 does (inferred, docs/agent.md, "Large outputs: multipart uploads").
     """
     if chunksize < 1:
         msg = f"multipart_chunksize must be positive, not {chunksize}"
