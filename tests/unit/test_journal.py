@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.crashsafe.journal import Journal, Owed
+from agent.crashsafe.journal import Journal, Multipart, Owed
 from agent.protocol.states import JobStatus
 
 
@@ -102,3 +102,72 @@ def test_only_notes_made_before_a_lasting_registry_change_wait_for_the_disk(
     (mode,) = journal._conn.execute("PRAGMA synchronous").fetchone()
     assert mode == 1  # NORMAL between notes
     journal.close()
+
+
+def _upload(urls: dict[int, str]) -> Multipart:
+    return Multipart("a" * 96, "b" * 32, 3 * 2**20, 123, "up-1", 2**20, urls, {})
+
+
+def test_a_multipart_upload_and_its_parts_survive_a_reopen_until_the_job_ends(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.sqlite3"
+    journal = Journal(path)
+    journal.multipart_begun("job-1", "big.bin", _upload({1: "u1", 2: "u2", 3: "u3"}))
+    journal.part_acknowledged("job-1", "big.bin", 2, "etag-2")
+    journal.part_acknowledged("job-1", "big.bin", 1, "etag-1")
+    journal.close()
+    reopened = Journal(path)
+    found = reopened.multipart("job-1", "big.bin")
+    assert found is not None
+    assert (found.sha, found.salt, found.upload_id, found.part_size) == (
+        "a" * 96,
+        "b" * 32,
+        "up-1",
+        2**20,
+    )
+    assert found.urls == {1: "u1", 2: "u2", 3: "u3"}
+    assert found.etags == {1: "etag-1", 2: "etag-2"}
+    reopened.multipart_begun("job-1", "big.bin", _upload({1: "v1"}))  # a new upload id
+    renewed = reopened.multipart("job-1", "big.bin")
+    assert renewed is not None
+    assert renewed.etags == {}  # the parts of the old upload do not carry over
+    reopened.end("job-1")
+    assert reopened.multipart("job-1", "big.bin") is None
+    reopened.close()
+
+
+def test_part_urls_are_kept_only_in_a_private_journal(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite3"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    journal = Journal(path)
+    assert path.stat().st_mode & 0o777 == 0o600  # made private at open
+    assert journal.private
+    journal.private = False  # as for a file the agent could not make private
+    journal.multipart_begun("job-1", "big.bin", _upload({1: "secret-url"}))
+    found = journal.multipart("job-1", "big.bin")
+    assert found is not None
+    assert found.urls == {}
+    journal.close()
+    assert b"secret-url" not in path.read_bytes()
+
+
+def test_a_version_3_journal_keeps_what_it_owes_and_gains_the_multipart_tables(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.sqlite3"
+    journal = Journal(path)
+    journal.owe(Owed("job-1", "agent-a", JobStatus.COMPLETED, "ok"))
+    journal.close()
+    old = sqlite3.connect(path)
+    old.execute("DROP TABLE multipart")
+    old.execute("DROP TABLE multipart_parts")
+    old.execute("PRAGMA user_version = 3")
+    old.commit()
+    old.close()
+    upgraded = Journal(path)
+    assert [o.job_id for o in upgraded.owed()] == ["job-1"]
+    upgraded.multipart_begun("job-1", "big.bin", _upload({1: "u"}))
+    assert upgraded.multipart("job-1", "big.bin") is not None
+    upgraded.close()
