@@ -184,6 +184,7 @@ def create_app(reg: Registry, settings: RegistrySettings) -> web.Application:
         app.router.add_routes(module.routes)
 
     async def close_db(app: web.Application) -> None:
+        await app[REGISTRY_KEY].multipart.close()
         app[REGISTRY_KEY].conn.close()
 
     app.on_cleanup.append(close_db)

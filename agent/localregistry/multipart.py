@@ -5,14 +5,16 @@ An upload is one file, `DIR/blobs/multipart/<upload id>`. Part n is written stra
 offset, `(n - 1) * part size`: every part but the last has the same size, learnt from the
 first such part to arrive (and checked against each other one), so there is never a second
 copy to concatenate. One running sha384 advances over the contiguous prefix of parts received:
-parts mostly arrive in order, and one that arrived early is hashed from the page cache once
-the gap before it fills. At `complete` the file is therefore already hashed, and becomes a
+the part it needs next is hashed as it is written (in a worker thread beside the one that
+writes), and a part that arrived early (a pool of 4 sends 4 at once) is hashed from the page
+cache in the background once the gap before it fills; a part is answered as soon as it is
+written. At `complete` the file is therefore hashed already (or nearly), and becomes a
 candidate (blobs.py) with that hasher's state: it is verified at promotion like any single
 PUT, and never served until a revision names its salt.
 
-Acknowledged parts are rows (`store/multipart.py`), written after the part's bytes are on the
-disk, so they survive a restart of the registry (the running hash does not: it starts again
-from part 1, reading the file). A part sent again replaces the earlier copy: its row goes
+Acknowledged parts are rows (`store/multipart.py`), written once the part's bytes are in the
+file (the page cache: `complete` syncs the whole file once), so they survive a restart of the
+registry (the running hash does not: it starts again from part 1, reading the file). A part sent again replaces the earlier copy: its row goes
 first, so a copy cut short is missing, never acknowledged with other bytes. An upload no part
 reached for `ttl` seconds is swept (at start and whenever an upload is begun).
 """
@@ -35,6 +37,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import structlog
+
 from agent.localregistry.blobs import MAX_CANDIDATES, BlobStore
 from agent.localregistry.db import transaction
 from agent.localregistry.errors import (
@@ -46,6 +50,8 @@ from agent.localregistry.errors import (
 )
 from agent.localregistry.store import multipart as index
 from agent.localregistry.wire import now
+
+log = structlog.get_logger("agent.localregistry")
 
 MAX_PARTS = 10_000  # as S3 (spec §5.6)
 # A last part that arrives before any other waits this long for the part size to be known.
@@ -75,6 +81,7 @@ class _Live:
     writing: set[int] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     sized: asyncio.Event = field(default_factory=asyncio.Event)
+    hashing: asyncio.Future[None] | None = None  # the background advance, while it runs
 
     def restart_hash(self) -> None:
         self.hasher, self.hashed, self.epoch = hashlib.sha384(), 0, self.epoch + 1
@@ -200,21 +207,69 @@ class MultipartUploads:
         told = row["part_size"] is None
         part_size = self._claim(row, number, declared, live)
         try:
-            size = await self._write(upload_id, number, part_size, chunks, declared, told, row)
-            if size != declared:
-                msg = "part ended before Content-Length bytes arrived"
-                raise BadRequest(msg)
-            if index.upload(self._conn, upload_id) is None:
-                msg = f"multipart upload {upload_id} was canceled or completed meanwhile"
-                raise NotFound(msg)
-            etag = uuid.uuid4().hex
-            with transaction(self._conn) as c:
-                index.add_part(c, upload_id, number, size, etag, now())
-            live.acked[number] = size
+            etag = await self._land(upload_id, number, part_size, chunks, declared, told, live)
         finally:
             live.writing.discard(number)
-        await self._advance(upload_id, live, part_size)
+        self._hash_behind(upload_id, live, part_size)
         return etag
+
+    async def _land(
+        self,
+        upload_id: str,
+        number: int,
+        part_size: int,
+        chunks: AsyncIterator[bytes],
+        declared: int,
+        told: bool,
+        live: _Live,
+    ) -> str:
+        """Write the part and acknowledge it; hashed as it is written when it is the next
+        the running hash needs (else later, from the page cache)."""
+        if live.hashed != number - 1 or live.lock.locked():
+            size = await self._write(upload_id, number, part_size, chunks, declared, told, None)
+            return self._acknowledge(upload_id, number, size, declared, live)
+        async with live.lock:  # free: taken without waiting
+            epoch, hasher = live.epoch, live.hasher.copy()  # the copy: a part cut short
+            size = await self._write(upload_id, number, part_size, chunks, declared, told, hasher)
+            etag = self._acknowledge(upload_id, number, size, declared, live)
+            if live.epoch == epoch and live.hashed == number - 1:
+                live.hasher = hasher
+                live.hashed = number
+            return etag
+
+    def _acknowledge(
+        self, upload_id: str, number: int, size: int, declared: int, live: _Live
+    ) -> str:
+        if size != declared:
+            msg = "part ended before Content-Length bytes arrived"
+            raise BadRequest(msg)
+        if index.upload(self._conn, upload_id) is None:
+            msg = f"multipart upload {upload_id} was canceled or completed meanwhile"
+            raise NotFound(msg)
+        etag = uuid.uuid4().hex
+        with transaction(self._conn) as c:
+            index.add_part(c, upload_id, number, size, etag, now())
+        live.acked[number] = size
+        return etag
+
+    def _hash_behind(self, upload_id: str, live: _Live, part_size: int) -> None:
+        """Advance the running hash in the background: the part is answered at once, so the
+        client sends the next while this one is hashed (complete waits for it)."""
+        if live.hashing is None or live.hashing.done():
+            live.hashing = asyncio.ensure_future(self._advance_quietly(upload_id, live, part_size))
+
+    async def _advance_quietly(self, upload_id: str, live: _Live, part_size: int) -> None:
+        try:
+            await self._advance(upload_id, live, part_size)
+        except (OSError, BadRequest) as e:  # the file changed under us: complete says so
+            log.warning("registry.multipart_hash_failed", upload_id=upload_id, error=str(e))
+
+    async def close(self) -> None:
+        """Stop the background hashing (the registry is shutting down)."""
+        running = [live.hashing for live in self._live.values() if live.hashing is not None]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     def _claim(self, row: sqlite3.Row, number: int, declared: int, live: _Live) -> int:
         """Take part `number` for writing (synchronous, so a complete or cancel sees it);
@@ -243,15 +298,18 @@ class MultipartUploads:
         chunks: AsyncIterator[bytes],
         declared: int,
         told: bool,
-        row: sqlite3.Row,
+        hasher: Any,
     ) -> int:
-        """Write the part's bytes at their offset, on the disk before this returns."""
+        """Write the part's bytes at their offset (in the page cache: `complete` syncs the
+        whole file once; a part a power loss took is caught by the hash at promotion), fed to
+        `hasher` too unless it is None."""
         fd = os.open(self._file(upload_id), os.O_WRONLY)
         try:
             if told:  # this part told the size: reserve the whole upload's space
-                await asyncio.to_thread(_preallocate, fd, row["num_parts"] * part_size)
-            size = await _write_at(fd, (number - 1) * part_size, chunks, declared)
-            await asyncio.to_thread(os.fdatasync, fd)
+                total = index.upload(self._conn, upload_id)
+                parts = int(total["num_parts"]) if total is not None else number
+                await asyncio.to_thread(_preallocate, fd, parts * part_size)
+            size = await _write_at(fd, (number - 1) * part_size, chunks, declared, hasher)
         finally:
             os.close(fd)
         return size
@@ -287,7 +345,7 @@ class MultipartUploads:
         """Hash the parts that now follow the hashed prefix without a gap."""
         path = self._file(upload_id)
         async with live.lock:
-            while live.hashed + 1 in live.acked:
+            while live.hashed + 1 in live.acked and upload_id in self._live:
                 number, epoch, hasher = live.hashed + 1, live.epoch, live.hasher
                 size = live.acked[number]
                 try:
@@ -405,11 +463,26 @@ def _hash_range(path: Path, hasher: Any, offset: int, size: int) -> None:
             left -= got
 
 
-async def _write_at(fd: int, offset: int, chunks: AsyncIterator[bytes], limit: int) -> int:
-    """Write a stream at `offset` of `fd`, a worker thread writing one batch while the next
-    is received; returns the byte count (refused past `limit`)."""
+async def _write_at(
+    fd: int, offset: int, chunks: AsyncIterator[bytes], limit: int, hasher: Any = None
+) -> int:
+    """Write a stream at `offset` of `fd` (and feed it to `hasher` unless None): one worker
+    thread writes a batch and another hashes it while the next is received, so the socket,
+    the disk and the hash (the slowest) overlap; returns the byte count (refused past
+    `limit`)."""
     size, batch, gathered = 0, list[bytes](), 0
-    pending: asyncio.Future[None] | None = None
+    pending: list[asyncio.Future[None]] = []  # the last batch's write (and hash)
+
+    async def settle() -> None:
+        for future in pending:
+            await future
+        pending.clear()
+
+    def start(batch: list[bytes], at: int) -> None:
+        pending.append(asyncio.ensure_future(asyncio.to_thread(_pwrite, fd, batch, at)))
+        if hasher is not None:
+            pending.append(asyncio.ensure_future(asyncio.to_thread(_feed, hasher, batch)))
+
     try:
         async for chunk in chunks:
             size += len(chunk)
@@ -419,21 +492,23 @@ async def _write_at(fd: int, offset: int, chunks: AsyncIterator[bytes], limit: i
             batch.append(chunk)
             gathered += len(chunk)
             if gathered >= _WRITE or len(batch) >= _IOV_MAX:
-                if pending is not None:
-                    await pending
-                at = offset + size - gathered
-                pending = asyncio.ensure_future(asyncio.to_thread(_pwrite, fd, batch, at))
+                await settle()
+                start(batch, offset + size - gathered)
                 batch, gathered = [], 0
-        if pending is not None:
-            await pending
-            pending = None
+        await settle()
         if batch:
-            await asyncio.to_thread(_pwrite, fd, batch, offset + size - gathered)
+            start(batch, offset + size - gathered)
+            await settle()
     finally:
-        if pending is not None:
+        for future in pending:  # never leave a worker writing into a closed descriptor
             with contextlib.suppress(Exception):
-                await asyncio.shield(pending)
+                await asyncio.shield(future)
     return size
+
+
+def _feed(hasher: Any, batch: list[bytes]) -> None:
+    for chunk in batch:
+        hasher.update(chunk)
 
 
 def _pwrite(fd: int, batch: list[bytes], at: int) -> None:
