@@ -12,7 +12,8 @@
    too), peak RSS side by side with the big one's.
 
 Run: .venv/bin/python -m benchmarks.multipart_bench [--quick] [--gib N]
-(QUICK: 1 GiB with a 256 MiB threshold against 256 MiB; the full run needs about 3 x the file size free on the disk.)
+(QUICK: 1 GiB with a 256 MiB threshold against 256 MiB; the full run needs about 3 x the
+file size free on the disk, and removes what it wrote.)
 """
 
 from __future__ import annotations
@@ -154,7 +155,8 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         (f"agent upload path, {big['gib']:g} GiB (hash, parts, complete)",
          f"{big['upload_s']:.1f} s ({big['mib_per_s']:.0f} MiB/s; create {big['create_s']:.2f} s)",
          ""),
-        ("floor / upload", f"{r['ratio']:.2f}", f">= 0.90: {'met' if r['ratio'] >= 0.9 else 'NOT met'}"),
+        ("floor / upload", f"{r['ratio']:.2f}",
+         f">= 0.90: {'met' if r['ratio'] >= 0.9 else 'NOT met'}"),
         (f"agent peak RSS, {big['gib']:g} GiB / {small['gib']:g} GiB",
          f"{big['peak_rss_mb']:.1f} MB / {small['peak_rss_mb']:.1f} MB", "flat"),
     ]  # fmt: skip

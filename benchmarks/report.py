@@ -55,6 +55,8 @@ TARGETS = [
     Target("idle RSS under 40 MB", "agent.idle.push.rss_mb", None, 40, "lower", "MB"),
     Target("upload at least 70 % of a plain file copy", "agent.upload.mib_per_s",
            "agent.upload.copy_mib_per_s", 0.7, "higher", "MiB/s", "a plain copy"),
+    Target("10 GiB multipart upload at least 90 % of hashing + copying it", "multipart.ratio",
+           None, 0.9, "higher", ""),
     Target("no double runs in the 100-agent pool", "push.pool.double_runs", None, 1, "lower", ""),
 ]  # fmt: skip
 

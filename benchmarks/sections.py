@@ -116,6 +116,25 @@ def agent(suite: Suite) -> list[str]:
     return ["## The agent", "", *table(("measure", "figure"), rows), ""]
 
 
+def multipart(suite: Suite) -> list[str]:
+    m = "multipart"
+    rows = [
+        ("floor: sha384 of the file + a plain copy (read, write, fsync)",
+         fmt(get(suite, f"{m}.big.floor_s"), "s") + " (" + fmt(get(suite, f"{m}.big.hash_s"), "s")
+         + " + " + fmt(get(suite, f"{m}.big.copy_s"), "s") + ")"),
+        ("the agent's upload path (hash, parts 4 at once, complete)",
+         fmt(get(suite, f"{m}.big.upload_s"), "s") + ", "
+         + fmt(get(suite, f"{m}.big.mib_per_s"), "MiB/s")),
+        ("floor / upload", fmt(get(suite, f"{m}.ratio"), "", 2)),
+        ("agent peak RSS: the big upload / the small one",
+         fmt(get(suite, f"{m}.big.peak_rss_mb"), "MB") + " / "
+         + fmt(get(suite, f"{m}.small.peak_rss_mb"), "MB")),
+    ]  # fmt: skip
+    size = get(suite, f"{m}.big.gib")
+    title = f"## Multipart upload ({size:g} GiB)" if size is not None else "## Multipart upload"
+    return [title, "", *table(("measure", "figure"), rows), ""]
+
+
 def pool(suite: Suite) -> list[str]:
     p = "push.pool"
     rows = [
@@ -226,4 +245,4 @@ def reproduce(suite: Suite) -> list[str]:
     ]  # fmt: skip
 
 
-ALL = [latency, throughput, agent, pool, scaling, slurm, profiled, reproduce]
+ALL = [latency, throughput, agent, multipart, pool, scaling, slurm, profiled, reproduce]

@@ -59,6 +59,8 @@ PARTS = [
          330, ("mosquitto",)),
     Part("scale", "scale_bench", "scaling: agents 1-100, queue depth 10-10,000", 225,
          ("mosquitto",)),
+    Part("multipart", "multipart_bench",
+         "multipart: a 10 GiB output upload against hashing and copying it", 150),
     Part("slurm", "slurm_bench", "Slurm: the agent against sbatch --wait", 75,
          ("slurmctld", "sbatch")),
 ]  # fmt: skip
