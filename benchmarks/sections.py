@@ -125,6 +125,9 @@ def multipart(suite: Suite) -> list[str]:
         ("the agent's upload path (hash, parts 4 at once, complete)",
          fmt(get(suite, f"{m}.big.upload_s"), "s") + ", "
          + fmt(get(suite, f"{m}.big.mib_per_s"), "MiB/s")),
+        ("- of which the agent hashing / begin, parts, complete",
+         fmt(get(suite, f"{m}.big.agent_hash_s"), "s") + " / "
+         + fmt(get(suite, f"{m}.big.parts_s"), "s")),
         ("floor / upload", fmt(get(suite, f"{m}.ratio"), "", 2)),
         ("agent peak RSS: the big upload / the small one",
          fmt(get(suite, f"{m}.big.peak_rss_mb"), "MB") + " / "

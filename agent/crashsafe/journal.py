@@ -157,6 +157,7 @@ class Journal:
         self._conn = sqlite3.connect(path, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")  # FULL for the durable notes
+        self._conn.execute("PRAGMA secure_delete=ON")  # forgotten part URLs leave no trace
         (version,) = self._conn.execute("PRAGMA user_version").fetchone()
         if version not in (VERSION, _ADDITIVE_FROM):
             for table in ("owed", "active", "uploads", "multipart", "multipart_parts"):
