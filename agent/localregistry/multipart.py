@@ -13,10 +13,11 @@ candidate (blobs.py) with that hasher's state: it is verified at promotion like 
 PUT, and never served until a revision names its salt.
 
 Acknowledged parts are rows (`store/multipart.py`), written once the part's bytes are in the
-file (the page cache: `complete` syncs the whole file once), so they survive a restart of the
-registry (the running hash does not: it starts again from part 1, reading the file). A part sent again replaces the earlier copy: its row goes
-first, so a copy cut short is missing, never acknowledged with other bytes. An upload no part
-reached for `ttl` seconds is swept (at start and whenever an upload is begun).
+file (the page cache: `complete` syncs the whole file once), so they survive a restart of
+the registry (the running hash does not: it starts again from part 1, reading the file). A
+part sent again replaces the earlier copy: its row goes first, so a copy cut short is
+missing, never acknowledged with other bytes. An upload no part reached for `ttl` seconds is
+swept (at start and whenever an upload is begun).
 """
 
 from __future__ import annotations
