@@ -243,3 +243,31 @@ async def test_a_part_url_is_a_capability_for_that_part_alone(
     forged = urls[0].replace("/parts/", "/parts/").rsplit("/1?", 1)
     async with aiohttp.ClientSession() as s, s.put(f"{forged[0]}/2?{forged[1]}", data=b"x") as r:
         assert r.status == 403
+
+
+async def test_an_upload_completes_after_a_registry_restart_hashed_again_from_its_file(
+    tmp_path: Path,
+) -> None:
+    data, salt = tmp_path / "registry", "7" * 32
+    path = _file(tmp_path, 3 * 64 * KiB)
+    first = running(RegistrySettings(data_dir=data))
+    async with first as reg, RegistryClient(reg.url, reg.token) as c:
+        sha, upload_id, urls = await _begin(c, path, 3, salt)
+        one = await c.put_part(urls[0], path, 0, 64 * KiB)
+        three = await c.put_part(urls[2], path, 2 * 64 * KiB, 64 * KiB)  # early: not hashed
+    again = running(RegistrySettings(data_dir=data))
+    async with again as reg, RegistryClient(reg.url, reg.token) as c:
+        url = reg.url + urls[1][urls[1].index("/blobs/") :]
+        two = await c.put_part(url, path, 64 * KiB, 64 * KiB)
+        await c.complete_multipart(sha, upload_id, [(1, one), (2, two), (3, three)])
+        props = await upload_bytes(c, properties_document("big.bin", 3 * 64 * KiB))
+        revision = NewRevision(
+            content_token=Token(sha=sha, salt=salt),
+            properties_token=props,
+            name="big.bin",
+            size=3 * 64 * KiB,
+        )
+        model = await c.create_model(revision)
+        dest = tmp_path / "back.bin"
+        await download_revision(c, model.file.revisions[0], dest)
+    assert dest.read_bytes() == path.read_bytes()
