@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     download_retry_limit: int = Field(default=5, ge=0)
     upload_retry_limit: int = Field(default=5, ge=0)
     upload_pool_size: int = Field(default=4, ge=1, le=64)  # outputs uploaded at once
+    # Ours: the input cache under <state_path>/cache (docs/agent.md, "The input cache"), in
+    # GiB; 0 turns it off (every input downloaded for each job).
+    cache_max_gb: float = Field(default=20.0, ge=0)
     headless_mode: bool = False  # official key; accepted, no effect: this agent has no tray
 
     # Concurrency and pools.
@@ -279,6 +282,11 @@ class Settings(BaseSettings):
             self.slurm_memory_mb,
             self.slurm_gpus,
         )
+
+    @property
+    def cache_max_bytes(self) -> int:
+        """The input cache's bound in bytes (0: no cache)."""
+        return int(self.cache_max_gb * 1024**3)
 
     @property
     def http_token_path(self) -> Path:
