@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
+import math
 import os
 import random
 import re
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -179,39 +180,53 @@ class Partial:
         return bool(h.hexdigest() == sha)
 
 
-async def _batches(resp: aiohttp.ClientResponse) -> AsyncIterator[list[bytes]]:
-    """The body in batches of about BATCH bytes (aiohttp's chunks, not copied)."""
-    batch: list[bytes] = []
-    held = 0
-    async for chunk in resp.content.iter_any():
-        batch.append(chunk)
-        held += len(chunk)
-        if held >= BATCH:
-            yield batch
-            batch, held = [], 0
-    if batch:
-        yield batch
+class _Writer:
+    """Hands batches to a worker thread, one in flight while the next arrives."""
+
+    def __init__(self, fd: int, partial: Partial, progress: Progress | None) -> None:
+        self.fd, self.partial, self.progress = fd, partial, progress
+        self.pending: asyncio.Future[None] | None = None
+
+    async def submit(self, batch: list[bytes]) -> None:
+        await self.drain()
+        self.pending = asyncio.ensure_future(asyncio.to_thread(self.partial.absorb, self.fd, batch))
+        if self.progress is not None:
+            self.progress(sum(map(len, batch)))
+
+    async def drain(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            await pending
 
 
 async def _receive(
     resp: aiohttp.ClientResponse, partial: Partial, progress: Progress | None
 ) -> None:
-    """Append the body to `partial`, the worker writing batch N while batch N+1 arrives."""
+    """Append the body to `partial` in batches of about BATCH bytes (aiohttp's chunks, not
+    copied). What arrived before a cut is written too: the resume starts after it."""
     fd = os.open(partial.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    pending: asyncio.Future[None] | None = None
+    writer = _Writer(fd, partial, progress)
+    batch: list[bytes] = []
+    held = 0
     try:
-        async for batch in _batches(resp):
-            if pending is not None:
-                await pending
-            pending = asyncio.ensure_future(asyncio.to_thread(partial.absorb, fd, batch))
-            if progress is not None:
-                progress(sum(map(len, batch)))
-        if pending is not None:
-            await pending
+        try:
+            async for chunk in resp.content.iter_any():
+                batch.append(chunk)
+                held += len(chunk)
+                if held >= BATCH:
+                    await writer.submit(batch)
+                    batch, held = [], 0
+        except (aiohttp.ClientError, TimeoutError):
+            if batch:
+                await writer.submit(batch)
+            raise
+        if batch:
+            await writer.submit(batch)
+        await writer.drain()
     finally:
         # Never close the file under a write still running in the worker.
-        if pending is not None and not pending.done():
-            await asyncio.shield(pending)
+        if writer.pending is not None:
+            await asyncio.shield(writer.pending)
         os.close(fd)
 
 
@@ -282,7 +297,7 @@ async def fetch(
     size: int | None = None,
     progress: Progress | None = None,
     retries: int = 0,
-    budget: float = 0.0,
+    budget: float = math.inf,
     resume: bool = False,
 ) -> int:
     """Download into `dest`, verified against `sha`; returns the size.

@@ -8,6 +8,7 @@ stored, skip), PUT; once for the properties blob and once for the content (spec 
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 
 from agent.concurrently import both
@@ -79,7 +80,7 @@ async def download_revision(
     *,
     progress: Progress | None = None,
     retries: int = 0,
-    budget: float = 0.0,
+    budget: float = math.inf,
     resume: bool = False,
 ) -> int:
     """Download a revision's content into `dest`, verified against its sha; returns size.
