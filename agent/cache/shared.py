@@ -11,6 +11,8 @@ the end of its copy, so an eviction made for another address never removes it mi
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -27,6 +29,14 @@ log = structlog.get_logger(__name__)
 
 # Download into the given path, verified against the address; returns the size.
 Download = Callable[[Path, bool], Awaitable[int]]  # (path, resume what is there)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class InputCache:
@@ -59,10 +69,14 @@ class InputCache:
             async with self._lock(sha):
                 cached = await self._usable(sha)
                 if not cached:
-                    await fetch(self.store.partial(sha), True)
+                    part = self.store.partial(sha)
+                    await fetch(part, True)
+                    # Durable before the index names it: a crash must not leave an entry
+                    # whose bytes never reached the disk.
+                    await asyncio.to_thread(_fsync, part)
                     busy = {s for s, n in self._pins.items() if n > 0}
-                    if not self.store.add(sha, salt, name, busy):
-                        await asyncio.to_thread(self.store.partial(sha).replace, dest)
+                    if not self.store.add(sha, salt, name, busy):  # no room: the job's alone
+                        await asyncio.to_thread(shutil.move, part, dest)
                         return "uncached"
             how = await asyncio.to_thread(materialize, self.store.path(sha), dest)
             self.store.touch(sha)

@@ -213,8 +213,8 @@ async def _download(
             await ctx.cache.provide(
                 token.sha, token.salt, revision.size, revision.name, dest, fetch
             )
-        else:
-            await fetch(dest, False)
+        else:  # a partial file here is an earlier try's (validation redone): resumed
+            await fetch(dest, True)
     except IntegrityError:
         msg = f"the {what} downloaded does not match its sha; it was corrupted or replaced"
         raise InvalidJob(msg) from None

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from agent.cache.materialize import materialize
-from agent.cache.shared import InputCache
+from agent.cache.shared import Download, InputCache
 from agent.cache.sizes import human_bytes
 from agent.cache.store import INDEX, CacheStore, Entry, Stamp, clear, evictions, read_index
 from agent.protocol.content import new_salt, salted_sha
@@ -152,3 +152,33 @@ def test_sizes_read_as_people_write_them() -> None:
         "1.5 MiB",
         "20.0 GiB",
     ]
+
+
+async def test_an_entry_in_use_is_not_evicted_and_the_newcomer_goes_to_its_job(
+    tmp_path: Path,
+) -> None:
+    cache = InputCache(CacheStore(tmp_path / "cache", limit=100))
+    salt = new_salt()
+    first, second = b"a" * 60, b"b" * 60
+    sha_a, sha_b = salted_sha(first, salt), salted_sha(second, salt)
+
+    def fetching(content: bytes) -> Download:
+        async def fetch(path: Path, resume: bool) -> int:
+            path.write_bytes(content)
+            return len(content)
+
+        return fetch
+
+    assert await cache.provide(sha_a, salt, 60, "a", tmp_path / "a", fetching(first)) == "download"
+    copying_a = tmp_path / "b-while-a-is-copied"
+
+    async def fetch_b_while_a_in_use(path: Path, resume: bool) -> int:
+        # A job is copying `a` out right now (pinned, as provide() does for it).
+        cache._pins[sha_a] += 1
+        return await fetching(second)(path, resume)
+
+    how = await cache.provide(sha_b, salt, 60, "b", copying_a, fetch_b_while_a_in_use)
+    assert how == "uncached"
+    assert copying_a.read_bytes() == second
+    assert set(cache.store.entries) == {sha_a} and cache.store.path(sha_a).exists()
+    assert not cache.store.partial(sha_b).exists()
