@@ -19,6 +19,8 @@ functions (`decide`, `Attempts`), the I/O is `fetch`.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import errno
 import hashlib
 import math
@@ -55,6 +57,7 @@ UrlSource = Callable[[], Awaitable[str]]
 # A batch handed to the worker thread: big enough that a thread hop per batch costs nothing
 # next to the hash, small enough to keep memory flat (two batches in flight at most).
 BATCH = 8 * 1024 * 1024
+DEPTH = 4  # batches in flight at most (written or hashed, or waiting to be)
 _READ_BUFSIZE = 1024 * 1024  # aiohttp buffers up to twice this while a batch is written
 # However much progress each attempt makes, a storage that cuts every few bytes is not
 # followed for ever.
@@ -184,30 +187,43 @@ class Partial:
 
 
 class _Writer:
-    """Hands each batch to two worker threads, one writing it and one hashing it, while the
-    event loop receives the next batch: the network, the disk and the hash all overlap."""
+    """Two lanes of worker-thread work, one writing batches and one hashing them, each in
+    order, while the event loop receives the next batch: the network, the disk and the hash
+    overlap, and a write held up by the disk (dirty-page throttling) does not hold up the
+    hash, nor the other way round. At most DEPTH batches are in flight (memory stays flat)."""
 
     def __init__(self, fd: int, partial: Partial, progress: Progress | None) -> None:
         self.fd, self.partial, self.progress = fd, partial, progress
-        self.pending: asyncio.Future[Any] | None = None
+        self.write: asyncio.Future[None] | None = None  # the last batch's, in each lane
+        self.hash: asyncio.Future[None] | None = None
+        self.flight: collections.deque[asyncio.Future[Any]] = collections.deque()
 
     async def submit(self, batch: list[bytes]) -> None:
         # One buffer, so each thread makes one call that releases the GIL for the whole
         # batch: with a call per network chunk (tens of KiB) the hash thread queued for the
         # GIL behind the event loop at every chunk and ran at a third of its speed.
         data = batch[0] if len(batch) == 1 else b"".join(batch)
-        await self.drain()  # writes and hashes stay in order: one batch in flight
-        self.pending = asyncio.gather(
-            asyncio.to_thread(self.partial.write, self.fd, data),
-            asyncio.to_thread(self.partial.hash, data),
-        )
+        while len(self.flight) >= DEPTH:
+            await self.flight.popleft()
+        self.write = asyncio.ensure_future(_after(self.write, self.partial.write, self.fd, data))
+        self.hash = asyncio.ensure_future(_after(self.hash, self.partial.hash, data))
+        self.flight.append(asyncio.gather(self.write, self.hash))
         if self.progress is not None:
             self.progress(len(data))
 
     async def drain(self) -> None:
-        if self.pending is not None:
-            pending, self.pending = self.pending, None
-            await pending
+        while self.flight:
+            await self.flight.popleft()
+
+    def busy(self) -> list[asyncio.Future[Any]]:
+        return [f for f in (self.write, self.hash) if f is not None and not f.done()]
+
+
+async def _after(previous: asyncio.Future[None] | None, work: Any, *args: Any) -> None:
+    """`work(*args)` in a worker thread once `previous` (the same lane's last) is done."""
+    if previous is not None:
+        await previous
+    await asyncio.to_thread(work, *args)
 
 
 async def _receive(
@@ -235,9 +251,10 @@ async def _receive(
             await writer.submit(batch)
         await writer.drain()
     finally:
-        # Never close the file under a write still running in the worker.
-        if writer.pending is not None:
-            await asyncio.shield(writer.pending)
+        # Never close the file under a write still running in a worker (cancelled or not).
+        for work in [*writer.flight, *writer.busy()]:
+            with contextlib.suppress(Exception):  # the first error is on its way up already
+                await asyncio.shield(work)
         os.close(fd)
 
 

@@ -88,6 +88,27 @@ async def test_a_storage_that_ignores_range_is_followed_from_zero(
     assert dest.read_bytes() == content
 
 
+async def test_a_partial_file_left_by_an_earlier_run_is_resumed_or_started_over(
+    proxied: tuple[RunningRegistry, FaultProxy], tmp_path: Path
+) -> None:
+    reg, proxy = proxied
+    content = os.urandom(SIZE)
+    async with RegistryClient(proxy.url, reg.token) as client:
+        rev = await _stored(client, tmp_path, content)
+        sha = rev.content_token.sha
+        dest = tmp_path / "partial.bin"
+        dest.write_bytes(content[: 2 * MiB])  # what a killed agent left, unhashed here
+        await download_revision(client, rev, dest, resume=True)
+        assert dest.read_bytes() == content
+        assert _blob_requests(proxy, sha) == [f"bytes={2 * MiB}-"]
+        assert proxy.relayed[f"GET /blobs/{sha}"] == SIZE - 2 * MiB
+        proxy.clear()
+        dest.write_bytes(b"x" * MiB)  # a partial file that is not the start of the content
+        await download_revision(client, rev, dest, resume=True)
+    assert dest.read_bytes() == content  # did not match: downloaded again from zero, once
+    assert _blob_requests(proxy, sha) == [f"bytes={MiB}-", None]
+
+
 async def test_a_206_from_another_place_than_asked_starts_again(tmp_path: Path) -> None:
     content = os.urandom(3 * MiB)
     salt = new_salt()
