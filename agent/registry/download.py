@@ -1,11 +1,12 @@
 """Downloading a blob to disk so that it survives faults: resume with Range, verify the address.
 
-A download streams into a partial file while a worker thread writes and hashes each batch
-(the network read of batch N+1 overlaps the disk and the hash of batch N), so memory stays flat
-and the address `sha384(content ‖ salt)` is known the moment the last byte lands. A connection
-cut mid-body is resumed with `Range: bytes=<have>-` from where it stopped; the hash carries on
-over the resumed bytes (a partial file left by an earlier process is hashed from disk first).
-A storage that ignores Range (200, the whole body) is followed from zero, truncating what was
+A download streams into a partial file in batches of 8 MiB, one worker thread writing them
+and another hashing them while the event loop receives the next (the network, the disk and
+the hash overlap; at most DEPTH batches in flight), so memory stays flat and the address
+`sha384(content ‖ salt)` is known the moment the last byte lands. A connection cut mid-body
+is resumed with `Range: bytes=<have>-` from where it stopped; the hash carries on over the
+resumed bytes (a partial file left by an earlier process is hashed from disk first). A
+storage that ignores Range (200, the whole body) is followed from zero, truncating what was
 there, never appending a second copy; a 206 that starts elsewhere than asked is not trusted
 (the next attempt starts from zero). A 403 means the presigned URL expired: a fresh one is
 asked for. A full disk removes the partial file and raises DiskFull.
