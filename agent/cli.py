@@ -44,6 +44,7 @@ CRASHED = 70  # EX_SOFTWARE: an internal error; systemd restarts the agent
         "stop": "agent.cli_service.stop_command",
         "install-service": "agent.cli_service.install_service_command",
         "runs": "agent.cli_runs.runs",
+        "cache": "agent.cli_cache.cache",
         "record": "agent.cli_record.record_command",
         "pause": "agent.cli_control.pause_command",
         "resume": "agent.cli_control.resume_command",

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     # `upload_pool_size` at once (docs/agent.md, "Large outputs: multipart uploads").
     multipart_threshold: int = Field(default=2 * 2**30, ge=0)
     multipart_chunksize: int = Field(default=128 * 2**20, ge=1)
+    # Ours: the input cache under <state_path>/cache (docs/agent.md, "The input cache"), in
+    # GiB; 0 turns it off (every input downloaded for each job).
+    cache_max_gb: float = Field(default=20.0, ge=0)
     headless_mode: bool = False  # official key; accepted, no effect: this agent has no tray
 
     # Concurrency and pools.
@@ -284,6 +287,11 @@ class Settings(BaseSettings):
             self.slurm_memory_mb,
             self.slurm_gpus,
         )
+
+    @property
+    def cache_max_bytes(self) -> int:
+        """The input cache's bound in bytes (0: no cache)."""
+        return int(self.cache_max_gb * 1024**3)
 
     @property
     def http_token_path(self) -> Path:

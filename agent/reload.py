@@ -71,6 +71,7 @@ _WHY: dict[str, str] = {
     "registry_key_file": "the registry's TLS is set up at start",
     "registry_tls_verify": "the registry's TLS is set up at start",
     "state_path": "it holds the running agent's lock, journal and identity",
+    "cache_max_gb": "the input cache is opened with its bound at start",
     "output_path": "running and unfinished jobs' work directories are found under it",
     "modules_path": "the modules are loaded, pinned and watched from it since the start",
     "watch_modules": "the module watcher is started (or not) at start",

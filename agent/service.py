@@ -32,6 +32,7 @@ from agent.agentstatus import AgentStatusReporter
 from agent.announce import announce
 from agent.auth import keys
 from agent.auth.identity import registry_bearer
+from agent.cache.shared import open_cache
 from agent.config import Settings
 from agent.control import PauseSwitch
 from agent.crashsafe.journal import Journal
@@ -145,6 +146,7 @@ async def _serve(
                 agent_key=agent_key,
                 slurm=SlurmBackend(settings.slurm_options),
                 records=records,
+                cache=open_cache(settings.state_path, settings.cache_max_bytes),
             )
             resume = await stop.before(unfinished(ctx))
             if not resume:  # no tool of an earlier run may still read an old pinned copy

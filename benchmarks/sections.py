@@ -136,6 +136,23 @@ def multipart(suite: Suite) -> list[str]:
     size = get(suite, f"{m}.big.gib")
     title = f"## Multipart upload ({size:g} GiB)" if size is not None else "## Multipart upload"
     return [title, "", *table(("measure", "figure"), rows), ""]
+def downloads(suite: Suite) -> list[str]:
+    d = "download"
+    gib = fmt(get(suite, f"{d}.gib"), "GiB", 0)
+    rows = [
+        (f"plain copy of the {gib} file, same disk (floor)",
+         fmt(get(suite, f"{d}.copy_mib_per_s"), "MiB/s", 0)),
+        (f"{gib} input download, verified and fsynced (agent/registry/download.py)",
+         fmt(get(suite, f"{d}.download_mib_per_s"), "MiB/s", 0)),
+        ("- floor / ours (aim: at least 0.90)", fmt(get(suite, f"{d}.download_vs_copy"), "", 2)),
+        ("agent peak RSS growth during the download",
+         fmt(get(suite, f"{d}.peak_rss_growth_mb"), "MB", 0)),
+        ("through the input cache, cold: download, file, copy out",
+         fmt(get(suite, f"{d}.cache_cold_s"), "s")),
+        ("cache hit: stamp check and a private copy", fmt(get(suite, f"{d}.cache_warm_s"), "s")),
+        ("- hit / download", fmt(get(suite, f"{d}.hit_vs_download"), "", 2)),
+    ]  # fmt: skip
+    return ["## Downloads and the input cache", "", *table(("measure", "figure"), rows), ""]
 
 
 def pool(suite: Suite) -> list[str]:
@@ -248,4 +265,6 @@ def reproduce(suite: Suite) -> list[str]:
     ]  # fmt: skip
 
 
-ALL = [latency, throughput, agent, multipart, pool, scaling, slurm, profiled, reproduce]
+ALL = [
+    latency, throughput, agent, multipart, downloads, pool, scaling, slurm, profiled, reproduce
+]

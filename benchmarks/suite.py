@@ -55,6 +55,8 @@ PARTS = [
          ("redis-server", "celery")),
     Part("agent", "agent_bench", "the agent: overhead per job, end to end, idle, 1 GiB upload",
          100),
+    Part("download", "download_bench",
+         "downloads: a 10 GiB input against a plain copy, RSS, a cache hit", 240),
     Part("push", "push_bench", "the agent: pickup, throughput, idle load, a 100-agent pool",
          330, ("mosquitto",)),
     Part("scale", "scale_bench", "scaling: agents 1-100, queue depth 10-10,000", 225,

@@ -9,6 +9,7 @@ from typing import TypeVar
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from agent.agentstatus import AgentStatusReporter
+from agent.cache.shared import InputCache
 from agent.config import Settings
 from agent.crashsafe.journal import Journal
 from agent.crashsafe.owed import OwedUpdates
@@ -40,6 +41,7 @@ class JobContext:
     agent_key: rsa.RSAPrivateKey | None = None  # opens the credentials delivered with jobs
     slurm: Backend | None = None  # for modules the config sends to Slurm
     records: RunRecords | None = None  # one record per job run (runs list|show)
+    cache: InputCache | None = None  # downloaded inputs by address (None: cache_max_gb = 0)
 
     def executor(self, module_key: str) -> str:
         """Where `module_key`'s tools run: "local" or "slurm" (per module, else for all)."""

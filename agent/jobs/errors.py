@@ -31,6 +31,13 @@ class InvalidJob(JobError):
     reason = Reason.INVALID_JOB
 
 
+class InputsDoNotFit(JobError):
+    """An input could not be written to the local disk (it is full): the machine's problem,
+    not the job's."""
+
+    reason = Reason.AGENT_ERROR
+
+
 class ModuleUnavailable(JobError):
     """No installed module can run the job as published (missing function, variant, config)."""
 

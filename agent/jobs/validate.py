@@ -18,10 +18,11 @@ from typing import Any
 import structlog
 
 from agent import jsontext
+from agent.cache.sizes import human_bytes
 from agent.concurrently import all_of, both
 from agent.jobs.context import JobContext
 from agent.jobs.credentials import open_deliveries, write_credentials
-from agent.jobs.errors import InvalidJob, ModuleUnavailable
+from agent.jobs.errors import InputsDoNotFit, InvalidJob, ModuleUnavailable
 from agent.jobs.inputs import (
     Delivered,
     Files,
@@ -37,7 +38,7 @@ from agent.jobs.workdir import WorkDir, safe_name
 from agent.modules.catalog import FunctionVariantHint, NotInstalled, Resolved
 from agent.protocol.manifest import FunctionSchema
 from agent.protocol.placeholders import PlaceholderError, build_argv
-from agent.registry.errors import IntegrityError, NotFound
+from agent.registry.errors import DiskFull, IntegrityError, NotFound
 from agent.registry.models import FileRevision, Job, Resource
 from agent.registry.transfer import download_revision
 from agent.secretfiles import write_secret
@@ -188,19 +189,49 @@ def _write_module_config(ctx: JobContext, resolved: Resolved, workdir: WorkDir) 
     return workdir.module_config
 
 
-async def _download(ctx: JobContext, revision: FileRevision, dest: Path, what: str) -> None:
-    try:
-        await ctx.retrying(
-            lambda: download_revision(ctx.client, revision, dest),
-            what=f"download {what}",
-            retries=ctx.settings.download_retry_limit,
+async def _download(
+    ctx: JobContext, revision: FileRevision, dest: Path, what: str, *, cached: bool = False
+) -> None:
+    """Download `revision` to `dest`, verified (through the input cache when `cached` and the
+    agent has one); a cut connection resumes, bounded by `download_retry_limit` and
+    `retry_budget` seconds without progress (agent/registry/download.py)."""
+    settings = ctx.settings
+
+    async def fetch(path: Path, resume: bool) -> int:
+        return await download_revision(
+            ctx.client,
+            revision,
+            path,
+            retries=settings.download_retry_limit,
+            budget=settings.retry_budget,
+            resume=resume,
         )
+
+    token = revision.content_token
+    try:
+        if cached and ctx.cache is not None:
+            await ctx.cache.provide(
+                token.sha, token.salt, revision.size, revision.name, dest, fetch
+            )
+        else:  # a partial file here is an earlier try's (validation redone): resumed
+            await fetch(dest, True)
     except IntegrityError:
         msg = f"the {what} downloaded does not match its sha; it was corrupted or replaced"
         raise InvalidJob(msg) from None
     except NotFound as e:
         msg = f"the {what} is not in the registry's storage ({e.detail})"
         raise InvalidJob(msg) from None
+    except DiskFull as e:
+        raise InputsDoNotFit(_no_room(what, revision, e)) from None
+
+
+def _no_room(what: str, revision: FileRevision, e: DiskFull) -> str:
+    name = f" ({revision.name})" if revision.name else ""
+    need = f"it needs {human_bytes(e.needed)}, " if e.needed is not None else ""
+    return (
+        f"no room on disk for the {what}{name}: {need}{human_bytes(e.free)} are free where it "
+        f"was being written ({e.path}); the partial file was removed"
+    )
 
 
 async def _fetch_parameters(ctx: JobContext, job: Job, workdir: WorkDir) -> dict[str, Any]:
@@ -273,7 +304,7 @@ async def _download_facts(
 ) -> FileFacts:
     """Download `revision` to `dest`, verified; what the file validators look at."""
     dest.parent.mkdir(exist_ok=True)
-    await _download(ctx, revision, dest, what)
+    await _download(ctx, revision, dest, what, cached=True)
     with dest.open("rb") as f:
         head = f.read(HEAD_BYTES)
     return FileFacts(dest, head, dest.stat().st_size)

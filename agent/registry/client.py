@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import errno
-import hashlib
 import json
 import math
 import time
@@ -28,6 +27,7 @@ from agent import __version__, jsontext
 from agent.protocol import compat
 from agent.protocol.content import file_slice, write_hashed
 from agent.protocol.states import AgentStatus, JobStatus
+from agent.registry import download
 from agent.registry.errors import (
     Conflict,
     IntegrityError,
@@ -38,6 +38,7 @@ from agent.registry.errors import (
     URLExpired,
     rejected,
 )
+from agent.registry.errors import redact_url as _redact_url
 from agent.registry.models import (
     Agent,
     AgentCredential,
@@ -58,18 +59,11 @@ M = TypeVar("M", bound=BaseModel)
 
 _API_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10, sock_read=60)
 _BLOB_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10, sock_read=300)
-_CHUNK = 1024 * 1024
 
 
 def _seg(value: str) -> str:
     """A path segment, percent-encoded with no safe characters (spec §6)."""
     return quote(value, safe="")
-
-
-def _redact_url(url: str) -> str:
-    """A URL without its query (presigned signatures live there)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
 def _detail(text: str) -> str:
@@ -523,26 +517,20 @@ class RegistryClient:
             raise RegistryUnavailable(msg) from None
 
     async def get_blob(self, url: str, dest: Path, sha: str, salt: str) -> int:
-        """Stream a presigned URL into `dest`, checking sha384(bytes ‖ salt); returns size."""
-        shown = _redact_url(url)
-        hasher = hashlib.sha384()
-        try:
-            async with self.session.get(url, timeout=_BLOB_TIMEOUT, ssl=self._ssl) as resp:
-                if resp.status >= 400:
-                    error = rejected("GET", shown, resp.status, _detail(await resp.text()))
-                    raise error
-                with dest.open("wb") as f:
-                    size = await write_hashed(resp.content.iter_chunked(_CHUNK), f, hasher)
-        except (aiohttp.ClientError, TimeoutError) as e:
-            dest.unlink(missing_ok=True)
-            msg = f"GET {shown} failed: {type(e).__name__}"
-            raise RegistryUnavailable(msg) from None
-        hasher.update(salt.encode("utf-8"))
-        if hasher.hexdigest() != sha:
-            dest.unlink(missing_ok=True)
-            msg = f"downloaded bytes do not match sha {sha[:16]}..."
-            raise IntegrityError(msg)
-        return size
+        """Stream a presigned URL into `dest`, checking sha384(bytes ‖ salt); returns size.
+
+        One request, resumed with Range only while a cut connection made progress; see
+        agent/registry/download.py for downloads with retries, progress and fresh URLs."""
+
+        async def fixed() -> str:
+            return url
+
+        return await download.fetch(self.blob_source(fixed), dest, sha, salt)
+
+    def blob_source(self, url_for: download.UrlSource) -> download.Source:
+        """Where a download reads from: this client's session and TLS, URLs from `url_for`
+        (presigned: no Authorization header goes with them)."""
+        return download.Source(self.session, url_for, ssl=self._ssl)
 
 
 # How many times aiohttp sent the request of the current `_call` (it resends an idempotent

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from agent.errors import AgentError
+
+
+def redact_url(url: str) -> str:
+    """A URL without its query (presigned signatures live there)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
 class RegistryError(AgentError):
@@ -59,6 +67,27 @@ class Throttled(RegistryRejected):
 
 class IntegrityError(RegistryError):
     """Downloaded bytes do not match their sha."""
+
+
+class UrlExpired(RegistryError):
+    """A presigned URL was refused (403): ask the registry for a fresh one and try again."""
+
+    retryable = True
+
+
+class BadRange(RegistryUnavailable):
+    """The storage answered a range that was not asked for: start the download again."""
+
+    away = False
+
+
+class DiskFull(RegistryError):
+    """A download did not fit on the local disk (ENOSPC); the partial file was removed."""
+
+    def __init__(self, path: str, needed: int | None, free: int) -> None:
+        self.path, self.needed, self.free = path, needed, free
+        want = "" if needed is None else f"; it needs {needed} bytes"
+        super().__init__(f"no space left on the disk holding {path} ({free} bytes free{want})")
 
 
 def rejected(

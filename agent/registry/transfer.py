@@ -11,6 +11,7 @@ when a ledger kept its parts (under its salt, the file unchanged: not hashed aga
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 
 from agent.concurrently import both
@@ -23,6 +24,7 @@ from agent.protocol.content import (
     salted_sha,
 )
 from agent.registry.client import RegistryClient
+from agent.registry.download import Progress, fetch
 from agent.registry.models import FileRevision, NewRevision, Token
 from agent.registry.multipart import (
     FORGETFUL,
@@ -117,8 +119,36 @@ async def upload_revision(
     )
 
 
-async def download_revision(client: RegistryClient, revision: FileRevision, dest: Path) -> int:
-    """Download a revision's content into `dest`, verified against its sha; returns size."""
+async def download_revision(
+    client: RegistryClient,
+    revision: FileRevision,
+    dest: Path,
+    *,
+    progress: Progress | None = None,
+    retries: int = 0,
+    budget: float = math.inf,
+    resume: bool = False,
+) -> int:
+    """Download a revision's content into `dest`, verified against its sha; returns size.
+
+    A cut connection is resumed with Range; a refused (expired) URL is asked for again; other
+    failures are retried `retries` times within `budget` seconds of the last progress
+    (agent/registry/download.py). `progress` is told each batch's byte count as it arrives.
+    `resume` picks up bytes an earlier process left at `dest`.
+    """
     token = revision.content_token
-    url = await client.download_url(token.sha)
-    return await client.get_blob(url.url, dest, token.sha, token.salt)
+
+    async def url() -> str:
+        return (await client.download_url(token.sha)).url
+
+    return await fetch(
+        client.blob_source(url),
+        dest,
+        token.sha,
+        token.salt,
+        size=revision.size,
+        progress=progress,
+        retries=retries,
+        budget=budget,
+        resume=resume,
+    )

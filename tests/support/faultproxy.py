@@ -15,7 +15,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-Action = Literal["status", "drop_request", "drop_response", "delay"]
+Action = Literal["status", "drop_request", "drop_response", "delay", "cut_body", "ignore_range"]
 
 _CHUNK = 64 * 1024
 # RFC 9110 §7.6.1: these describe one connection, not the message, so a proxy must not relay
@@ -47,6 +47,9 @@ class Fault:
     drop_request: read `after_bytes` of the body, then cut the connection; nothing forwarded.
     drop_response: forward (the upstream side effect happens), then cut the connection.
     delay: wait `delay_s`, then forward.
+    cut_body: forward, relay the answer's headers and `after_bytes` of its body, then cut the
+    connection (a download cut mid-body).
+    ignore_range: forward without the Range header (a storage that ignores Range).
     """
 
     method: str
@@ -110,6 +113,10 @@ class FaultProxy:
         self.url = ""
         self._faults: list[_Armed] = []
         self._seen: list[tuple[str, str]] = []
+        # Each request's method, path and headers, in arrival order (what a client sent).
+        self.requests: list[tuple[str, str, CIMultiDict[str]]] = []
+        # Bytes of response bodies relayed to clients, by "METHOD path".
+        self.relayed: dict[str, int] = {}
         self._runner: web.ServerRunner | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -153,6 +160,8 @@ class FaultProxy:
         """Disarm every fault and forget the requests seen."""
         self._faults.clear()
         self._seen.clear()
+        self.requests.clear()
+        self.relayed.clear()
 
     def hits(self, method: str, path: str) -> int:
         """How many requests seen so far match `method` ("*" = any) and the `path` regex."""
@@ -181,6 +190,7 @@ class FaultProxy:
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         self._seen.append((request.method, request.path))
+        self.requests.append((request.method, request.path, CIMultiDict(request.headers)))
         armed = self._take(request.method, request.path)
         if armed is None:
             return await self._forward(request)
@@ -203,44 +213,69 @@ class FaultProxy:
                 async with self._send(request) as upstream:
                     await _discard(upstream.content, limit=None)
             return _cut(request)
+        if fault.action == "cut_body":
+            return await self._forward(request, cut_after=fault.after_bytes)
+        if fault.action == "ignore_range":
+            return await self._forward(request, drop_headers=frozenset({"range"}))
         await asyncio.sleep(fault.delay_s)  # the fault itself, not a wait for something
         return await self._forward(request)
 
     @asynccontextmanager
-    async def _send(self, request: web.BaseRequest) -> AsyncIterator[aiohttp.ClientResponse]:
+    async def _send(
+        self, request: web.BaseRequest, drop_headers: frozenset[str] = frozenset()
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
         """The request relayed upstream, its body streamed as it arrives."""
         if self._session is None:
             msg = "use FaultProxy as an async context manager"
             raise RuntimeError(msg)
         url = URL(self.upstream.rstrip("/") + request.raw_path, encoded=True)
+        headers = _end_to_end(request.headers)
+        for name in drop_headers:
+            headers.popall(name, None)
         async with self._session.request(
             request.method,
             url,
-            headers=_end_to_end(request.headers),
+            headers=headers,
             data=request.content if request.body_exists else None,
             allow_redirects=False,
             skip_auto_headers=_NO_AUTO_HEADERS,
         ) as upstream:
             yield upstream
 
-    async def _forward(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def _forward(
+        self,
+        request: web.BaseRequest,
+        *,
+        cut_after: int | None = None,
+        drop_headers: frozenset[str] = frozenset(),
+    ) -> web.StreamResponse:
         response: web.StreamResponse | None = None
         try:
-            async with self._send(request) as upstream:
+            async with self._send(request, drop_headers) as upstream:
                 response = web.StreamResponse(
                     status=upstream.status,
                     reason=upstream.reason,
                     headers=_end_to_end(upstream.headers),
                 )
                 await response.prepare(request)
+                sent = 0
                 async for chunk in upstream.content.iter_chunked(_CHUNK):
+                    if cut_after is not None and sent + len(chunk) >= cut_after:
+                        await response.write(chunk[: cut_after - sent])
+                        self._count(f"{request.method} {request.path}", cut_after - sent)
+                        return _cut(request)
                     await response.write(chunk)
+                    sent += len(chunk)
+                    self._count(f"{request.method} {request.path}", len(chunk))
                 await response.write_eof()
                 return response
         except (aiohttp.ClientError, OSError) as e:
             if response is not None:  # headers already sent: only a cut tells the client
                 return _cut(request)
             return web.json_response({"detail": f"proxy: upstream failed: {e!r}"}, status=502)
+
+    def _count(self, key: str, n: int) -> None:
+        self.relayed[key] = self.relayed.get(key, 0) + n
 
 
 async def _discard(stream: aiohttp.StreamReader, limit: int | None) -> None:

@@ -55,6 +55,17 @@ def link(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     return 0
 
 
+def scribble(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
+    """Make the input writable and write over it in place (as a careless tool might)."""
+    model = Path(inputs["part"]["value"])
+    model.chmod(0o600)
+    with model.open("r+b") as f:
+        f.write(b"SCRIBBLED")
+    (temp / "out.bin").write_bytes(model.read_bytes())
+    write_outputs(output_file, [{"name": "out", "type": "file", "path": str(temp / "out.bin")}])
+    return 0
+
+
 def exit_with(inputs: dict[str, Any], output_file: Path, temp: Path) -> int:
     print("about to fail on purpose", file=sys.stderr)
     return int(inputs["code"]["value"])
@@ -226,6 +237,7 @@ BEHAVIOURS = {
     **hostile.BEHAVIOURS,
     "echo": echo,
     "exit": exit_with,
+    "scribble": scribble,
     "crash": crash,
     "sleep": sleep,
     "spam": spam,

@@ -33,6 +33,8 @@ FUNCTIONS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
         ],
     ),
     "exit": ({"code": _param("@number")}, _OUT),
+    # writes over its input in place, then outputs what it wrote (the input cache must not care)
+    "scribble": ({}, _OUT),
     "crash": ({}, _OUT),
     "sleep": ({"seconds": _param("@number"), "ignore_term": _param("@boolean", True)}, _OUT),
     "spam": ({"megabytes": _param("@number")}, _OUT),

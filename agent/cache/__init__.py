@@ -1,0 +1,1 @@
+"""The content-addressed input cache shared by one agent's jobs (store, copies, sharing)."""
