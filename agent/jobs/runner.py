@@ -38,6 +38,7 @@ from agent.jobs.outcome import Outcome, Reason
 from agent.jobs.outputs import ProducedOutput, read_outputs, resource_inputs
 from agent.jobs.phases import PhaseReports
 from agent.jobs.recovery import ResumedJob, resume_point
+from agent.jobs.transfers import TransferProgress
 from agent.jobs.upload import UploadedOutputs, upload, upload_log
 from agent.jobs.validate import ValidatedJob, validate
 from agent.jobs.watch import CancelWatch
@@ -140,9 +141,12 @@ class JobRunner:
         # the tool starts. The state table guards the order (a Failed that overtakes a late
         # Validating leaves the job Failed; the Validating is refused).
         self.workdir = WorkDir.create(self.ctx.settings.output_path, self.job.id)
-        _, validated = await both(
-            self.phases.move(JobStatus.VALIDATING), validate(self.ctx, self.job, self.workdir)
-        )
+        progress = self._transfers(JobStatus.VALIDATING, "downloading inputs", "downloaded inputs")
+        async with progress:
+            _, validated = await both(
+                self.phases.move(JobStatus.VALIDATING),
+                validate(self.ctx, self.job, self.workdir, progress),
+            )
         self.record.inputs_from(self.workdir.input_file)
         return validated
 
@@ -174,11 +178,26 @@ class JobRunner:
         return await running.wait()
 
     async def _upload(self, workdir: WorkDir, outputs: list[ProducedOutput]) -> UploadedOutputs:
-        uploaded = await self._patiently(
-            "upload", lambda: upload(self.ctx, self.job, workdir, outputs)
-        )
+        progress = self._transfers(JobStatus.UPLOADING, "uploading outputs", "uploaded outputs")
+        async with progress:
+            uploaded = await self._patiently(
+                "upload", lambda: upload(self.ctx, self.job, workdir, outputs, progress)
+            )
         self.record.outputs([asdict(u) for u in uploaded.outputs])
         return uploaded
+
+    def _transfers(self, phase: JobStatus, verb: str, past: str) -> TransferProgress:
+        """The progress of `phase`'s transfers, told as a message on `phase` (transfers.py)."""
+        ctx = self.ctx
+
+        async def tell(text: str) -> None:
+            await ctx.client.update_job_status(self.job.id, phase, ctx.agent_id, text)
+
+        return TransferProgress(
+            verb, past,
+            every=ctx.settings.progress_report_interval, tell=tell, note=self.record.entry,
+            acknowledged=lambda: self.phases.acknowledged is phase,
+        )  # fmt: skip
 
     def _monitor(self, workdir: WorkDir) -> ToolMonitor:
         return ToolMonitor(
