@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from agent.cache.shared import CACHE
-from agent.cache.sizes import human_bytes
 from agent.cache.store import clear, read_index
 from agent.cli_service import state_path_option
 from agent.crashsafe.lock import holder
+from agent.humanize import human_bytes
 
 _STATE = state_path_option("The state path of the agent whose input cache this is.")
 

@@ -136,6 +136,8 @@ def multipart(suite: Suite) -> list[str]:
     size = get(suite, f"{m}.big.gib")
     title = f"## Multipart upload ({size:g} GiB)" if size is not None else "## Multipart upload"
     return [title, "", *table(("measure", "figure"), rows), ""]
+
+
 def downloads(suite: Suite) -> list[str]:
     d = "download"
     gib = fmt(get(suite, f"{d}.gib"), "GiB", 0)
@@ -265,6 +267,4 @@ def reproduce(suite: Suite) -> list[str]:
     ]  # fmt: skip
 
 
-ALL = [
-    latency, throughput, agent, multipart, downloads, pool, scaling, slurm, profiled, reproduce
-]
+ALL = [latency, throughput, agent, multipart, downloads, pool, scaling, slurm, profiled, reproduce]

@@ -22,31 +22,11 @@ from types import TracebackType
 
 import structlog
 
+from agent.humanize import human_bytes, human_seconds
 from agent.registry.errors import RegistryError
 from agent.runs.model import Entry
 
 log = structlog.get_logger(__name__)
-
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
-
-
-def human_bytes(n: float) -> str:
-    """`n` bytes for people: '512 B', '1.5 MiB', '10.0 GiB'."""
-    for unit in _UNITS:
-        if abs(n) < 1024 or unit == _UNITS[-1]:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
-
-def human_seconds(s: float) -> str:
-    """A duration for people: '40 s', '3 min 5 s', '2 h 4 min'."""
-    s = max(0, round(s))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60} s"
-    return f"{s // 3600} h {s % 3600 // 60} min"
 
 
 @dataclass(frozen=True)

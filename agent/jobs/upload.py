@@ -33,6 +33,7 @@ from agent.jobs.context import JobContext
 from agent.jobs.errors import JobCanceled, UploadFailed
 from agent.jobs.outputs import ProducedOutput
 from agent.jobs.pack import Packed, zip_directory
+from agent.jobs.transfers import TransferProgress
 from agent.jobs.workdir import WorkDir, safe_name
 from agent.logtail import copy_capped
 from agent.protocol.states import JobStatus
@@ -64,26 +65,41 @@ class UploadedOutputs:
 
 
 async def upload(
-    ctx: JobContext, job: Job, workdir: WorkDir, outputs: list[ProducedOutput]
+    ctx: JobContext,
+    job: Job,
+    workdir: WorkDir,
+    outputs: list[ProducedOutput],
+    progress: TransferProgress | None = None,
 ) -> UploadedOutputs:
-    """The outputs and, alongside them, the log (complete once the tool has exited)."""
+    """The outputs and, alongside them, the log (complete once the tool has exited); the
+    outputs' bytes are told to `progress` as they are sent (transfers.py)."""
     uploaded, job_log = await both(
-        upload_outputs(ctx, job, workdir, outputs), upload_log(ctx, job, workdir)
+        upload_outputs(ctx, job, workdir, outputs, progress), upload_log(ctx, job, workdir)
     )
     return UploadedOutputs(uploaded, job_log)
 
 
 async def upload_outputs(
-    ctx: JobContext, job: Job, workdir: WorkDir, outputs: list[ProducedOutput]
+    ctx: JobContext,
+    job: Job,
+    workdir: WorkDir,
+    outputs: list[ProducedOutput],
+    progress: TransferProgress | None = None,
 ) -> list[Uploaded]:
     """Upload every output, `upload_pool_size` at once; UploadFailed names one that failed."""
     return await all_of(
-        (_upload_one(ctx, job, workdir, out) for out in outputs),
+        (_upload_one(ctx, job, workdir, out, progress) for out in outputs),
         limit=ctx.settings.upload_pool_size,
     )
 
 
-async def _upload_one(ctx: JobContext, job: Job, workdir: WorkDir, out: ProducedOutput) -> Uploaded:
+async def _upload_one(
+    ctx: JobContext,
+    job: Job,
+    workdir: WorkDir,
+    out: ProducedOutput,
+    progress: TransferProgress | None,
+) -> Uploaded:
     path = await _packed(out, workdir)
     kind: str = out.schema.upload_as or "artifact"
     if kind == "artifact" and job.model_id is None:
@@ -92,7 +108,9 @@ async def _upload_one(ctx: JobContext, job: Job, workdir: WorkDir, out: Produced
         revising = None if out.revises is None else await _revising(ctx, out.revises)
         if revising is not None:
             kind = "revision"
-        resource_id = await _create(ctx, job, path, kind, out.schema.display_name, revising)
+        resource_id = await _create(
+            ctx, job, path, kind, out.schema.display_name, revising, progress
+        )
     except Conflict as e:
         if (await ctx.client.get_job(job.id)).status is JobStatus.CANCELED:
             msg = "canceled by a user (the registry refused its outputs)"
@@ -244,6 +262,7 @@ async def _create(
     kind: str,
     display_name: str | None,
     revising: Revising | None = None,
+    progress: TransferProgress | None = None,
 ) -> str:
     """Create the resource for `path` (or its new revision of `revising`) once, whatever
     happened before; the resource's id."""
@@ -254,17 +273,7 @@ async def _create(
     if earlier is not None:  # blobs stored, create sent or about to be: same revision again
         revision = NewRevision.model_validate_json(earlier.revision)
     else:
-        revision = await ctx.retrying(
-            lambda: upload_revision(
-                ctx.client,
-                path,
-                display_name=display_name,
-                multipart=multipart_settings(ctx.settings),
-                ledger=JournaledParts(ctx.journal, job.id),
-            ),
-            what=f"upload {path.name}",
-            retries=ctx.settings.upload_retry_limit,
-        )
+        revision = await _upload_blobs(ctx, job, path, display_name, progress)
         ctx.journal.uploading(job.id, path.name, revision.model_dump_json())
     attempts = 0 if earlier is None else 1
 
@@ -283,6 +292,45 @@ async def _create(
     )
     ctx.journal.uploaded(job.id, path.name, resource.id)
     return resource.id
+
+
+async def _upload_blobs(
+    ctx: JobContext,
+    job: Job,
+    path: Path,
+    display_name: str | None,
+    progress: TransferProgress | None,
+) -> NewRevision:
+    """Upload `path`'s blobs (in parts above the threshold, resumed from the journal), retried;
+    the bytes told to `progress`, less those of an attempt that failed (sent again)."""
+    if progress is not None:
+        progress.expect(path.stat().st_size)
+
+    async def attempt() -> NewRevision:
+        sent = 0
+
+        def count(n: int) -> None:
+            nonlocal sent
+            sent += n
+            if progress is not None:
+                progress.add(n)
+
+        try:
+            return await upload_revision(
+                ctx.client,
+                path,
+                display_name=display_name,
+                multipart=multipart_settings(ctx.settings),
+                ledger=JournaledParts(ctx.journal, job.id),
+                progress=count,
+            )
+        except BaseException:
+            count(-sent)  # sent again by the next attempt (a resumed one says its parts)
+            raise
+
+    return await ctx.retrying(
+        attempt, what=f"upload {path.name}", retries=ctx.settings.upload_retry_limit
+    )
 
 
 async def _send(

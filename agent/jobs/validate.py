@@ -18,8 +18,8 @@ from typing import Any
 import structlog
 
 from agent import jsontext
-from agent.cache.sizes import human_bytes
 from agent.concurrently import all_of, both
+from agent.humanize import human_bytes
 from agent.jobs.context import JobContext
 from agent.jobs.credentials import open_deliveries, write_credentials
 from agent.jobs.errors import InputsDoNotFit, InvalidJob, ModuleUnavailable
@@ -33,6 +33,7 @@ from agent.jobs.inputs import (
     wants_resource,
 )
 from agent.jobs.sniff import HEAD_BYTES
+from agent.jobs.transfers import TransferProgress
 from agent.jobs.validators import FileFacts
 from agent.jobs.workdir import WorkDir, safe_name
 from agent.modules.catalog import FunctionVariantHint, NotInstalled, Resolved
@@ -59,15 +60,18 @@ class ValidatedJob:
     argv: list[str]
 
 
-async def validate(ctx: JobContext, job: Job, workdir: WorkDir) -> ValidatedJob:
-    """Check and prepare `job`; InvalidJob or ModuleUnavailable say what is wrong."""
+async def validate(
+    ctx: JobContext, job: Job, workdir: WorkDir, progress: TransferProgress | None = None
+) -> ValidatedJob:
+    """Check and prepare `job`; InvalidJob or ModuleUnavailable say what is wrong. The
+    downloads of its input files are told to `progress` (transfers.py)."""
     resolved = resolve(ctx, job)
     config_path = _write_module_config(ctx, resolved, workdir)
     schema = resolved.variant.function_schema
     parameters, resource = await both(_fetch_parameters(ctx, job, workdir), _job_resource(ctx, job))
     tool_key = resolved.module.manifest.tool_key
     links = link_ids(schema, parameters)
-    files = await _fetch_files(ctx, workdir, schema, resource, links, tool_key)
+    files = await _fetch_files(ctx, workdir, schema, resource, links, tool_key, progress)
     credentials = _credentials(ctx, job, workdir)
     inputs = build_inputs(schema, parameters, files, credentials)
     workdir.input_file.write_text(json.dumps(inputs, indent=2))
@@ -190,7 +194,13 @@ def _write_module_config(ctx: JobContext, resolved: Resolved, workdir: WorkDir) 
 
 
 async def _download(
-    ctx: JobContext, revision: FileRevision, dest: Path, what: str, *, cached: bool = False
+    ctx: JobContext,
+    revision: FileRevision,
+    dest: Path,
+    what: str,
+    *,
+    cached: bool = False,
+    progress: TransferProgress | None = None,
 ) -> None:
     """Download `revision` to `dest`, verified (through the input cache when `cached` and the
     agent has one); a cut connection resumes, bounded by `download_retry_limit` and
@@ -198,10 +208,13 @@ async def _download(
     settings = ctx.settings
 
     async def fetch(path: Path, resume: bool) -> int:
+        if progress is not None:  # only what moves: a cache hit downloads nothing
+            progress.expect(revision.size or 0)
         return await download_revision(
             ctx.client,
             revision,
             path,
+            progress=None if progress is None else progress.add,
             retries=settings.download_retry_limit,
             budget=settings.retry_budget,
             resume=resume,
@@ -267,6 +280,7 @@ async def _fetch_files(
     resource: Resource | None,
     links: dict[str, str],
     tool_key: str | None,
+    progress: TransferProgress | None,
 ) -> Files:
     """Download the job's resource and each linked resource (current revisions) into `in/`.
 
@@ -289,7 +303,8 @@ async def _fetch_files(
     for name, found in zip(links, linked, strict=True):
         jobs.append((found.file.current, spots[name], f"linked resource for input {name}"))
     facts = await all_of(
-        _download_facts(ctx, rev, workdir.inputs / where, what) for rev, where, what in jobs
+        _download_facts(ctx, rev, workdir.inputs / where, what, progress)
+        for rev, where, what in jobs
     )
     first = facts.pop(0) if resource is not None else None
     return Files(first, dict(zip(links, facts, strict=True)), tool_key)
@@ -300,11 +315,15 @@ def _file_name(resource: Resource) -> str:
 
 
 async def _download_facts(
-    ctx: JobContext, revision: FileRevision, dest: Path, what: str
+    ctx: JobContext,
+    revision: FileRevision,
+    dest: Path,
+    what: str,
+    progress: TransferProgress | None,
 ) -> FileFacts:
     """Download `revision` to `dest`, verified; what the file validators look at."""
     dest.parent.mkdir(exist_ok=True)
-    await _download(ctx, revision, dest, what, cached=True)
+    await _download(ctx, revision, dest, what, cached=True, progress=progress)
     with dest.open("rb") as f:
         head = f.read(HEAD_BYTES)
     return FileFacts(dest, head, dest.stat().st_size)

@@ -8,13 +8,12 @@ query string (where presigned signatures live).
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import errno
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from types import SimpleNamespace, TracebackType
 from typing import Any, Protocol, Self, TypeVar
@@ -25,12 +24,11 @@ from pydantic import BaseModel, ValidationError
 
 from agent import __version__, jsontext
 from agent.protocol import compat
-from agent.protocol.content import file_slice, write_hashed
+from agent.protocol.content import file_slice
 from agent.protocol.states import AgentStatus, JobStatus
 from agent.registry import download
 from agent.registry.errors import (
     Conflict,
-    IntegrityError,
     PartNotAcknowledged,
     RegistryError,
     RegistryRejected,
@@ -493,25 +491,29 @@ class RegistryClient:
             msg = f"PUT {shown} failed: {type(e).__name__}"
             raise RegistryUnavailable(msg) from None
 
-    async def put_blob(self, url: str, content: Path | bytes) -> None:
+    async def put_blob(
+        self, url: str, content: Path | bytes, progress: Callable[[int], None] | None = None
+    ) -> None:
         """Stream a file (or send a few bytes) to a presigned URL (no Authorization; 409 =
-        already stored)."""
+        already stored). `progress` hears of a file's bytes as they are handed to the
+        connection (with a Content-Length: object stores refuse a chunked PUT)."""
         shown = _redact_url(url)
         headers = {"Content-Type": "application/octet-stream"}
         if _is_azure(url):
             headers["x-ms-blob-type"] = "BlockBlob"
+        data: bytes | AsyncIterator[bytes] = content if isinstance(content, bytes) else b""
+        if isinstance(content, Path):
+            size = content.stat().st_size
+            headers["Content-Length"] = str(size)
+            data = _counted(file_slice(content, 0, size), progress)
         try:
-            with contextlib.ExitStack() as opened:
-                data = content if isinstance(content, bytes) else opened.enter_context(
-                    content.open("rb")
-                )  # fmt: skip
-                async with self.session.put(
-                    url, data=data, headers=headers, timeout=_BLOB_TIMEOUT, ssl=self._ssl
-                ) as resp:
-                    if resp.status == 409 or resp.status < 300:
-                        return
-                    error = rejected("PUT", shown, resp.status, _detail(await resp.text()))
-                    raise error
+            async with self.session.put(
+                url, data=data, headers=headers, timeout=_BLOB_TIMEOUT, ssl=self._ssl
+            ) as resp:
+                if resp.status == 409 or resp.status < 300:
+                    return
+                error = rejected("PUT", shown, resp.status, _detail(await resp.text()))
+                raise error
         except (aiohttp.ClientError, TimeoutError) as e:
             msg = f"PUT {shown} failed: {type(e).__name__}"
             raise RegistryUnavailable(msg) from None
@@ -551,6 +553,16 @@ def _count_sends() -> aiohttp.TraceConfig:
     trace = aiohttp.TraceConfig()
     trace.on_request_headers_sent.append(sent)
     return trace
+
+
+async def _counted(
+    chunks: AsyncIterator[bytes], progress: Callable[[int], None] | None
+) -> AsyncIterator[bytes]:
+    """`chunks`, each told to `progress` as it is taken."""
+    async for chunk in chunks:
+        if progress is not None:
+            progress(len(chunk))
+        yield chunk
 
 
 def _is_azure(url: str) -> bool:

@@ -30,7 +30,6 @@ from agent.registry.multipart import (
     FORGETFUL,
     Ledger,
     MultipartSettings,
-    Progress,
     resumable,
     upload_multipart,
 )
@@ -49,10 +48,7 @@ async def upload_blob(
     stat = path.stat()
     if stat.st_size <= settings.threshold:
         digest = await asyncio.to_thread(digest_file, path)
-        token = await _store(client, Token(sha=digest.sha, salt=digest.salt), path)
-        if progress is not None:
-            progress(stat.st_size)
-        return token
+        return await _store(client, Token(sha=digest.sha, salt=digest.salt), path, progress)
     earlier = resumable(ledger, path, stat.st_size, stat.st_mtime_ns)
     if earlier is not None:
         token = Token(sha=earlier.sha, salt=earlier.salt)
@@ -79,11 +75,16 @@ async def upload_bytes(client: RegistryClient, content: bytes) -> Token:
     return await _store(client, Token(sha=salted_sha(content, salt), salt=salt), content)
 
 
-async def _store(client: RegistryClient, token: Token, content: Path | bytes) -> Token:
-    """PUT `content` under its address unless the registry has it already (no URL given)."""
+async def _store(
+    client: RegistryClient, token: Token, content: Path | bytes, progress: Progress | None = None
+) -> Token:
+    """PUT `content` under its address unless the registry has it already (no URL given);
+    `progress` hears of a file's bytes as they are sent (all at once when none need be)."""
     url = await client.upload_url(token.sha)
     if url is not None:
-        await client.put_blob(url.url, content)
+        await client.put_blob(url.url, content, progress)
+    elif progress is not None and isinstance(content, Path):
+        progress(content.stat().st_size)
     return token
 
 

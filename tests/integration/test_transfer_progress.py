@@ -20,7 +20,7 @@ FIGURES = re.compile(r"of [\d.]+ [KMG]iB \(\d+%\)")
 
 async def test_downloads_and_uploads_tell_their_bytes_and_rate(harness: AgentHarness) -> None:
     model = bytes(range(256)) * (64 * MiB // 256)
-    job = await harness.submit("big_output", {"megabytes": 256}, model_name="mesh.bin",
+    job = await harness.submit("big_output", {"megabytes": 256}, model_name="mesh.txt",
                                content=model)  # fmt: skip
     async with serving(harness, progress_report_interval=0.002):
         await wait_for_status(harness, job.id, JobStatus.COMPLETED)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from agent.cache.materialize import materialize
 from agent.cache.shared import Download, InputCache
-from agent.cache.sizes import human_bytes
 from agent.cache.store import INDEX, CacheStore, Entry, Stamp, clear, evictions, read_index
+from agent.humanize import human_bytes
 from agent.protocol.content import new_salt, salted_sha
 
 

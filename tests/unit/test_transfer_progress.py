@@ -10,7 +10,8 @@ import asyncio
 
 import pytest
 
-from agent.jobs.transfers import Tally, TransferProgress, human_bytes, human_seconds
+from agent.humanize import human_bytes, human_seconds
+from agent.jobs.transfers import Tally, TransferProgress
 from agent.registry.errors import RegistryUnavailable
 from agent.runs.model import Entry
 
@@ -21,7 +22,7 @@ def test_sizes_and_durations_read_as_people_say_them() -> None:
     assert human_bytes(512) == "512 B"
     assert human_bytes(1536 * 1024) == "1.5 MiB"
     assert human_bytes(10 * 2**30) == "10.0 GiB"
-    assert human_bytes(3 * 2**50) == "3072.0 TiB"
+    assert human_bytes(3 * 2**50) == "3.0 PiB"
     assert human_seconds(40.4) == "40 s"
     assert human_seconds(185) == "3 min 5 s"
     assert human_seconds(2 * 3600 + 4 * 60 + 9) == "2 h 4 min"
@@ -51,7 +52,8 @@ class Heard:
         if self.fail_next:
             self.fail_next -= 1
             self.news.set()
-            raise RegistryUnavailable("registry away")
+            msg = "registry away"
+            raise RegistryUnavailable(msg)
         self.told.append(text)
         self.news.set()
 
@@ -64,7 +66,9 @@ class Heard:
         await asyncio.wait_for(self.news.wait(), timeout=10)
 
 
-def reporter(heard: Heard, every: float, acknowledged: list[bool] | None = None) -> TransferProgress:
+def reporter(
+    heard: Heard, every: float, acknowledged: list[bool] | None = None
+) -> TransferProgress:
     ack = acknowledged if acknowledged is not None else [True]
     return TransferProgress(
         "uploading", "uploaded", every=every, tell=heard.tell, note=heard.note,
@@ -132,5 +136,6 @@ async def test_a_phase_that_fails_gets_no_summary() -> None:
             progress.add(3)
             while not heard.told:
                 await heard.next_news()
-            raise OSError("disk full")
+            msg = "disk full"
+            raise OSError(msg)
     assert not any(e.message.startswith("uploaded") for e in heard.noted)
