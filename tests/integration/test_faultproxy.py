@@ -334,8 +334,8 @@ async def test_upload_cut_midway_stores_nothing_and_a_retry_succeeds(
     src = tmp_path / "big.bin"
     src.write_bytes(os.urandom(2 * MiB))
     digest = digest_file(src)
-    # times=2: aiohttp resends a PUT of a file once by itself.
-    cut = Fault("PUT", f"^/blobs/{digest.sha}$", "drop_request", after_bytes=256 * 1024, times=2)
+    # A file is streamed (counted for progress), so aiohttp cannot resend it by itself: one cut.
+    cut = Fault("PUT", f"^/blobs/{digest.sha}$", "drop_request", after_bytes=256 * 1024)
     proxy.inject(cut)
     async with RegistryClient(proxy.url, reg.token) as client:
         url = await client.upload_url(digest.sha)
@@ -352,5 +352,5 @@ async def test_upload_cut_midway_stores_nothing_and_a_retry_succeeds(
         dest = tmp_path / "back.bin"
         await download_revision(client, model.file.current, dest)
     assert dest.read_bytes() == src.read_bytes()
-    assert proxy.hits("PUT", f"^/blobs/{digest.sha}$") == 3
+    assert proxy.hits("PUT", f"^/blobs/{digest.sha}$") == 2
     assert proxy.hits("GET", "^/blobs/") == 1
