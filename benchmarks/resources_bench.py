@@ -189,6 +189,7 @@ async def upload(rig: Rig, mib: int) -> dict[str, Any]:
     async with ready_agent(rig, home, **rig.mqtt()) as log:
         with RSSTrace(agent_process(home)) as trace:
             await asyncio.sleep(0.5)  # a baseline before the job
+            await rig.client.publish_module(module.manifest())  # jobs need a published function
             job_id = (await submit(rig.client, work)).id
             async with asyncio.timeout(600):
                 job = await follow(rig.client, job_id, lambda s, m: None, interval=0.1)

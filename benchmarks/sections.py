@@ -147,6 +147,10 @@ def downloads(suite: Suite) -> list[str]:
         (f"{gib} input download, verified and fsynced (agent/registry/download.py)",
          fmt(get(suite, f"{d}.download_mib_per_s"), "MiB/s", 0)),
         ("- floor / ours (aim: at least 0.90)", fmt(get(suite, f"{d}.download_vs_copy"), "", 2)),
+        ("sha384 of the same file: the bound of a verified download",
+         fmt(get(suite, f"{d}.hash_mib_per_s"), "MiB/s", 0) + ", a ceiling of "
+         + fmt(get(suite, f"{d}.ceiling_vs_copy"), "", 2) + " for floor / ours"),
+        ("- ours / sha384", fmt(get(suite, f"{d}.download_vs_hash"), "", 2)),
         ("agent peak RSS growth during the download",
          fmt(get(suite, f"{d}.peak_rss_growth_mb"), "MB", 0)),
         ("through the input cache, cold: download, file, copy out",
