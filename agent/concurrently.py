@@ -38,3 +38,17 @@ async def both(a: Coroutine[Any, Any, T], b: Coroutine[Any, Any, U]) -> tuple[T,
     except BaseExceptionGroup as group:
         raise group.exceptions[0] from None
     return ta.result(), tb.result()
+
+
+async def stop_beside(task: asyncio.Task[None] | None) -> BaseException | None:
+    """Cancel a task that ran beside a phase and wait for its end; the error that ended it
+    instead, if any (a bug to log: the phase goes on).
+
+    `wait()` rather than `await`: a cancel of the phase itself arriving now must not be
+    mistaken for the task's own, and swallowed.
+    """
+    if task is None:
+        return None
+    task.cancel()
+    await asyncio.wait({task})
+    return None if task.cancelled() else task.exception()

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import logs
-from agent.cache.shared import InputCache
+from agent.cache.shared import InputCache, sync_file
 from agent.cache.store import CacheStore
 from agent.protocol.content import digest_file
 from agent.registry.client import RegistryClient
@@ -54,14 +54,6 @@ class Plan:
 QUICK = Plan(1.0, 2)
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _drop(path: Path) -> None:
     path.unlink(missing_ok=True)
 
@@ -72,7 +64,7 @@ async def _timed_download(client: RegistryClient, rev: Any, dest: Path) -> tuple
     with PeakRSS(os.getpid()) as rss:
         start = time.perf_counter()
         size = await download_revision(client, rev, dest, progress=received.append)
-        await asyncio.to_thread(_fsync, dest)
+        await asyncio.to_thread(sync_file, dest)
         took = time.perf_counter() - start
     assert size == sum(received) == rev.size, (size, sum(received), rev.size)
     return took, rss.peak - rss.baseline
@@ -84,7 +76,7 @@ async def _through_cache(client: RegistryClient, rev: Any, root: Path) -> dict[s
 
     async def fetch(path: Path, resume: bool) -> int:
         size = await download_revision(client, rev, path, resume=resume)
-        await asyncio.to_thread(_fsync, path)
+        await asyncio.to_thread(sync_file, path)
         return size
 
     times = {}

@@ -31,7 +31,8 @@ log = structlog.get_logger(__name__)
 Download = Callable[[Path, bool], Awaitable[int]]  # (path, resume what is there)
 
 
-def _fsync(path: Path) -> None:
+def sync_file(path: Path) -> None:
+    """fsync a file by its path (its bytes on disk before an index names it)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -73,7 +74,7 @@ class InputCache:
                     await fetch(part, True)
                     # Durable before the index names it: a crash must not leave an entry
                     # whose bytes never reached the disk.
-                    await asyncio.to_thread(_fsync, part)
+                    await asyncio.to_thread(sync_file, part)
                     busy = {s for s, n in self._pins.items() if n > 0}
                     if not self.store.add(sha, salt, name, busy):  # no room: the job's alone
                         await asyncio.to_thread(shutil.move, part, dest)

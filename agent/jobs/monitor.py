@@ -24,6 +24,7 @@ from types import TracebackType
 import psutil
 import structlog
 
+from agent.concurrently import stop_beside
 from agent.jobs.context import JobContext
 from agent.jobs.workdir import WorkDir
 from agent.protocol.states import JobStatus
@@ -121,13 +122,8 @@ class ToolMonitor:
     async def __aexit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            # wait() rather than await: a cancel of the job itself arriving now must not be
-            # mistaken for the monitor's own, and swallowed.
-            await asyncio.wait({self._task})
-            if not self._task.cancelled() and (bug := self._task.exception()) is not None:
-                log.error("job.monitor_failed", error=repr(bug))  # the job goes on
+        if (bug := await stop_beside(self._task)) is not None:
+            log.error("job.monitor_failed", error=repr(bug))  # the job goes on
         self._take(self.updates.read(final=True))
         if self._ignored > MAX_WARNINGS:
             log.warning("job.updates_ignored", count=self._ignored)

@@ -22,6 +22,7 @@ from types import TracebackType
 
 import structlog
 
+from agent.concurrently import stop_beside
 from agent.humanize import human_bytes, human_seconds
 from agent.registry.errors import RegistryError
 from agent.runs.model import Entry
@@ -130,11 +131,8 @@ class TransferProgress:
     async def __aexit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait({self._task})  # a cancel of the phase itself is not swallowed
-            if not self._task.cancelled() and (bug := self._task.exception()) is not None:
-                log.error("job.progress_failed", error=repr(bug))  # the phase goes on
+        if (bug := await stop_beside(self._task)) is not None:
+            log.error("job.progress_failed", error=repr(bug))  # the phase goes on
         if self._reported and e is None:
             tally = self.tally()
             self._note(Entry(time.time(), "INFO", tally.summary(self.past), tally.tags()))

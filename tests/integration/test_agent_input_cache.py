@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from agent.protocol.states import JobStatus
 from agent.registry.models import Job, Resource
 from agent.registry.transfer import upload_revision
 from tests.support.agent_harness import AgentHarness
+from tests.support.disks import small_tmpfs
 from tests.support.faultproxy import FaultProxy
 from tests.tools import module
 
@@ -87,19 +87,8 @@ async def test_a_tool_writing_over_its_input_cannot_change_the_cache(
 @pytest.fixture
 def small_output(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs for work directories (needs root, as this suite runs)."""
-    mount = tmp_path / "small-work"
-    mount.mkdir()
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small-work", "1m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 async def test_an_input_that_does_not_fit_fails_its_job_and_the_agent_goes_on(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from agent.registry.client import RegistryClient
 from agent.registry.errors import DiskFull
 from agent.registry.models import FileRevision
 from agent.registry.transfer import download_revision, upload_revision
+from tests.support.disks import small_tmpfs
 from tests.support.faultproxy import Fault, FaultProxy
 
 MiB = 1024 * 1024
@@ -162,19 +162,8 @@ async def test_an_expired_url_is_asked_for_again(
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 2 MiB tmpfs (this suite runs as root; without it the test cannot be made)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", "2m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 async def test_a_full_disk_removes_the_partial_file_and_says_what_was_needed(
