@@ -7,6 +7,7 @@ phase defines (InvalidJob, UploadFailed, ...), so the first one is unwrapped.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
@@ -52,3 +53,17 @@ async def stop_beside(task: asyncio.Task[None] | None) -> BaseException | None:
     task.cancel()
     await asyncio.wait({task})
     return None if task.cancelled() else task.exception()
+
+
+class KeyedLocks:
+    """One asyncio lock per key (an address), alive while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def __call__(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ import structlog
 
 from agent.cache.materialize import materialize
 from agent.cache.store import CacheStore
+from agent.concurrently import KeyedLocks
 
 CACHE = "cache"  # under the state path
 
@@ -45,17 +45,10 @@ class InputCache:
 
     def __init__(self, store: CacheStore) -> None:
         self.store = store
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._lock = KeyedLocks()  # one per address
         self._pins: Counter[str] = Counter()
         self.hits = 0
         self.misses = 0
-
-    def _lock(self, sha: str) -> asyncio.Lock:
-        lock = self._locks.get(sha)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[sha] = lock
-        return lock
 
     async def provide(
         self, sha: str, salt: str, size: int | None, name: str | None, dest: Path, fetch: Download

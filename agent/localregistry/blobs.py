@@ -26,13 +26,13 @@ import os
 import sqlite3
 import time
 import uuid
-import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from agent.concurrently import KeyedLocks
 from agent.localregistry.db import transaction
 from agent.localregistry.errors import Conflict, Forbidden, PayloadTooLarge
 from agent.localregistry.store import blobs as index
@@ -70,7 +70,7 @@ class BlobStore:
         self.url_ttl = url_ttl
         self.max_blob_size = max_blob_size
         self._states: OrderedDict[str, Any] = OrderedDict()  # candidate id -> hasher
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._lock = KeyedLocks()  # one per address
         # Leftovers of uploads cut short by a crash are never part of any blob.
         for leftover in self._tmp.iterdir():
             leftover.unlink(missing_ok=True)
@@ -229,14 +229,6 @@ class BlobStore:
             self._states.popitem(last=False)
 
     # -- verification -----------------------------------------------------------------------
-
-    def _lock(self, sha: str) -> asyncio.Lock:
-        """One lock per address, alive while someone holds or waits for it."""
-        lock = self._locks.get(sha)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[sha] = lock
-        return lock
 
     async def verify(self, sha: str, salt: str) -> int | None:
         """The size of the blob that hashes to `sha` under `salt`, promoting the candidate that

@@ -19,7 +19,6 @@ missing, under the same upload id and the same salt, after checking the file is 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -29,6 +28,7 @@ import structlog
 from agent.concurrently import all_of
 from agent.registry import parts
 from agent.registry.client import RegistryClient
+from agent.registry.download import Progress
 from agent.registry.errors import NotFound, RegistryError, URLExpired
 from agent.registry.models import Token
 from agent.registry.retry import with_retries
@@ -37,7 +37,6 @@ log = structlog.get_logger(__name__)
 
 GiB = 2**30
 MiB = 2**20
-Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)

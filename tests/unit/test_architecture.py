@@ -27,6 +27,7 @@ REGISTRY_MAY_IMPORT = (
     "agent.errors",
     "agent.jsontext",
     "agent.secretfiles",
+    "agent.concurrently",  # asyncio helpers only (all_of, both, KeyedLocks)
     "agent.push",  # the package, for the broker connection below (its __init__ is a docstring)
     "agent.push.broker",
     "agent.tls",
